@@ -1,0 +1,93 @@
+"""virtkit's exception tree.
+
+Every error virtkit raises is a :class:`VirtkitError`; libvirt's own errors are translated in exactly one place
+(``virtkit.backends.libvirt.errors.translate``) and chained with ``raise ... from exc``::
+
+    VirtkitError
+    ├── InvalidSpec          bad input: names the field and the reason; nothing was changed
+    ├── NotFound             no such VM, snapshot, image or host
+    ├── AlreadyExists        a VM or image of that name is already there (with a different definition)
+    ├── Conflict             wrong state for the operation, or another job holds the VM
+    ├── HostUnavailable      the host cannot be reached, or the connection dropped
+    ├── OperationTimeout     a wait ran out (shutdown, device removal, boot marker)
+    ├── Unsupported          the platform cannot do this; the message says why and what would work
+    ├── ImageError           qemu-img failed on a disk image
+    ├── LabError             the local lab could not be built, started or stopped
+    └── BackendError         any other failure of the hypervisor layer (libvirt code kept on it)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "BackendError",
+    "Conflict",
+    "HostUnavailable",
+    "ImageError",
+    "InvalidSpec",
+    "LabError",
+    "NotFound",
+    "OperationTimeout",
+    "Unsupported",
+    "VirtkitError",
+]
+
+
+class VirtkitError(Exception):
+    """Base of every error virtkit raises.
+
+    ``code`` keeps the libvirt error code (``VIR_ERR_*`` as an int) when the error came from libvirt.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class InvalidSpec(VirtkitError):
+    """Input was rejected before anything changed.
+
+    ``field`` is a dotted path into the input (``disks[1].size``); ``reason`` says what is wrong with it.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(VirtkitError):
+    """The named VM, snapshot, image or host does not exist."""
+
+
+class AlreadyExists(VirtkitError):
+    """Something of that name exists already and differs from what was asked."""
+
+
+class Conflict(VirtkitError):
+    """The object is in the wrong state for the operation, or busy with another job."""
+
+
+class HostUnavailable(VirtkitError):
+    """The host cannot be reached, or the connection to it was lost."""
+
+
+class OperationTimeout(VirtkitError):
+    """A wait ran out before the expected condition was reached."""
+
+
+class Unsupported(VirtkitError):
+    """The platform cannot do this; the message says why and what would work instead."""
+
+
+class ImageError(VirtkitError):
+    """``qemu-img`` failed on a disk image."""
+
+
+class LabError(VirtkitError):
+    """The local lab could not be built, started or stopped."""
+
+
+class BackendError(VirtkitError):
+    """Any other failure reported by the hypervisor layer."""
