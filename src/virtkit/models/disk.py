@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import StrEnum
+from pathlib import Path
 
-__all__ = ["DiskBus", "DiskFormat"]
+from virtkit.errors import InvalidSpec
+from virtkit.models._fields import normalize, spec_field
+
+__all__ = ["DiskBus", "DiskCache", "DiskFormat", "DiskKind", "DiskSpec"]
 
 
 class DiskFormat(StrEnum):
@@ -23,3 +28,54 @@ class DiskBus(StrEnum):
     SCSI = "scsi"
     SATA = "sata"
     IDE = "ide"
+
+
+class DiskKind(StrEnum):
+    """Where a disk's bytes live: an image file, or a host block device passed through."""
+
+    FILE = "file"
+    BLOCK = "block"
+
+
+class DiskCache(StrEnum):
+    """QEMU host cache modes. ``none`` (O_DIRECT) is what live migration wants on shared storage."""
+
+    DEFAULT = "default"
+    NONE = "none"
+    WRITETHROUGH = "writethrough"
+    WRITEBACK = "writeback"
+    DIRECTSYNC = "directsync"
+    UNSAFE = "unsafe"
+
+
+#: Guest device name prefixes per bus, for ``target`` (``vda``, ``sda``, ``hda``).
+TARGET_PREFIX = {DiskBus.VIRTIO: "vd", DiskBus.SCSI: "sd", DiskBus.SATA: "sd", DiskBus.IDE: "hd"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DiskSpec:
+    """One disk of a VM: an image file (new or existing) or a host block device."""
+
+    path: Path = spec_field("image file, or host block device for kind=block; must lie under the storage roots")
+    format: DiskFormat = spec_field("image format (vhd is QEMU's vpc)", default=DiskFormat.QCOW2)
+    bus: DiskBus = spec_field("bus the guest sees the disk on", default=DiskBus.VIRTIO)
+    size: int | None = spec_field(
+        "create a new image of this size if the file does not exist (512MB, 2GiB, bytes)", default=None, size=True
+    )
+    kind: DiskKind = spec_field("file or block (pass-through)", default=DiskKind.FILE)
+    target: str | None = spec_field("guest device name (vda, sdb); chosen in order when omitted", default=None)
+    readonly: bool = spec_field("attach read-only", default=False)
+    cache: DiskCache | None = spec_field("host cache mode", default=None)
+
+    def __post_init__(self) -> None:
+        normalize(self)
+        if self.kind is DiskKind.BLOCK:
+            if self.size is not None:
+                raise InvalidSpec("size", "a block device has the size it has; size is only for new image files")
+            if self.format is not DiskFormat.RAW:
+                raise InvalidSpec("format", "a block device passed through must use format raw")
+        if self.target is not None:
+            prefix = TARGET_PREFIX[self.bus]
+            rest = self.target[len(prefix) :]
+            if not self.target.startswith(prefix) or not rest.isalpha() or not rest.islower() or len(rest) > 3:
+                raise InvalidSpec("target", f"{self.target!r} is not a {self.bus.value} device name like {prefix}a")

@@ -1,0 +1,264 @@
+"""One mechanism for every spec dataclass: declare a field once, get loading, checking, dumping and a JSON schema.
+
+A field is declared with :func:`spec_field` and its type hint; the metadata says how to read it from people's input
+(``size=True`` accepts ``512MB``; ``name=True`` applies the name rule; ``path=True`` the path rule). Loading is strict:
+unknown keys, wrong types and bad values raise :class:`~virtkit.errors.InvalidSpec` with the dotted path of the field
+(``disks[1].size``), before any object exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from virtkit.errors import InvalidSpec
+from virtkit.units import MAX_SIZE, format_size, parse_size
+from virtkit.validate import check_name, check_path, check_text
+
+__all__ = ["FieldInfo", "dump", "json_schema", "load", "normalize", "spec_field"]
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+    """How one field is read, checked and documented."""
+
+    doc: str = ""
+    size: bool = False
+    name: bool = False
+    path: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    aliases: tuple[str, ...] = ()
+
+
+def spec_field(
+    doc: str = "",
+    *,
+    default: Any = dataclasses.MISSING,
+    default_factory: Callable[[], Any] | Any = dataclasses.MISSING,
+    size: bool = False,
+    name: bool = False,
+    path: bool = False,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    aliases: tuple[str, ...] = (),
+) -> Any:
+    """Declare a spec field; the keyword arguments are the :class:`FieldInfo`."""
+    info = FieldInfo(doc, size, name, path, minimum, maximum, aliases)
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata={"virtkit": info})
+    return dataclasses.field(default=default, metadata={"virtkit": info})
+
+
+def _info(f: dataclasses.Field[Any]) -> FieldInfo:
+    info = f.metadata.get("virtkit")
+    return info if isinstance(info, FieldInfo) else FieldInfo()
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        return "one of " + ", ".join(repr(m.value) for m in tp)
+    return {int: "an integer", str: "a string", bool: "true or false", Path: "a path", float: "a number"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _convert(tp: Any, value: Any, field: str, info: FieldInfo) -> Any:
+    tp, optional = _unwrap_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise InvalidSpec(field, "must not be empty")
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        item_tp = typing.get_args(tp)[0]
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+            raise InvalidSpec(field, f"must be a list, not {type(value).__name__}")
+        return tuple(_convert(item_tp, v, f"{field}[{i}]", info) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return load(cast("type[Any]", tp), value, field)
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        if isinstance(value, tp):
+            return value
+        if isinstance(value, str):
+            for member in tp:
+                if value.lower() == member.value.lower():
+                    return member
+        raise InvalidSpec(field, f"{value!r} is not valid; use {_type_name(tp)}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise InvalidSpec(field, f"must be true or false, not {value!r}")
+        return value
+    if tp is int:
+        if info.size:
+            return parse_size(field, value, minimum=info.minimum or 1, maximum=info.maximum or MAX_SIZE)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidSpec(field, f"must be an integer, not {value!r}")
+        _check_range(field, value, info)
+        return value
+    if tp is Path:
+        return check_path(field, value)
+    if tp is str:
+        if info.name:
+            return check_name(field, value)
+        return check_text(field, value)
+    raise InvalidSpec(field, f"has an unsupported type {tp!r}")  # pragma: no cover - a programming error
+
+
+def _check_range(field: str, value: int, info: FieldInfo) -> None:
+    if info.minimum is not None and value < info.minimum:
+        raise InvalidSpec(field, f"{value} is too small; the minimum is {info.minimum}")
+    if info.maximum is not None and value > info.maximum:
+        raise InvalidSpec(field, f"{value} is too large; the maximum is {info.maximum}")
+
+
+def load(cls: type[T], data: object, prefix: str = "") -> T:
+    """Build a ``cls`` from plain data (a dict from YAML or JSON), strictly.
+
+    Keys are checked here (unknown, duplicated through an alias, missing); values are converted and checked by the
+    class's own ``__post_init__`` (see :func:`normalize`). Errors get ``prefix`` in front of their field path.
+
+    :raises InvalidSpec: naming the dotted field path for an unknown key, a missing required key, a wrong type or a
+        bad value; and for cross-field checks done by the class itself.
+    """
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise InvalidSpec(prefix or "spec", f"must be a mapping of fields, not {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cast("Any", cls)) if f.init}
+    lookup: dict[str, str] = {}
+    for f in fields.values():
+        lookup[f.name] = f.name
+        for alias in _info(f).aliases:
+            lookup[alias] = f.name
+    kwargs: dict[str, Any] = {}
+    try:
+        for key, raw in data.items():
+            if not isinstance(key, str) or key not in lookup:
+                raise InvalidSpec(str(key), f"unknown field; known fields are: {', '.join(sorted(fields))}")
+            name = lookup[key]
+            if name in kwargs:
+                raise InvalidSpec(str(key), f"given twice (as {name!r} and through an alias)")
+            kwargs[name] = raw
+        for f in fields.values():
+            if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise InvalidSpec(f.name, "is required")
+        return cls(**kwargs)
+    except InvalidSpec as exc:
+        if not prefix:
+            raise
+        raise InvalidSpec(f"{prefix}.{exc.field}", exc.reason) from None
+
+
+def normalize(obj: object) -> None:
+    """Convert and check every field of a frozen spec in place; call it first in ``__post_init__``.
+
+    Sizes given as ``"512MB"`` become bytes, enum names become members, path strings become :class:`Path`, lists
+    become tuples and nested dicts become spec objects, so an object built in Python is checked exactly like one
+    loaded from YAML.
+
+    :raises InvalidSpec: the first field that is malformed, with its path relative to ``obj``.
+    """
+    hints = _hints(cast("type", type(obj)))
+    for f in dataclasses.fields(cast("Any", obj)):
+        value = _convert(hints[f.name], getattr(obj, f.name), f.name, _info(f))
+        object.__setattr__(obj, f.name, value)
+
+
+def dump(obj: object) -> Any:
+    """Plain data for ``obj`` (dicts, lists, str, int, bool): what :func:`load` reads back to an equal object.
+
+    Fields left at ``None`` are omitted so YAML stays short.
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if value is None:
+                continue
+            out[f.name] = format_size(value) if _info(f).size else dump(value)
+        return out
+    if isinstance(obj, StrEnum):
+        return obj.value
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, tuple | list):
+        return [dump(v) for v in obj]
+    return obj
+
+
+def json_schema(cls: type) -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) for ``cls``, for editors that complete playbooks and spec files."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **_object_schema(cls)}
+
+
+def _object_schema(cls: type) -> dict[str, Any]:
+    hints = _hints(cls)
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for f in dataclasses.fields(cast("Any", cls)):
+        info = _info(f)
+        schema = _schema_for(hints[f.name], info)
+        if info.doc:
+            schema["description"] = info.doc
+        props[f.name] = schema
+        for alias in info.aliases:
+            props[alias] = {"$comment": f"alias of {f.name}", **schema}
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if cls.__doc__:
+        out["description"] = cls.__doc__.strip().splitlines()[0]
+    if required:
+        out["required"] = required
+    return out
+
+
+def _schema_for(tp: Any, info: FieldInfo) -> dict[str, Any]:
+    tp, optional = _unwrap_optional(tp)
+    if typing.get_origin(tp) is tuple:
+        schema: dict[str, Any] = {"type": "array", "items": _schema_for(typing.get_args(tp)[0], info)}
+    elif dataclasses.is_dataclass(tp):
+        schema = _object_schema(cast("type", tp))
+    elif isinstance(tp, type) and issubclass(tp, StrEnum):
+        schema = {"enum": [m.value for m in tp]}
+    elif tp is bool:
+        schema = {"type": "boolean"}
+    elif tp is int and info.size:
+        schema = {"type": ["integer", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGT]i?B?|B)?\s*$"}
+    elif tp is int:
+        schema = {"type": "integer"}
+        if info.minimum is not None:
+            schema["minimum"] = info.minimum
+        if info.maximum is not None:
+            schema["maximum"] = info.maximum
+    elif tp is str and info.name:
+        schema = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}
+    elif tp is Path:
+        schema = {"type": "string", "pattern": "^/"}
+    else:
+        schema = {"type": "string"}
+    if optional:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return schema

@@ -1,0 +1,205 @@
+"""The vendor-neutral VM spec: what a VM is, independent of how a hypervisor spells it."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from virtkit.errors import InvalidSpec
+from virtkit.models._fields import dump, json_schema, load, normalize, spec_field
+from virtkit.models.disk import TARGET_PREFIX, DiskBus, DiskSpec
+from virtkit.models.nic import NicSpec
+from virtkit.units import MiB, TiB
+
+__all__ = ["Accel", "BootDevice", "Firmware", "KernelBoot", "Machine", "VMSpec"]
+
+_CPU_MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class Accel(StrEnum):
+    """How guest code runs. ``auto`` picks ``kvm`` only where hardware virtualization is really there."""
+
+    AUTO = "auto"
+    KVM = "kvm"
+    TCG = "tcg"
+
+
+class Firmware(StrEnum):
+    """``bios`` is SeaBIOS (Hyper-V Generation 1); ``uefi`` is OVMF (Generation 2)."""
+
+    BIOS = "bios"
+    UEFI = "uefi"
+
+
+class Machine(StrEnum):
+    """QEMU machine types: ``pc`` (i440fx, legacy devices) or ``q35`` (PCIe, no IDE)."""
+
+    PC = "pc"
+    Q35 = "q35"
+
+
+class BootDevice(StrEnum):
+    """Boot devices, in the order given."""
+
+    DISK = "disk"
+    NETWORK = "network"
+    CDROM = "cdrom"
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelBoot:
+    """Direct kernel boot: the hypervisor loads the kernel and initrd itself (test guests, appliances)."""
+
+    kernel: Path = spec_field("kernel image on the host")
+    initrd: Path | None = spec_field("initial ramdisk on the host", default=None)
+    cmdline: str = spec_field("kernel command line", default="")
+
+    def __post_init__(self) -> None:
+        normalize(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class VMSpec:
+    """A virtual machine: its hardware, firmware, disks and adapters. Frozen; equality drives idempotence."""
+
+    name: str = spec_field("VM name: 1-63 letters, digits, '_', '.', '-'", name=True)
+    vcpus: int = spec_field("virtual CPUs at boot", default=1, minimum=1, maximum=512)
+    max_vcpus: int | None = spec_field("vCPU ceiling for hot-add (>= vcpus)", default=None, minimum=1, maximum=512)
+    memory: int = spec_field(
+        "memory at boot (Hyper-V MemoryStartupBytes)", default=512 * MiB, size=True, minimum=16 * MiB, maximum=4 * TiB
+    )
+    max_memory: int | None = spec_field(
+        "memory ceiling for ballooning or hot-add (>= memory)",
+        default=None,
+        size=True,
+        minimum=16 * MiB,
+        maximum=4 * TiB,
+    )
+    firmware: Firmware = spec_field("bios or uefi", default=Firmware.BIOS)
+    secure_boot: bool = spec_field("UEFI Secure Boot (needs firmware uefi and machine q35)", default=False)
+    machine: Machine = spec_field("pc or q35", default=Machine.PC)
+    accel: Accel = spec_field("auto, kvm or tcg", default=Accel.AUTO)
+    cpu_model: str | None = spec_field(
+        "host-model, host-passthrough, or a named model (a cluster baseline); default chosen per accelerator",
+        default=None,
+    )
+    boot: tuple[BootDevice, ...] = spec_field("boot order", default=(BootDevice.DISK,))
+    kernel: KernelBoot | None = spec_field("direct kernel boot instead of firmware boot", default=None)
+    disks: tuple[DiskSpec, ...] = spec_field("disks, in order", default=())
+    nics: tuple[NicSpec, ...] = spec_field("network adapters, in order", default=())
+    serial_log: Path | None = spec_field("file that receives the serial console (appended)", default=None)
+    guest_agent: bool = spec_field("add the qemu-guest-agent channel", default=False)
+
+    def __post_init__(self) -> None:
+        normalize(self)
+        if self.max_vcpus is not None and self.max_vcpus < self.vcpus:
+            raise InvalidSpec("max_vcpus", f"{self.max_vcpus} is below vcpus ({self.vcpus})")
+        if self.max_memory is not None and self.max_memory < self.memory:
+            raise InvalidSpec("max_memory", "is below memory")
+        if self.secure_boot and (self.firmware is not Firmware.UEFI or self.machine is not Machine.Q35):
+            raise InvalidSpec("secure_boot", "needs firmware uefi and machine q35")
+        if self.cpu_model is not None and not _CPU_MODEL_RE.fullmatch(self.cpu_model):
+            raise InvalidSpec("cpu_model", f"{self.cpu_model!r} is not a CPU model name")
+        if len(set(self.boot)) != len(self.boot):
+            raise InvalidSpec("boot", "lists a device twice")
+        self._check_disks()
+
+    def _check_disks(self) -> None:
+        paths: set[Path] = set()
+        for i, disk in enumerate(self.disks):
+            if disk.bus is DiskBus.IDE and self.machine is Machine.Q35:
+                raise InvalidSpec(f"disks[{i}].bus", "q35 has no IDE controller; use sata, scsi or virtio")
+            if disk.path in paths:
+                raise InvalidSpec(f"disks[{i}].path", f"{disk.path} is used by another disk of this VM")
+            paths.add(disk.path)
+        targets = assign_targets(self.disks)
+        if len(set(targets)) != len(targets):
+            raise InvalidSpec("disks", "two disks have the same target")
+
+    @property
+    def effective_max_vcpus(self) -> int:
+        """The vCPU ceiling: ``max_vcpus``, or ``vcpus`` when none was given."""
+        return self.max_vcpus or self.vcpus
+
+    @property
+    def effective_max_memory(self) -> int:
+        """The memory ceiling: ``max_memory``, or ``memory`` when none was given."""
+        return self.max_memory or self.memory
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that :meth:`from_dict` reads back to an equal spec."""
+        out: dict[str, Any] = dump(self)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: object) -> VMSpec:
+        """A spec from plain data.
+
+        :raises InvalidSpec: naming the field path and the reason.
+        """
+        return load(cls, data)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> VMSpec:
+        """A spec from YAML text.
+
+        :raises InvalidSpec: on YAML syntax errors (field ``yaml``) and on any bad field.
+        """
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidSpec("yaml", f"not valid YAML: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> VMSpec:
+        """A spec from a YAML (or JSON) file.
+
+        :raises InvalidSpec: the file cannot be read, or a field is bad.
+        """
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidSpec("file", f"cannot read {path}: {exc.strerror}") from None
+        return cls.from_yaml(text)
+
+    def to_yaml(self) -> str:
+        """YAML text that :meth:`from_yaml` reads back to an equal spec."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @staticmethod
+    def json_schema() -> dict[str, Any]:
+        """The JSON Schema of a VM spec file."""
+        return json_schema(VMSpec)
+
+
+def assign_targets(disks: tuple[DiskSpec, ...]) -> list[str]:
+    """The guest device name of each disk: its own ``target``, or the next free one for its bus prefix."""
+    used = {d.target for d in disks if d.target}
+    out: list[str] = []
+    for disk in disks:
+        if disk.target:
+            out.append(disk.target)
+            continue
+        prefix = TARGET_PREFIX[disk.bus]
+        n = 0
+        while (name := prefix + _letters(n)) in used:
+            n += 1
+        used.add(name)
+        out.append(name)
+    return out
+
+
+def _letters(n: int) -> str:
+    """0 -> 'a', 25 -> 'z', 26 -> 'aa' (the kernel's sd naming)."""
+    s = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(ord("a") + r) + s
+    return s
