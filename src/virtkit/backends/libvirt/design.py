@@ -1,0 +1,89 @@
+"""Policy: the choices virtkit makes when a spec leaves them open. The XML layer holds none of these.
+
+Like Nova's ``designer.py``: accelerator choice, CPU model defaults, firmware files, device naming.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from virtkit.models.vm import Accel
+
+__all__ = [
+    "AGENT_CHANNEL",
+    "OVMF",
+    "SCSI_CONTROLLER_MODEL",
+    "Firmware",
+    "HostFacts",
+    "default_cpu_mode",
+    "host_facts",
+    "resolve_accel",
+]
+
+#: The virtio-serial port name qemu-guest-agent listens on.
+AGENT_CHANNEL = "org.qemu.guest_agent.0"
+
+#: Disks on the ``scsi`` bus sit on one virtio-scsi controller (Hyper-V's synthetic SCSI controller).
+SCSI_CONTROLLER_MODEL = "virtio-scsi"
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """One OVMF build: code (read-only pflash) and the template its per-VM NVRAM is copied from."""
+
+    code: Path
+    vars_template: Path
+
+
+#: Debian's ovmf package. A bare ``<os firmware='efi'>`` would pick the Secure Boot build with Microsoft keys and
+#: turn SMM on (measured, see LAB.md), so virtkit names the files itself.
+OVMF = {
+    False: Firmware(Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd")),
+    True: Firmware(Path("/usr/share/OVMF/OVMF_CODE_4M.ms.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")),
+}
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What a host's libvirt capabilities say about acceleration."""
+
+    hardware_virt: bool  # the host CPU has vmx or svm
+    kvm_domain_type: bool  # libvirt offers <domain type='kvm'> for x86_64
+    cpu_features: frozenset[str]
+
+    @property
+    def kvm_usable(self) -> bool:
+        """Hardware virtualization is really there, not only a /dev/kvm.
+
+        libvirt lists ``type='kvm'`` whenever /dev/kvm opens, which is also true of PVM ("pagetable-based VM"), on
+        which a stock guest kernel does not run (LAB.md). So both must hold: libvirt offers kvm, and the host CPU
+        that libvirt reports carries vmx or svm.
+        """
+        return self.hardware_virt and self.kvm_domain_type
+
+
+def host_facts(capabilities_xml: str) -> HostFacts:
+    """Read :class:`HostFacts` from ``virConnectGetCapabilities`` XML (works for remote hosts too)."""
+    root = ET.fromstring(capabilities_xml)
+    features = frozenset(f.get("name", "") for f in root.iterfind("./host/cpu/feature"))
+    kvm = any(
+        d.get("type") == "kvm"
+        for g in root.iterfind("./guest")
+        if g.find("./arch[@name='x86_64']") is not None
+        for d in g.iterfind("./arch/domain")
+    )
+    return HostFacts(hardware_virt=bool({"vmx", "svm"} & features), kvm_domain_type=kvm, cpu_features=features)
+
+
+def resolve_accel(requested: Accel, facts: HostFacts) -> Accel:
+    """``auto`` becomes ``kvm`` only where it really works, else ``tcg``; an explicit choice is kept."""
+    if requested is Accel.AUTO:
+        return Accel.KVM if facts.kvm_usable else Accel.TCG
+    return requested
+
+
+def default_cpu_mode(accel: Accel) -> str | None:
+    """The CPU model used when a spec names none: ``host-model`` under KVM; QEMU's default under TCG."""
+    return "host-model" if accel is Accel.KVM else None

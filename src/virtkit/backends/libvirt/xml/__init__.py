@@ -1,0 +1,1 @@
+"""ElementTree builders and parsers for libvirt XML."""
