@@ -1,5 +1,67 @@
-"""virtkit: automate real KVM/QEMU virtual machines through libvirt."""
+"""virtkit: automate real KVM/QEMU virtual machines through libvirt.
+
+>>> import virtkit
+>>> with virtkit.connect("qemu:///system") as host:          # doctest: +SKIP
+...     change = host.create(virtkit.VMSpec.from_file("web1.yml"), start=True)
+...     host.get("web1").pause()
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from virtkit.backend import LifecycleEvent
+from virtkit.connect import connect
+from virtkit.errors import (
+    AlreadyExists,
+    BackendError,
+    Conflict,
+    HostUnavailable,
+    ImageError,
+    InvalidSpec,
+    LabError,
+    NotFound,
+    OperationTimeout,
+    Unsupported,
+    VirtkitError,
+)
+from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSpec
+from virtkit.models.nic import NicKind, NicModel, NicSpec
+from virtkit.models.state import VMInfo, VMState
+from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec
+from virtkit.ops.change import Change
+from virtkit.ops.host import Host
+from virtkit.ops.vm import VM
+
+__all__ = [
+    "VM",
+    "Accel",
+    "AlreadyExists",
+    "BackendError",
+    "BootDevice",
+    "Change",
+    "Conflict",
+    "DiskBus",
+    "DiskCache",
+    "DiskFormat",
+    "DiskKind",
+    "DiskSpec",
+    "Firmware",
+    "Host",
+    "HostUnavailable",
+    "ImageError",
+    "InvalidSpec",
+    "KernelBoot",
+    "LabError",
+    "LifecycleEvent",
+    "Machine",
+    "NicKind",
+    "NicModel",
+    "NicSpec",
+    "NotFound",
+    "OperationTimeout",
+    "Unsupported",
+    "VMInfo",
+    "VMSpec",
+    "VMState",
+    "VirtkitError",
+    "connect",
+]

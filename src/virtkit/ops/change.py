@@ -25,11 +25,13 @@ class Change(Generic[T]):
     before: T | None
     after: T | None
     check: bool = False
+    #: Set for actions that change something ``before``/``after`` cannot show (a reboot); else ``before != after``.
+    acted: bool = False
 
     @property
     def changed(self) -> bool:
         """Whether the operation changed (or in check mode, would change) anything."""
-        return self.before != self.after
+        return self.acted or self.before != self.after
 
     def diff(self) -> dict[str, tuple[Any, Any]]:
         """Field by field, ``{field: (before, after)}`` for the fields that differ, as plain data."""

@@ -1,0 +1,109 @@
+"""The seam between virtkit's neutral operations and a hypervisor backend. No libvirt here.
+
+``virtkit.ops`` talks only to these protocols; ``virtkit.backends.libvirt`` implements them. A backend speaks in
+specs, states and infos; it does no idempotence checks and no check mode: the operations layer does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from virtkit.models.state import VMInfo
+from virtkit.models.vm import Accel, VMSpec
+
+__all__ = ["DomainBackend", "HostBackend", "LifecycleEvent", "Subscription"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LifecycleEvent:
+    """A VM changed state on a host: ``event`` like ``started``/``stopped``/``suspended``, ``detail`` the reason."""
+
+    host: str
+    vm: str
+    event: str
+    detail: str
+
+
+class Subscription(Protocol):
+    """A registered event callback; ``close()`` unregisters it."""
+
+    def close(self) -> None:
+        """Stop delivering events."""
+
+
+class DomainBackend(Protocol):
+    """One VM on one host."""
+
+    @property
+    def name(self) -> str:
+        """The VM's name."""
+
+    def info(self) -> VMInfo:
+        """The VM's state and resources now."""
+
+    def spec(self) -> VMSpec:
+        """The persistent definition, in canonical form."""
+
+    def start(self) -> None:
+        """Boot it (or resume a managed save)."""
+
+    def shutdown(self, *, agent: bool) -> None:
+        """Ask the guest to power off (ACPI, or the guest agent); returns at once."""
+
+    def destroy(self) -> None:
+        """Power off at once."""
+
+    def reboot(self, *, hard: bool) -> None:
+        """Ask the guest to reboot, or reset the virtual hardware (``hard``)."""
+
+    def pause(self) -> None:
+        """Stop the vCPUs."""
+
+    def resume(self) -> None:
+        """Restart the vCPUs."""
+
+    def undefine(self) -> None:
+        """Remove the definition with its managed save, snapshot metadata and NVRAM."""
+
+
+class HostBackend(Protocol):
+    """One hypervisor host, reached through one connection."""
+
+    @property
+    def uri(self) -> str:
+        """The URI the connection was opened with."""
+
+    @property
+    def hostname(self) -> str:
+        """The host's name as it reports it."""
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the host's files are this machine's files (so images can be made here)."""
+
+    def resolve_accel(self, requested: Accel) -> Accel:
+        """``kvm`` or ``tcg`` for ``requested`` on this host."""
+
+    def canonical(self, spec: VMSpec, accel: Accel) -> VMSpec:
+        """``spec`` as :meth:`DomainBackend.spec` would read it back once defined under ``accel``."""
+
+    def lookup(self, name: str) -> DomainBackend | None:
+        """The VM of that name, or ``None``."""
+
+    def domains(self) -> Sequence[DomainBackend]:
+        """Every VM defined or running on the host."""
+
+    def define(self, spec: VMSpec, accel: Accel) -> DomainBackend:
+        """Define (persistently) a VM from ``spec`` under the resolved ``accel``."""
+
+    def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> Subscription:
+        """Deliver lifecycle events of every VM on the host to ``callback`` (from the event thread)."""
+
+    def storage_roots(self) -> tuple[Path, ...]:
+        """Directories in which VM files may live on this host."""
+
+    def close(self) -> None:
+        """Close the connection."""

@@ -1,0 +1,105 @@
+"""libvirt's event loop (one thread per process, started at the first connection) and lifecycle events."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+
+import libvirt
+
+from virtkit.backend import LifecycleEvent
+from virtkit.backends.libvirt.errors import libvirt_errors
+
+__all__ = ["EventSubscription", "ensure_event_loop"]
+
+_loop_lock = threading.Lock()
+_loop_threads: list[threading.Thread] = []  # at most one
+
+_EVENTS = {
+    libvirt.VIR_DOMAIN_EVENT_DEFINED: "defined",
+    libvirt.VIR_DOMAIN_EVENT_UNDEFINED: "undefined",
+    libvirt.VIR_DOMAIN_EVENT_STARTED: "started",
+    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: "suspended",
+    libvirt.VIR_DOMAIN_EVENT_RESUMED: "resumed",
+    libvirt.VIR_DOMAIN_EVENT_STOPPED: "stopped",
+    libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: "pmsuspended",
+    libvirt.VIR_DOMAIN_EVENT_CRASHED: "crashed",
+}
+_DETAIL_PREFIX = {
+    libvirt.VIR_DOMAIN_EVENT_DEFINED: "VIR_DOMAIN_EVENT_DEFINED_",
+    libvirt.VIR_DOMAIN_EVENT_UNDEFINED: "VIR_DOMAIN_EVENT_UNDEFINED_",
+    libvirt.VIR_DOMAIN_EVENT_STARTED: "VIR_DOMAIN_EVENT_STARTED_",
+    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: "VIR_DOMAIN_EVENT_SUSPENDED_",
+    libvirt.VIR_DOMAIN_EVENT_RESUMED: "VIR_DOMAIN_EVENT_RESUMED_",
+    libvirt.VIR_DOMAIN_EVENT_STOPPED: "VIR_DOMAIN_EVENT_STOPPED_",
+    libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: "VIR_DOMAIN_EVENT_SHUTDOWN_",
+    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: "VIR_DOMAIN_EVENT_PMSUSPENDED_",
+    libvirt.VIR_DOMAIN_EVENT_CRASHED: "VIR_DOMAIN_EVENT_CRASHED_",
+}
+
+
+def _detail_name(event: int, detail: int) -> str:
+    prefix = _DETAIL_PREFIX.get(event)
+    if prefix is None:
+        return str(detail)
+    for attr in dir(libvirt):
+        if attr.startswith(prefix) and not attr.endswith("_LAST") and getattr(libvirt, attr) == detail:
+            return attr[len(prefix) :].lower()
+    return str(detail)
+
+
+def _run_loop() -> None:
+    while True:
+        libvirt.virEventRunDefaultImpl()
+
+
+def ensure_event_loop() -> None:
+    """Register libvirt's default event loop and run it in a daemon thread, once per process.
+
+    Keepalive, close callbacks and domain events all need it. It is started by the first connection, never at
+    import time.
+    """
+    with _loop_lock:
+        if _loop_threads:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+        thread = threading.Thread(target=_run_loop, name="virtkit-libvirt-events", daemon=True)
+        thread.start()
+        _loop_threads.append(thread)
+
+
+class EventSubscription:
+    """A registered libvirt domain-event callback; :meth:`close` unregisters it."""
+
+    def __init__(self, conn: libvirt.virConnect, callback_id: int) -> None:
+        self._conn = conn
+        self._id: int | None = callback_id
+
+    @classmethod
+    def lifecycle(
+        cls, conn: libvirt.virConnect, host: str, callback: Callable[[LifecycleEvent], None]
+    ) -> EventSubscription:
+        """Subscribe ``callback`` to lifecycle events of every domain on ``conn``.
+
+        :raises VirtkitError: translated from libvirt.
+        """
+
+        def on_event(
+            _conn: libvirt.virConnect, dom: libvirt.virDomain, event: int, detail: int, _opaque: object
+        ) -> None:
+            callback(LifecycleEvent(host, dom.name(), _EVENTS.get(event, str(event)), _detail_name(event, detail)))
+
+        with libvirt_errors(f"subscribe to lifecycle events of {host}"):
+            cid = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_event, None)
+        return cls(conn, cid)
+
+    def close(self) -> None:
+        """Stop delivering events (idempotent)."""
+        if self._id is None:
+            return
+        cid, self._id = self._id, None
+        # If the connection is already gone, its callbacks went with it.
+        with contextlib.suppress(libvirt.libvirtError):
+            self._conn.domainEventDeregisterAny(cid)

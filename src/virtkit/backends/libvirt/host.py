@@ -1,0 +1,185 @@
+"""``LibvirtHost``: owns one ``virConnect``; opening, keepalive, reconnect, capabilities, lookups and events."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import libvirt
+
+from virtkit.backend import LifecycleEvent
+from virtkit.backends.libvirt import design
+from virtkit.backends.libvirt.domain import LibvirtDomain
+from virtkit.backends.libvirt.errors import libvirt_errors, retry_transient
+from virtkit.backends.libvirt.events import EventSubscription, ensure_event_loop
+from virtkit.backends.libvirt.xml import domain as domain_xml
+from virtkit.errors import HostUnavailable, NotFound
+from virtkit.models.vm import Accel, VMSpec
+
+__all__ = ["DEFAULT_STORAGE_ROOTS", "LibvirtHost"]
+
+#: Where VM files may live when the caller names no storage roots: libvirt's default pool and the virtkit lab.
+DEFAULT_STORAGE_ROOTS = (Path("/var/lib/libvirt/images"), Path("/var/lib/virtkit"))
+
+# Keepalive: a probe every 5 s, the connection declared dead after 3 unanswered (libvirt's own defaults for virsh).
+_KEEPALIVE_INTERVAL = 5
+_KEEPALIVE_COUNT = 3
+
+
+def _silence_libvirt(_ctx: object, _err: object) -> None:
+    """libvirt prints every error to stderr by default; virtkit raises them instead."""
+
+
+class LibvirtHost:
+    """One libvirt host. Re-opens its connection when libvirt reports it closed."""
+
+    def __init__(self, uri: str, *, storage_roots: tuple[Path, ...] | None = None) -> None:
+        self._uri = uri
+        self._roots = tuple(Path(r) for r in (storage_roots or DEFAULT_STORAGE_ROOTS))
+        self._lock = threading.Lock()
+        self._conn: libvirt.virConnect | None = None
+        self._dropped = False
+        self._facts: design.HostFacts | None = None
+        self._hostname: str | None = None
+        self._open()
+
+    # -- connection ---------------------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        libvirt.registerErrorHandler(_silence_libvirt, None)
+        ensure_event_loop()
+        try:
+            conn = libvirt.open(self._uri)
+        except libvirt.libvirtError as exc:
+            raise HostUnavailable(f"cannot connect to {self._uri}: {exc.get_error_message()}") from exc
+        # Keepalive and close callbacks exist only for remote-driver connections (not for test:///).
+        if conn.getType() != "TEST":
+            with libvirt_errors(f"set up keepalive on {self._uri}"):
+                conn.setKeepAlive(_KEEPALIVE_INTERVAL, _KEEPALIVE_COUNT)
+                conn.registerCloseCallback(self._on_close, None)
+        self._conn = conn
+        self._dropped = False
+
+    def _on_close(self, _conn: libvirt.virConnect, _reason: int, _opaque: object) -> None:
+        self._dropped = True
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        """The live connection, re-opened first if libvirt said it was closed.
+
+        :raises HostUnavailable: closed by the caller, or the host cannot be reached again.
+        """
+        with self._lock:
+            if self._conn is None:
+                raise HostUnavailable(f"the connection to {self._uri} is closed")
+            if self._dropped or not self._conn.isAlive():
+                self._open()
+            assert self._conn is not None
+            return self._conn
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                if conn.getType() != "TEST":
+                    conn.unregisterCloseCallback()
+                conn.close()
+            except libvirt.libvirtError:
+                pass  # closing a connection that already dropped
+
+    # -- facts --------------------------------------------------------------------------------------------------
+
+    @property
+    def uri(self) -> str:
+        """The URI the connection was opened with."""
+        return self._uri
+
+    @property
+    def hostname(self) -> str:
+        """The host's name as it reports it."""
+        if self._hostname is None:
+            with libvirt_errors(f"read the hostname of {self._uri}"):
+                self._hostname = str(self.conn.getHostname())
+        return self._hostname
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the host's files are this machine's (no host in the URI, or a loopback address)."""
+        host = urlsplit(self._uri).hostname
+        if not host or host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def facts(self) -> design.HostFacts:
+        """What the host's capabilities say about acceleration (read once)."""
+        if self._facts is None:
+            with libvirt_errors(f"read the capabilities of {self._uri}"):
+                self._facts = design.host_facts(self.conn.getCapabilities())
+        return self._facts
+
+    def resolve_accel(self, requested: Accel) -> Accel:
+        """``kvm`` or ``tcg`` for ``requested`` on this host (see :func:`design.resolve_accel`)."""
+        return design.resolve_accel(requested, self.facts())
+
+    def canonical(self, spec: VMSpec, accel: Accel) -> VMSpec:
+        """``spec`` as :meth:`LibvirtDomain.spec` reads it back once defined under ``accel``."""
+        return domain_xml.canonical(spec, accel)
+
+    def storage_roots(self) -> tuple[Path, ...]:
+        """Directories in which VM files may live on this host."""
+        return self._roots
+
+    # -- domains ------------------------------------------------------------------------------------------------
+
+    @retry_transient
+    def lookup(self, name: str) -> LibvirtDomain | None:
+        """The VM of that name, or ``None``."""
+        try:
+            dom = self.conn.lookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            with libvirt_errors(f"look up {name} on {self._uri}"):
+                raise
+        return LibvirtDomain(dom, self._uri)
+
+    def get(self, name: str) -> LibvirtDomain:
+        """The VM of that name.
+
+        :raises NotFound: no VM of that name on this host.
+        """
+        dom = self.lookup(name)
+        if dom is None:
+            raise NotFound(f"no VM named {name!r} on {self._uri}")
+        return dom
+
+    @retry_transient
+    def domains(self) -> list[LibvirtDomain]:
+        """Every VM defined or running on the host, in one ``listAllDomains`` call."""
+        with libvirt_errors(f"list the VMs of {self._uri}"):
+            return [LibvirtDomain(d, self._uri) for d in self.conn.listAllDomains(0)]
+
+    def define(self, spec: VMSpec, accel: Accel) -> LibvirtDomain:
+        """Define ``spec`` persistently under the resolved ``accel``; an existing definition is updated in place
+        (XML virtkit does not model is kept).
+
+        :raises VirtkitError: translated from libvirt.
+        """
+        existing = self.lookup(spec.name)
+        base = existing.xml() if existing is not None else None
+        xml = domain_xml.to_string(domain_xml.render(spec, accel, base=base))
+        with libvirt_errors(f"define {spec.name} on {self._uri}"):
+            dom = self.conn.defineXML(xml)
+        return LibvirtDomain(dom, self._uri)
+
+    def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> EventSubscription:
+        """Deliver lifecycle events of every VM on the host to ``callback`` (called from the event thread)."""
+        return EventSubscription.lifecycle(self.conn, self._uri, callback)

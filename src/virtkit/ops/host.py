@@ -1,0 +1,243 @@
+"""``Host``: the entry point of the Python API. Creates, finds and lists VMs on one hypervisor host.
+
+``create`` is all-or-nothing: every input is checked before anything changes, and if defining or starting fails,
+the domain it defined and the images it made are removed again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import stat
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from virtkit import images
+from virtkit.backend import HostBackend, LifecycleEvent, Subscription
+from virtkit.errors import AlreadyExists, InvalidSpec, NotFound, Unsupported
+from virtkit.models.disk import DiskFormat, DiskKind, DiskSpec
+from virtkit.models.state import VMInfo, VMState
+from virtkit.models.vm import Accel, VMSpec
+from virtkit.ops.change import Change
+from virtkit.ops.vm import VM
+from virtkit.validate import check_name, check_path
+
+__all__ = ["Host"]
+
+
+class Host:
+    """One hypervisor host. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, backend: HostBackend) -> None:
+        self._backend = backend
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Host {self._backend.uri}>"
+
+    @property
+    def uri(self) -> str:
+        """The URI the host was reached by."""
+        return self._backend.uri
+
+    @property
+    def hostname(self) -> str:
+        """The host's own name."""
+        return self._backend.hostname
+
+    @property
+    def storage_roots(self) -> tuple[Path, ...]:
+        """Directories in which VM files (disks, logs, kernels) may live."""
+        return self._backend.storage_roots()
+
+    def accel(self, requested: Accel = Accel.AUTO) -> Accel:
+        """What ``requested`` resolves to here: ``kvm`` only where hardware virtualization is really present."""
+        return self._backend.resolve_accel(requested)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._backend.close()
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    def get(self, name: str) -> VM:
+        """The VM of that name.
+
+        :raises InvalidSpec: not a valid name.
+        :raises NotFound: no such VM on this host.
+        """
+        check_name("name", name)
+        dom = self._backend.lookup(name)
+        if dom is None:
+            raise NotFound(f"no VM named {name!r} on {self.uri}")
+        return VM(self._backend, dom)
+
+    def exists(self, name: str) -> bool:
+        """Whether a VM of that name is defined or running here."""
+        return self._backend.lookup(check_name("name", name)) is not None
+
+    def list(self) -> builtins.list[VM]:
+        """Every VM on the host (one listing call)."""
+        return [VM(self._backend, d) for d in self._backend.domains()]
+
+    def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> Subscription:
+        """Call ``callback`` with each lifecycle event (started, suspended, stopped...) of any VM on the host.
+
+        Callbacks run on virtkit's event thread; keep them short. ``close()`` the result to stop.
+        """
+        return self._backend.subscribe(callback)
+
+    # -- creating -----------------------------------------------------------------------------------------------
+
+    def create(self, spec: VMSpec | Mapping[str, Any], *, start: bool = False, check: bool = False) -> Change[VMInfo]:
+        """Define a VM from ``spec`` (creating the disk images it asks for), and boot it if ``start``.
+
+        Idempotent: if a VM of that name exists with the same definition, nothing changes (it is started if asked
+        and not running). All-or-nothing: on failure no domain and no new image are left.
+
+        :raises InvalidSpec: bad spec, or a path outside the storage roots, a missing file, a format mismatch.
+        :raises AlreadyExists: a VM of that name exists with a different definition; the message lists the fields.
+        :raises Unsupported: the spec needs something this host cannot do (vhdx attached directly, images on a
+            remote host).
+        """
+        spec = VMSpec.from_dict(spec) if isinstance(spec, Mapping) else spec
+        accel = self._backend.resolve_accel(spec.accel)
+        existing = self._backend.lookup(spec.name)
+        if existing is not None:
+            return self._converge(VM(self._backend, existing), spec, accel, start=start, check=check)
+        to_create = self._check_files(spec)
+        if check:
+            return Change("create", spec.name, None, self._predict(spec, accel, start), check=True)
+        created: builtins.list[Path] = []
+        defined = False
+        try:
+            for disk in to_create:
+                assert disk.size is not None
+                images.create(disk.path, disk.size, disk.format, roots=self.storage_roots)
+                created.append(disk.path)
+            dom = self._backend.define(spec, accel)
+            defined = True
+            if start:
+                dom.start()
+            return Change("create", spec.name, None, dom.info())
+        except BaseException:
+            self._roll_back(spec.name, defined, created)
+            raise
+
+    def _roll_back(self, name: str, defined: bool, created: builtins.list[Path]) -> None:
+        """Undo a failed create: the domain it defined (stopped first) and the images it made."""
+        if defined:
+            dom = self._backend.lookup(name)
+            if dom is not None:
+                if dom.info().state is not VMState.STOPPED:
+                    dom.destroy()
+                dom.undefine()
+        for path in created:
+            path.unlink(missing_ok=True)
+
+    def _converge(self, vm: VM, spec: VMSpec, accel: Accel, *, start: bool, check: bool) -> Change[VMInfo]:
+        actual = vm.spec()
+        wanted = _fill_unspecified(self._backend.canonical(spec, accel), actual)
+        if wanted != actual:
+            diff = [f.name for f in dataclasses.fields(VMSpec) if getattr(wanted, f.name) != getattr(actual, f.name)]
+            raise AlreadyExists(
+                f"a VM named {spec.name!r} exists on {self.uri} with a different definition (fields: {', '.join(diff)})"
+            )
+        if start and vm.state is not VMState.RUNNING:
+            change = vm.start(check=check)
+            return dataclasses.replace(change, action="create")
+        info = vm.info()
+        return Change("create", spec.name, info, info, check)
+
+    def _check_files(self, spec: VMSpec) -> builtins.list[DiskSpec]:
+        """Check every file the spec names; return the disks whose images must be made.
+
+        :raises InvalidSpec: a path outside the roots, a missing file, or an existing image of another format.
+        :raises Unsupported: vhdx (libvirt 9.0 has no driver for it), or files on a remote host.
+        """
+        roots = self.storage_roots
+        local = self._backend.is_local
+        to_create: builtins.list[DiskSpec] = []
+        for i, disk in enumerate(spec.disks):
+            field = f"disks[{i}]"
+            path = check_path(f"{field}.path", disk.path, roots)
+            if disk.format is DiskFormat.VHDX:
+                raise Unsupported(
+                    f"{field}.format: libvirt 9.0 cannot attach vhdx directly; convert it first with "
+                    "virtkit.images.convert(..., DiskFormat.QCOW2) or to vhd"
+                )
+            if not local:
+                if disk.size is not None:
+                    raise Unsupported(f"{field}.size: creating images on a remote host is not supported yet")
+                continue
+            if disk.kind is DiskKind.BLOCK:
+                if not path.exists() or not stat.S_ISBLK(path.stat().st_mode):
+                    raise InvalidSpec(f"{field}.path", f"{path} is not a block device")
+                continue
+            if path.exists():
+                found = images.info(path, roots=roots)
+                if found.format is not disk.format:
+                    raise InvalidSpec(f"{field}.format", f"{path} is a {found.format.value} image, not {disk.format}")
+                if disk.size is not None and found.virtual_size != disk.size:
+                    raise InvalidSpec(
+                        f"{field}.size", f"{path} exists with {found.virtual_size} bytes, not {disk.size}; resize it"
+                    )
+            elif disk.size is None:
+                raise InvalidSpec(f"{field}.path", f"{path} does not exist; give a size to create it")
+            elif not path.parent.is_dir():
+                raise InvalidSpec(f"{field}.path", f"directory {path.parent} does not exist")
+            else:
+                to_create.append(disk)
+        self._check_other_files(spec, roots, local)
+        return to_create
+
+    @staticmethod
+    def _check_other_files(spec: VMSpec, roots: tuple[Path, ...], local: bool) -> None:
+        if spec.serial_log is not None:
+            log = check_path("serial_log", spec.serial_log, roots)
+            if local and not log.parent.is_dir():
+                raise InvalidSpec("serial_log", f"directory {log.parent} does not exist")
+        if spec.kernel is not None:
+            for field, value in (("kernel.kernel", spec.kernel.kernel), ("kernel.initrd", spec.kernel.initrd)):
+                if value is None:
+                    continue
+                path = check_path(field, value, roots)
+                if local and not path.is_file():
+                    raise InvalidSpec(field, f"{path} is not a file")
+
+    def _predict(self, spec: VMSpec, accel: Accel, start: bool) -> VMInfo:
+        return VMInfo(
+            name=spec.name,
+            uuid="",
+            state=VMState.RUNNING if start else VMState.STOPPED,
+            reason="booted" if start else "",
+            accel=accel,
+            vcpus=spec.vcpus,
+            memory=spec.memory,
+            max_memory=spec.effective_max_memory,
+            persistent=True,
+            autostart=False,
+            managed_save=False,
+            host=self.uri,
+        )
+
+
+def _fill_unspecified(wanted: VMSpec, actual: VMSpec) -> VMSpec:
+    """``wanted`` with the values it left to the hypervisor (NIC MACs) taken from ``actual``."""
+    nics = (
+        tuple(
+            dataclasses.replace(w, mac=a.mac) if w.mac is None and w.kind is a.kind else w
+            for w, a in zip(wanted.nics, actual.nics, strict=False)
+        )
+        + wanted.nics[len(actual.nics) :]
+    )
+    return dataclasses.replace(wanted, nics=nics)

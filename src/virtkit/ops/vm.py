@@ -1,0 +1,223 @@
+"""``VM``: lifecycle operations on one VM, each idempotent, each returning a :class:`Change`, each with check mode.
+
+Every operation reads the state first and does nothing when the VM is already where it was asked to go; a VM in a
+state from which the operation makes no sense raises :class:`Conflict` with nothing changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from virtkit.backend import DomainBackend, HostBackend
+from virtkit.errors import Conflict, NotFound, OperationTimeout, Unsupported
+from virtkit.models.disk import DiskKind
+from virtkit.models.state import VMInfo, VMState
+from virtkit.models.vm import VMSpec
+from virtkit.ops.change import Change
+from virtkit.ops.wait import wait_for
+from virtkit.validate import check_path
+
+__all__ = ["VM"]
+
+_OFF = (VMState.STOPPED, VMState.SAVED, VMState.CRASHED)
+
+
+class VM:
+    """One VM on one host. Get one from :meth:`virtkit.Host.get`."""
+
+    def __init__(self, host: HostBackend, dom: DomainBackend) -> None:
+        self._host = host
+        self._dom = dom
+
+    def __repr__(self) -> str:
+        return f"<VM {self._dom.name} on {self._host.uri}>"
+
+    @property
+    def name(self) -> str:
+        """The VM's name."""
+        return self._dom.name
+
+    @property
+    def host(self) -> str:
+        """The URI of the host the VM is on."""
+        return self._host.uri
+
+    def info(self) -> VMInfo:
+        """State and resources now.
+
+        :raises NotFound: the VM no longer exists.
+        """
+        return self._dom.info()
+
+    @property
+    def state(self) -> VMState:
+        """The power state now."""
+        return self._dom.info().state
+
+    def spec(self) -> VMSpec:
+        """The persistent definition, as a spec in canonical form."""
+        return self._dom.spec()
+
+    def _change(
+        self,
+        action: str,
+        *,
+        check: bool,
+        noop: Callable[[VMInfo], bool],
+        allowed: tuple[VMState, ...],
+        act: Callable[[], None],
+        predict: Callable[[VMInfo], VMInfo],
+    ) -> Change[VMInfo]:
+        """The shape of every lifecycle operation: read, decide, (act), read again."""
+        before = self._dom.info()
+        if noop(before):
+            return Change(action, self.name, before, before, check)
+        if before.state not in allowed:
+            raise Conflict(f"cannot {action} {self.name}: it is {before.state.value}")
+        if check:
+            return Change(action, self.name, before, predict(before), check=True)
+        act()
+        return Change(action, self.name, before, self._dom.info())
+
+    def start(self, *, check: bool = False) -> Change[VMInfo]:
+        """Boot the VM; a saved VM resumes from its saved state.
+
+        :raises Conflict: the VM is paused (use :meth:`resume`) or shutting down.
+        """
+        return self._change(
+            "start",
+            check=check,
+            noop=lambda i: i.state is VMState.RUNNING,
+            allowed=_OFF,
+            act=self._dom.start,
+            predict=lambda i: dataclasses.replace(i, state=VMState.RUNNING, reason="booted", managed_save=False),
+        )
+
+    def destroy(self, *, check: bool = False) -> Change[VMInfo]:
+        """Power off at once, like pulling the plug (Hyper-V's Stop-VM -TurnOff)."""
+        return self._change(
+            "destroy",
+            check=check,
+            noop=lambda i: i.state in _OFF,
+            allowed=(VMState.RUNNING, VMState.PAUSED, VMState.SHUTTING_DOWN, VMState.SUSPENDED, VMState.UNKNOWN),
+            act=self._dom.destroy,
+            predict=lambda i: dataclasses.replace(i, state=VMState.STOPPED, reason="destroyed"),
+        )
+
+    def pause(self, *, check: bool = False) -> Change[VMInfo]:
+        """Stop the vCPUs; memory stays (Hyper-V's Suspend-VM)."""
+        return self._change(
+            "pause",
+            check=check,
+            noop=lambda i: i.state is VMState.PAUSED,
+            allowed=(VMState.RUNNING,),
+            act=self._dom.pause,
+            predict=lambda i: dataclasses.replace(i, state=VMState.PAUSED, reason="user"),
+        )
+
+    def resume(self, *, check: bool = False) -> Change[VMInfo]:
+        """Restart the vCPUs of a paused VM."""
+        return self._change(
+            "resume",
+            check=check,
+            noop=lambda i: i.state is VMState.RUNNING,
+            allowed=(VMState.PAUSED,),
+            act=self._dom.resume,
+            predict=lambda i: dataclasses.replace(i, state=VMState.RUNNING, reason="unpaused"),
+        )
+
+    def reboot(self, *, hard: bool = False, check: bool = False) -> Change[VMInfo]:
+        """Ask the guest to reboot (ACPI), or with ``hard`` reset the virtual hardware at once.
+
+        A guest without ACPI handling (like the lab's busybox guest) ignores the soft request.
+
+        :raises Conflict: the VM is not running.
+        """
+        before = self._dom.info()
+        if before.state is not VMState.RUNNING:
+            raise Conflict(f"cannot reboot {self.name}: it is {before.state.value}")
+        if not check:
+            self._dom.reboot(hard=hard)
+        return Change("reboot", self.name, before, before if check else self._dom.info(), check, acted=True)
+
+    def shutdown(
+        self, *, timeout: float = 60.0, force: bool = False, agent: bool | None = None, check: bool = False
+    ) -> Change[VMInfo]:
+        """Ask the guest to power off and wait up to ``timeout`` seconds for it; then power off hard if ``force``.
+
+        :param agent: ask through the guest agent (default: when the VM has an agent channel), else by ACPI.
+        :raises OperationTimeout: the guest did not power off in time and ``force`` is false (it still runs).
+        :raises Conflict: the VM is paused and ``force`` is false (a paused guest cannot act on the request).
+        """
+        before = self._dom.info()
+        if before.state in _OFF:
+            return Change("shutdown", self.name, before, before, check)
+        if before.state is not VMState.RUNNING and not force:
+            raise Conflict(f"cannot shut down {self.name} gracefully: it is {before.state.value}; use force")
+        if check:
+            return Change("shutdown", self.name, before, dataclasses.replace(before, state=VMState.STOPPED), True)
+        use_agent = self._dom.spec().guest_agent if agent is None else agent
+        if before.state is VMState.RUNNING:
+            self._dom.shutdown(agent=use_agent)
+            try:
+                wait_for(
+                    self._dom.info,
+                    lambda i: i.state in _OFF,
+                    timeout=timeout,
+                    what=f"{self.name} to power off",
+                )
+            except OperationTimeout:
+                if not force:
+                    raise
+        if self._dom.info().state not in _OFF:
+            self._dom.destroy()
+        return Change("shutdown", self.name, before, self._dom.info())
+
+    def wait_for_state(self, state: VMState, *, timeout: float = 60.0) -> VMInfo:
+        """Wait until the VM is in ``state``.
+
+        :raises OperationTimeout: it did not get there in time.
+        """
+        return wait_for(self._dom.info, lambda i: i.state is state, timeout=timeout, what=f"{self.name} to be {state}")
+
+    def delete(self, *, storage: bool = False, force: bool = False, check: bool = False) -> Change[VMInfo]:
+        """Remove the VM's definition (with its saved state and snapshot metadata); with ``storage`` also its
+        writable disk image files and serial log.
+
+        Deleting a VM that is already gone changes nothing.
+
+        :raises Conflict: the VM is running and ``force`` is false.
+        :raises Unsupported: ``storage`` on a remote host (its files are not this machine's).
+        """
+        try:
+            before = self._dom.info()
+        except NotFound:
+            return Change("delete", self.name, None, None, check)
+        if before.state not in _OFF and not force:
+            raise Conflict(f"cannot delete {self.name}: it is {before.state.value}; stop it first or use force")
+        files = self._owned_files() if storage else []
+        if files and not self._host.is_local:
+            raise Unsupported(f"deleting the storage of {self.name} on {self._host.uri} needs the files of that host")
+        if check:
+            return Change("delete", self.name, before, None, True)
+        if before.state not in _OFF:
+            self._dom.destroy()
+        self._dom.undefine()
+        for path in files:
+            path.unlink(missing_ok=True)
+        return Change("delete", self.name, before, None)
+
+    def _owned_files(self) -> list[Path]:
+        """The files ``delete(storage=True)`` removes: writable image files and the serial log, inside the roots."""
+        spec = self._dom.spec()
+        roots = self._host.storage_roots()
+        out = [
+            check_path(f"disks[{i}].path", d.path, roots)
+            for i, d in enumerate(spec.disks)
+            if d.kind is DiskKind.FILE and not d.readonly
+        ]
+        if spec.serial_log is not None:
+            out.append(check_path("serial_log", spec.serial_log, roots))
+        return out
