@@ -1,16 +1,248 @@
-"""The ``virtkit`` command line."""
+"""The ``virtkit`` command line: VMs, the local lab, the JSON schema and the demo."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
+from rich.console import Console
+from rich.table import Table
+
+from virtkit.errors import VirtkitError
+from virtkit.ops.change import Change
+
+__all__ = ["cli", "main"]
+
+T = TypeVar("T")
+console = Console(stderr=True)
+out = Console()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Print virtkit errors as one line and exit 1, instead of a traceback."""
+    try:
+        yield
+    except VirtkitError as exc:
+        console.print(f"[bold red]error[/]: {type(exc).__name__}: {exc}")
+        sys.exit(1)
+
+
+def _step(message: str, fn: Callable[[], T]) -> T:
+    with console.status(message):
+        return fn()
+
+
+def _print_change(change: Change[Any], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(change.as_dict()))
+        return
+    mark = "[yellow]changed[/]" if change.changed else "[green]ok[/]"
+    check = " (check mode: nothing done)" if change.check else ""
+    out.print(f"{mark}: {change.action} {change.target}{check}")
+    for field, (before, after) in change.diff().items():
+        out.print(f"  {field}: {before} -> {after}")
 
 
 @click.group()
+@click.version_option(package_name="virtkit")
 def cli() -> None:
     """Automate KVM/QEMU virtual machines through libvirt."""
 
 
+# -- VMs -----------------------------------------------------------------------------------------------------------
+
+uri_option = click.option("--uri", "-c", default="qemu:///system", show_default=True, help="libvirt URI of the host")
+check_option = click.option("--check", is_flag=True, help="report what would change, change nothing")
+json_option = click.option("--json", "as_json", is_flag=True, help="print the Change as JSON")
+
+
+@cli.group()
+def vm() -> None:
+    """Create and run VMs."""
+
+
+@vm.command("list")
+@uri_option
+def vm_list(uri: str) -> None:
+    """List the VMs of a host."""
+    import virtkit
+
+    with _errors(), virtkit.connect(uri) as host:
+        table = Table("VM", "state", "accel", "vCPUs", "memory", "host")
+        for v in host.list():
+            i = v.info()
+            table.add_row(i.name, i.state.value, i.accel.value, str(i.vcpus), f"{i.memory // 2**20} MiB", host.uri)
+        out.print(table)
+
+
+@vm.command("create")
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--start", is_flag=True, help="boot it after defining it")
+@uri_option
+@check_option
+@json_option
+def vm_create(spec_file: Path, start: bool, uri: str, check: bool, as_json: bool) -> None:
+    """Create a VM from a YAML spec file."""
+    import virtkit
+
+    with _errors():
+        spec = virtkit.VMSpec.from_file(spec_file)
+        with virtkit.connect(uri) as host:
+            _print_change(host.create(spec, start=start, check=check), as_json)
+
+
+def _lifecycle(name: str, action: str, **kwargs: Any) -> None:
+    import virtkit
+
+    uri, check, as_json = kwargs.pop("uri"), kwargs.pop("check"), kwargs.pop("as_json")
+    with _errors(), virtkit.connect(uri) as host:
+        handle = host.get(name)
+        _print_change(getattr(handle, action)(check=check, **kwargs), as_json)
+
+
+for _action, _help in (
+    ("start", "Boot a VM (a saved VM resumes)."),
+    ("destroy", "Power a VM off at once."),
+    ("pause", "Pause a VM's vCPUs."),
+    ("resume", "Resume a paused VM."),
+):
+
+    def _make(action: str) -> Callable[..., None]:
+        def command(name: str, **kwargs: Any) -> None:
+            _lifecycle(name, action, **kwargs)
+
+        return command
+
+    vm.command(_action, help=_help)(click.argument("name")(uri_option(check_option(json_option(_make(_action))))))
+
+
+@vm.command("shutdown")
+@click.argument("name")
+@click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for the guest")
+@click.option("--force", is_flag=True, help="power off hard after the timeout")
+@uri_option
+@check_option
+@json_option
+def vm_shutdown(name: str, timeout: float, force: bool, **kwargs: Any) -> None:
+    """Shut a VM down gracefully, then hard if --force."""
+    _lifecycle(name, "shutdown", timeout=timeout, force=force, **kwargs)
+
+
+@vm.command("reboot")
+@click.argument("name")
+@click.option("--hard", is_flag=True, help="reset the virtual hardware instead of asking the guest")
+@uri_option
+@check_option
+@json_option
+def vm_reboot(name: str, hard: bool, **kwargs: Any) -> None:
+    """Reboot a VM."""
+    _lifecycle(name, "reboot", hard=hard, **kwargs)
+
+
+@vm.command("delete")
+@click.argument("name")
+@click.option("--storage", is_flag=True, help="also remove its disk images and serial log")
+@click.option("--force", is_flag=True, help="power it off first if it runs")
+@uri_option
+@check_option
+@json_option
+def vm_delete(name: str, storage: bool, force: bool, **kwargs: Any) -> None:
+    """Delete a VM."""
+    _lifecycle(name, "delete", storage=storage, force=force, **kwargs)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of VM spec files (for editors)."""
+    from virtkit.models.vm import VMSpec
+
+    out.print_json(json.dumps(VMSpec.json_schema()))
+
+
+# -- the lab -------------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def lab() -> None:
+    """A local multi-host lab of real libvirt daemons, sharing one storage directory."""
+
+
+@lab.command("up")
+@click.option("--hosts", "count", default=2, show_default=True, help="how many hosts")
+def lab_up(count: int) -> None:
+    """Start (or reuse) the lab's hosts and print their URIs."""
+    from virtkit.lab import daemons
+
+    with _errors():
+        started = _step(f"starting {count} lab hosts", lambda: daemons.up(count))
+    table = Table("host", "address", "URI")
+    for h in started:
+        table.add_row(h.name, h.address, h.uri)
+    out.print(table)
+
+
+@lab.command("down")
+def lab_down() -> None:
+    """Stop every lab host, leaving no process, mount or VM behind."""
+    from virtkit.lab import daemons
+
+    with _errors():
+        _step("stopping the lab", daemons.down)
+    out.print("lab stopped")
+
+
+@lab.command("status")
+def lab_status() -> None:
+    """Show the lab's hosts."""
+    from virtkit.lab import daemons
+
+    with _errors():
+        table = Table("host", "URI", "running", "VMs")
+        for s in daemons.status():
+            table.add_row(s.host.name, s.host.uri, "yes" if s.running else "no", str(s.domains or 0))
+        out.print(table)
+
+
+@lab.command("image")
+@click.option("--force", is_flag=True, help="rebuild even if cached")
+def lab_image(force: bool) -> None:
+    """Build (or reuse) the lab's test guest: a Debian kernel and a busybox initramfs."""
+    from virtkit.lab import image
+
+    with _errors(), console.status("guest image") as status:
+        guest = image.build_guest(force=force, progress=lambda msg: status.update(f"guest image: {msg}"))
+    console.print(f"guest image: kernel {guest.kernel_version}, {guest.kernel}, {guest.initrd}")
+
+
+@lab.command("system-daemons")
+def lab_system_daemons() -> None:
+    """Start this machine's own libvirt daemons (qemu:///system) when no systemd runs them."""
+    from virtkit.lab import daemons
+
+    with _errors():
+        _step("libvirt daemons for qemu:///system", daemons.ensure_system_daemons)
+    console.print("libvirt daemons: qemu:///system answers")
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="leave the lab and the VM running afterwards")
+@click.option("--spec", "spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+def demo(keep: bool, spec_file: Path | None) -> None:
+    """The main job end to end: a two-host lab, a VM from a spec file, its boot seen on its serial console."""
+    from virtkit.cli.demo import run_demo
+
+    with _errors():
+        sys.exit(run_demo(keep=keep, spec_file=spec_file, console=out))
+
+
 def main() -> None:
+    """Entry point of the ``virtkit`` command."""
     cli()
 
 

@@ -131,6 +131,17 @@ class VMSpec:
         """The memory ceiling: ``max_memory``, or ``memory`` when none was given."""
         return self.max_memory or self.memory
 
+    def adopt_generated(self, actual: VMSpec) -> VMSpec:
+        """This spec with the values it left to the hypervisor (NIC MAC addresses) taken from ``actual``.
+
+        Comparing the result with ``actual`` tells whether a defined VM is the one this spec asks for.
+        """
+        nics = tuple(
+            dataclasses.replace(w, mac=a.mac) if w.mac is None and w.kind is a.kind else w
+            for w, a in zip(self.nics, actual.nics, strict=False)
+        ) + self.nics[len(actual.nics) :]
+        return dataclasses.replace(self, nics=nics)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data that :meth:`from_dict` reads back to an equal spec."""
         out: dict[str, Any] = dump(self)

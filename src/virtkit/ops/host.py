@@ -146,7 +146,7 @@ class Host:
 
     def _converge(self, vm: VM, spec: VMSpec, accel: Accel, *, start: bool, check: bool) -> Change[VMInfo]:
         actual = vm.spec()
-        wanted = _fill_unspecified(self._backend.canonical(spec, accel), actual)
+        wanted = self._backend.canonical(spec, accel).adopt_generated(actual)
         if wanted != actual:
             diff = [f.name for f in dataclasses.fields(VMSpec) if getattr(wanted, f.name) != getattr(actual, f.name)]
             raise AlreadyExists(
@@ -230,14 +230,3 @@ class Host:
             host=self.uri,
         )
 
-
-def _fill_unspecified(wanted: VMSpec, actual: VMSpec) -> VMSpec:
-    """``wanted`` with the values it left to the hypervisor (NIC MACs) taken from ``actual``."""
-    nics = (
-        tuple(
-            dataclasses.replace(w, mac=a.mac) if w.mac is None and w.kind is a.kind else w
-            for w, a in zip(wanted.nics, actual.nics, strict=False)
-        )
-        + wanted.nics[len(actual.nics) :]
-    )
-    return dataclasses.replace(wanted, nics=nics)

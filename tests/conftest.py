@@ -1,0 +1,31 @@
+"""Unit-test fixtures: libvirt's test:// driver loaded from the project's own XML, and a storage root in tmp."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import virtkit
+
+DATA = Path(__file__).parent / "data"
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Path:
+    """A storage root for one test."""
+    root = tmp_path / "storage"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def host(tmp_path: Path, storage: Path) -> Iterator[virtkit.Host]:
+    """A fresh test:// host per test (its own copy of tests/data/node.xml, never the shared test:///default)."""
+    node = tmp_path / "node.xml"
+    shutil.copy(DATA / "node.xml", node)
+    with virtkit.connect(f"test://{node}", storage_roots=[storage, Path("/var/lib/virtkit")]) as h:
+        yield h
