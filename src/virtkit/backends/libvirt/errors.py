@@ -65,7 +65,7 @@ def translate(exc: libvirt.libvirtError, what: str) -> VirtkitError:
     lowered = message.lower()
     if code == libvirt.VIR_ERR_SYSTEM_ERROR and any(m in lowered for m in _TRANSIENT_SYSTEM_MESSAGES):
         cls: type[VirtkitError] = HostUnavailable
-    elif code == libvirt.VIR_ERR_OPERATION_FAILED and "already exists" in lowered:
+    elif code == libvirt.VIR_ERR_OPERATION_FAILED and ("already exists" in lowered or "already defined" in lowered):
         cls = AlreadyExists
     elif code == libvirt.VIR_ERR_INVALID_ARG and "unsupported flags" in lowered:
         cls = Unsupported  # this driver or version lacks a flag virtkit asked for
