@@ -20,7 +20,7 @@ from virtkit.lab import daemons
 def lab_hosts() -> Iterator[list[daemons.LabHost]]:
     """Two running lab hosts (``host1``, ``host2``) for the whole session; the lab is taken down at its end."""
     if os.geteuid() != 0:
-        pytest.skip("the lab's libvirt daemons need root")
+        pytest.fail("the integration suite runs real libvirt daemons and needs root (run `make test` as root)")
     hosts = daemons.up(2)
     yield hosts
     daemons.down()

@@ -89,13 +89,13 @@ def test_defines_on_libvirt_and_parses_back(name: str, accel: Accel, tmp_path: P
     assert stored.nics == () or all(n.mac for n in stored.nics)  # libvirt chose the MACs left open
 
 
-def test_kvm_uses_host_model_cpu_and_tcg_leaves_qemus_default() -> None:
+def test_kvm_uses_host_model_cpu_and_tcg_names_qemu64() -> None:
     kvm = ET.fromstring(_render("minimal", Accel.KVM))
     tcg = ET.fromstring(_render("minimal", Accel.TCG))
     assert kvm.get("type") == "kvm"
     assert kvm.find("cpu") is not None and kvm.find("cpu").get("mode") == "host-model"  # type: ignore[union-attr]
     assert tcg.get("type") == "qemu"
-    assert tcg.find("cpu") is None
+    assert tcg.findtext("cpu/model") == "qemu64"
 
 
 def test_render_keeps_xml_it_does_not_model() -> None:
@@ -109,7 +109,7 @@ def test_render_keeps_xml_it_does_not_model() -> None:
     assert out.find("devices/input[@type='tablet']") is not None
     assert out.find("features/pae") is not None
     assert out.findtext("currentMemory") == str(512 * 1024)
-    assert parse(to_string(out)) == canonical(bigger)
+    assert parse(to_string(out)) == canonical(bigger, Accel.TCG)
 
 
 def test_hostile_strings_are_escaped_by_elementtree_not_interpreted() -> None:

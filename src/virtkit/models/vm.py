@@ -136,10 +136,13 @@ class VMSpec:
 
         Comparing the result with ``actual`` tells whether a defined VM is the one this spec asks for.
         """
-        nics = tuple(
-            dataclasses.replace(w, mac=a.mac) if w.mac is None and w.kind is a.kind else w
-            for w, a in zip(self.nics, actual.nics, strict=False)
-        ) + self.nics[len(actual.nics) :]
+        nics = (
+            tuple(
+                dataclasses.replace(w, mac=a.mac) if w.mac is None and w.kind is a.kind else w
+                for w, a in zip(self.nics, actual.nics, strict=False)
+            )
+            + self.nics[len(actual.nics) :]
+        )
         return dataclasses.replace(self, nics=nics)
 
     def to_dict(self) -> dict[str, Any]:

@@ -229,4 +229,3 @@ class Host:
             managed_save=False,
             host=self.uri,
         )
-

@@ -84,6 +84,10 @@ def resolve_accel(requested: Accel, facts: HostFacts) -> Accel:
     return requested
 
 
-def default_cpu_mode(accel: Accel) -> str | None:
-    """The CPU model used when a spec names none: ``host-model`` under KVM; QEMU's default under TCG."""
-    return "host-model" if accel is Accel.KVM else None
+def default_cpu_mode(accel: Accel) -> str:
+    """The CPU model used when a spec names none: ``host-model`` under KVM; ``qemu64`` under TCG.
+
+    ``qemu64`` is what libvirt writes into a TCG definition that names no CPU; virtkit writes it itself so that the
+    definition it reads back is the one it asked for.
+    """
+    return "host-model" if accel is Accel.KVM else "qemu64"

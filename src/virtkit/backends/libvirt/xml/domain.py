@@ -142,8 +142,6 @@ def _render_cpu(root: ET.Element, spec: VMSpec, accel: Accel) -> None:
     if old is not None:
         root.remove(old)
     model = spec.cpu_model or design.default_cpu_mode(accel)
-    if model is None:
-        return
     if model in ("host-model", "host-passthrough"):
         ET.SubElement(root, "cpu", mode=model)
     else:
