@@ -64,7 +64,7 @@ def run_demo(*, keep: bool, spec_file: Path | None, console: Console) -> int:
         table = Table("VM", "host", "accelerator", "state", "seconds to boot", title="virtkit demo")
         table.add_row(
             info.name,
-            f"{target.name} ({host.hostname}, {target.uri})",
+            f"{target.name} ({host.hostname})",
             info.accel.value,
             info.state.value,
             f"{boot_seconds:.2f}" if boot_seconds is not None else "-",
