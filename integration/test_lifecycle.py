@@ -107,7 +107,9 @@ def test_idempotent_create_and_check_mode_on_a_real_daemon(
         cleanup(f)
     check = host1.create(spec, start=True, check=True)
     assert check.changed and not host1.exists("idem1") and not _files("idem1")[0].exists()
-    assert host1.create(spec).changed
+    defined = host1.create(spec)
+    assert defined.changed
+    assert defined.after == host1.get("idem1").info()  # the result of a define is what the daemon reports
     assert not host1.create(spec).changed  # libvirt chose the MAC; the spec left it open
     started = host1.create(spec, start=True)
     assert started.changed and started.after is not None and started.after.state is VMState.RUNNING

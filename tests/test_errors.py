@@ -76,3 +76,30 @@ def test_context_manager_chains_the_libvirt_error(conn: libvirt.virConnect) -> N
 def test_virtkit_errors_do_not_inherit_from_libvirt() -> None:
     for cls in (NotFound, Conflict, HostUnavailable, InvalidSpec):
         assert not issubclass(cls, libvirt.libvirtError)
+
+
+def test_retry_only_on_transient_errors() -> None:
+    from virtkit.backends.libvirt.errors import retry_transient
+
+    calls: list[int] = []
+
+    @retry_transient
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            err = HostUnavailable("dropped")
+            err.transient = True  # type: ignore[attr-defined]
+            raise err
+        return "ok"
+
+    assert flaky() == "ok" and len(calls) == 3
+
+    @retry_transient
+    def final() -> None:
+        calls.append(1)
+        raise NotFound("gone")
+
+    calls.clear()
+    with pytest.raises(NotFound):
+        final()
+    assert len(calls) == 1

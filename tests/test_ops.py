@@ -44,6 +44,11 @@ def test_create_start_then_idempotent(host: virtkit.Host, storage: Path) -> None
     assert again.before == again.after
 
 
+def test_create_result_is_what_libvirt_then_reports(host: virtkit.Host, storage: Path) -> None:
+    change = host.create(_spec(storage))
+    assert change.after == host.get("web1").info()
+
+
 def test_create_existing_with_other_definition_is_refused(host: virtkit.Host, storage: Path) -> None:
     host.create(_spec(storage))
     with pytest.raises(AlreadyExists, match="memory"):

@@ -41,6 +41,10 @@ class DomainBackend(Protocol):
     def name(self) -> str:
         """The VM's name."""
 
+    @property
+    def uuid(self) -> str:
+        """The VM's UUID (known to the handle: no round trip)."""
+
     def info(self) -> VMInfo:
         """The VM's state and resources now."""
 
@@ -96,8 +100,9 @@ class HostBackend(Protocol):
     def domains(self) -> Sequence[DomainBackend]:
         """Every VM defined or running on the host."""
 
-    def define(self, spec: VMSpec, accel: Accel) -> DomainBackend:
-        """Define (persistently) a VM from ``spec`` under the resolved ``accel``."""
+    def define(self, spec: VMSpec, accel: Accel, *, new: bool = False) -> DomainBackend:
+        """Define (persistently) a VM from ``spec`` under the resolved ``accel``; ``new`` says the caller knows no
+        VM of that name exists, so no existing definition is read to update."""
 
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> Subscription:
         """Deliver lifecycle events of every VM on the host to ``callback`` (from the event thread)."""

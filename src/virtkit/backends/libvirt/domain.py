@@ -16,24 +16,30 @@ __all__ = ["LibvirtDomain"]
 
 _ACCEL_OF_TYPE = {"kvm": Accel.KVM, "qemu": Accel.TCG}
 
-# Undefine takes what belongs to the definition with it; storage is the caller's decision. NVRAM and checkpoint
-# flags are added only when the domain has them: drivers that lack those features refuse the flags.
+# Undefine takes what belongs to the definition with it; storage is the caller's decision.
 _UNDEFINE_FLAGS = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+_UNDEFINE_ALL = _UNDEFINE_FLAGS | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
 
 
 class LibvirtDomain:
     """One VM on one libvirt host."""
 
-    def __init__(self, dom: libvirt.virDomain, host: str) -> None:
+    def __init__(self, dom: libvirt.virDomain, host: str, *, accel: Accel | None = None) -> None:
         self._dom = dom
         self._host = host
         self._name: str = dom.name()
-        self._accel: Accel | None = None
+        self._accel = accel  # read from the XML on first use when not known
 
     @property
     def name(self) -> str:
         """The VM's name."""
         return self._name
+
+    @property
+    def uuid(self) -> str:
+        """The VM's UUID, held by the handle itself (no round trip)."""
+        value: str = self._dom.UUIDString()
+        return value
 
     def _what(self, op: str) -> str:
         return f"{op} {self._name} on {self._host}"
@@ -125,10 +131,18 @@ class LibvirtDomain:
 
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot and checkpoint metadata and NVRAM."""
-        flags = _UNDEFINE_FLAGS
-        if ET.fromstring(self.xml()).find("os/nvram") is not None:
-            flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
         with libvirt_errors(self._what("undefine")):
+            try:
+                self._dom.undefineFlags(_UNDEFINE_ALL)
+                return
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
+                    raise
+            # A driver without NVRAM or checkpoints (libvirt's test driver) refuses those flags ("unsupported
+            # flags"): then ask only for what this domain has.
+            flags = _UNDEFINE_FLAGS
+            if ET.fromstring(self.xml()).find("os/nvram") is not None:
+                flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
             if self._dom.listAllCheckpoints(0):
                 flags |= libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
             self._dom.undefineFlags(flags)

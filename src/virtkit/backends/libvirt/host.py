@@ -167,18 +167,18 @@ class LibvirtHost:
         with libvirt_errors(f"list the VMs of {self._uri}"):
             return [LibvirtDomain(d, self._uri) for d in self.conn.listAllDomains(0)]
 
-    def define(self, spec: VMSpec, accel: Accel) -> LibvirtDomain:
+    def define(self, spec: VMSpec, accel: Accel, *, new: bool = False) -> LibvirtDomain:
         """Define ``spec`` persistently under the resolved ``accel``; an existing definition is updated in place
-        (XML virtkit does not model is kept).
+        (XML virtkit does not model is kept). With ``new`` the caller vouches that none exists.
 
         :raises VirtkitError: translated from libvirt.
         """
-        existing = self.lookup(spec.name)
+        existing = None if new else self.lookup(spec.name)
         base = existing.xml() if existing is not None else None
         xml = domain_xml.to_string(domain_xml.render(spec, accel, base=base))
         with libvirt_errors(f"define {spec.name} on {self._uri}"):
             dom = self.conn.defineXML(xml)
-        return LibvirtDomain(dom, self._uri)
+        return LibvirtDomain(dom, self._uri, accel=accel)
 
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> EventSubscription:
         """Deliver lifecycle events of every VM on the host to ``callback`` (called from the event thread)."""
