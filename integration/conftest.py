@@ -23,14 +23,17 @@ def lab_hosts() -> Iterator[list[daemons.LabHost]]:
         pytest.fail("the integration suite runs real libvirt daemons and needs root (run `make test` as root)")
     hosts = daemons.up(2)
     yield hosts
-    daemons.down()
+    if not os.environ.get("VIRTKIT_LAB_KEEP"):  # set it to share one lab between parallel test runs
+        daemons.down()
 
 
-def clear_domains(uri: str) -> None:
-    """Destroy and undefine every domain of the libvirt at ``uri``."""
+def clear_domains(uri: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Destroy and undefine every domain of the libvirt at ``uri`` but those named in ``keep``."""
     conn = libvirt.open(uri)
     try:
         for dom in conn.listAllDomains():
+            if dom.name() in keep:
+                continue
             with contextlib.suppress(libvirt.libvirtError):  # it may vanish meanwhile (transient, migrated)
                 if dom.isActive():
                     dom.destroy()
@@ -40,10 +43,20 @@ def clear_domains(uri: str) -> None:
         conn.close()
 
 
+def _domain_names(uri: str) -> set[str]:
+    conn = libvirt.open(uri)
+    try:
+        return {d.name() for d in conn.listAllDomains()}
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def cleanup(lab_hosts: list[daemons.LabHost]) -> Iterator[Callable[[Path], Path]]:
-    """After the test, remove every domain of the lab hosts and the files registered with ``cleanup(path)``."""
+    """After the test, remove the domains the test added to the lab hosts and the files registered with
+    ``cleanup(path)``. Domains that existed before the test (another run's) are left alone."""
     files: list[Path] = []
+    before = {h.uri: _domain_names(h.uri) for h in lab_hosts}
 
     def register(path: Path) -> Path:
         files.append(path)
@@ -52,6 +65,6 @@ def cleanup(lab_hosts: list[daemons.LabHost]) -> Iterator[Callable[[Path], Path]
     yield register
     for state in daemons.status():
         if state.running:
-            clear_domains(state.host.uri)
+            clear_domains(state.host.uri, keep=before.get(state.host.uri, set()))
     for path in files:
         path.unlink(missing_ok=True)
