@@ -6,9 +6,11 @@ Nothing here downloads or builds the guest; booting it is integration work (``vi
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import lzma
+import os
 import shutil
 import stat
 import struct
@@ -19,19 +21,26 @@ import pytest
 
 from virtkit.errors import InvalidSpec, LabError
 from virtkit.lab import image
+from virtkit.lab.guest import fetch
 from virtkit.lab.guest.initramfs import (
+    AGENT_INIT,
+    SHUTDOWN,
     CpioEntry,
+    agent_entries,
     builtin_modules,
+    guest_file,
     init_script,
     initramfs_entries,
     is_static_elf,
     module_depends,
     module_files,
     order_modules,
+    parse_ldd,
     read_module,
     write_initramfs,
     write_newc,
 )
+from virtkit.lab.serial import AGENT_STATUSES
 
 # --- newc cpio ---------------------------------------------------------------------------------------------------
 
@@ -287,8 +296,8 @@ def lab_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def fake_cache(root: Path, recipe: str) -> Path:
-    plain = root / "guest/plain"
+def fake_cache(root: Path, recipe: str, variant: str = "plain") -> Path:
+    plain = root / "guest" / variant
     plain.mkdir(parents=True)
     (plain / "vmlinuz").write_bytes(b"kernel")
     (plain / "initrd.img").write_bytes(b"initrd")
@@ -307,7 +316,7 @@ def test_cached_guest_is_returned_without_apt(lab_root: Path, monkeypatch: pytes
     def no_commands(*args: object, **kwargs: object) -> bytes:
         raise AssertionError("a cached guest must not run any command")
 
-    monkeypatch.setattr(image, "_run", no_commands)
+    monkeypatch.setattr(fetch, "run", no_commands)
     expected = image.GuestImage(plain / "vmlinuz", plain / "initrd.img", "console=ttyS0 quiet", "6.1.0-56-cloud-amd64")
     assert image.cached_guest() == expected
     assert image.build_guest() == expected
@@ -343,17 +352,17 @@ def test_swap_in_replaces_a_whole_directory(tmp_path: Path) -> None:
 
 def test_failed_command_names_step_command_and_stderr() -> None:
     with pytest.raises(LabError) as info:
-        image._run(["sh", "-c", "echo 'E: Unable to locate package nope' >&2; exit 100"], step="download nope")
+        fetch.run(["sh", "-c", "echo 'E: Unable to locate package nope' >&2; exit 100"], step="download nope")
     message = str(info.value)
     assert "download nope" in message and "exited with 100" in message and "Unable to locate package" in message
     with pytest.raises(LabError, match="no-such-command"):
-        image._run(["no-such-command-virtkit"], step="run a missing command")
+        fetch.run(["no-such-command-virtkit"], step="run a missing command")
 
 
 def test_apt_update_runs_once_then_the_step_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     commands: list[list[str]] = []
-    monkeypatch.setattr(image, "_run", lambda args, **kwargs: commands.append(list(args)) or b"")
-    apt = image._Apt(progress=lambda _msg: None)
+    monkeypatch.setattr(fetch, "run", lambda args, **kwargs: commands.append(list(args)) or b"")
+    apt = fetch.Apt(progress=lambda _msg: None)
     attempts: list[int] = []
 
     def flaky() -> str:
@@ -379,3 +388,138 @@ def test_unusable_cache_directory_is_a_lab_error(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("VIRTKIT_LAB_ROOT", str(not_a_dir))
     with pytest.raises(LabError, match="cannot build into"):
         image.build_guest()
+
+
+# --- the agent variant -------------------------------------------------------------------------------------------
+
+
+def test_plain_recipe_is_the_one_plain_caches_were_built_with() -> None:
+    """The agent variant must not change the plain recipe: existing plain caches stay valid."""
+    plain = image._PLAIN
+    fields = [1, "plain", "console=ttyS0 quiet", list(image.GUEST_MODULES), sorted(plain.required_modules)]
+    legacy = hashlib.sha256(json.dumps(fields).encode() + init_script()).hexdigest()
+    assert plain.recipe == legacy
+    assert plain.required_modules == {"virtio_ring", "virtio", "virtio_pci", "virtio_blk"}
+
+
+def test_agent_recipe_follows_its_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
+    agent, plain = image._AGENT.recipe, image._PLAIN.recipe
+    assert agent != plain
+    real = image.guest_file
+    for name in (AGENT_INIT, SHUTDOWN):
+        monkeypatch.setattr(image, "guest_file", lambda n, changed=name: real(n) + (b"#\n" if n == changed else b""))
+        assert image._AGENT.recipe not in (agent, plain)
+        assert image._PLAIN.recipe == plain
+    assert "virtio_console" in image._AGENT.required_modules
+
+
+def test_variants_and_unknown_variant(lab_root: Path) -> None:
+    assert image.GUEST_VARIANTS == ("plain", "agent")
+    for call in (lambda: image.build_guest(variant="windows"), lambda: image.cached_guest("windows")):
+        with pytest.raises(InvalidSpec, match="plain, agent"):
+            call()
+
+
+def test_each_variant_has_its_own_cache(lab_root: Path) -> None:
+    agent_dir = fake_cache(lab_root, image._AGENT.recipe, variant="agent")
+    assert image.cached_guest() is None
+    cached = image.cached_guest("agent")
+    assert cached is not None and cached.initrd == agent_dir / "initrd.img"
+    fake_cache(lab_root, image._AGENT.recipe)  # a plain directory holding the agent's recipe is stale
+    assert image.cached_guest() is None
+
+
+def test_cli_offers_exactly_the_variants() -> None:
+    import click
+
+    from virtkit.cli.main import lab_image
+
+    (option,) = [p for p in lab_image.params if p.name == "variant"]
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == image.GUEST_VARIANTS
+    assert option.default == "plain"
+
+
+LDD = """\tlinux-vdso.so.1 (0x00007ffd5a1f2000)
+\tlibudev.so.1 => /lib/x86_64-linux-gnu/libudev.so.1 (0x00007f3cf2e8a000)
+\tlibglib-2.0.so.0 => /lib/x86_64-linux-gnu/libglib-2.0.so.0 (0x00007f3cf2d3e000)
+\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f3cf2a74000)
+\t/lib64/ld-linux-x86-64.so.2 (0x00007f3cf2fc3000)
+"""
+
+
+def test_parse_ldd() -> None:
+    assert parse_ldd(LDD) == [
+        "/lib/x86_64-linux-gnu/libudev.so.1",
+        "/lib/x86_64-linux-gnu/libglib-2.0.so.0",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib64/ld-linux-x86-64.so.2",
+    ]
+    with pytest.raises(LabError, match=r"liburing\.so\.2, libnuma\.so\.1"):
+        parse_ldd(LDD + "\tliburing.so.2 => not found\n\tlibnuma.so.1 => not found\n")
+    with pytest.raises(LabError, match="not a dynamic executable"):
+        parse_ldd("\tnot a dynamic executable\n")
+
+
+def test_agent_layout() -> None:
+    libraries = [("/lib64/ld-linux-x86-64.so.2", b"LD"), ("/lib/x86_64-linux-gnu/libc.so.6", b"C")]
+    extra = agent_entries(plain_init=b"PLAIN", shutdown=b"SHUT", qemu_ga=b"QGA", libraries=libraries)
+    entries = initramfs_entries(busybox=b"BB", init=b"AGENT", kernel_version="6.1", modules=[], extra=extra)
+    by_name = {e.name: e for e in entries}
+    names = [e.name for e in entries]
+    assert len(names) == len(set(names))
+    for name in names:  # every parent directory comes before its contents
+        parent = name.rpartition("/")[0]
+        assert not parent or (parent in names[: names.index(name)] and stat.S_ISDIR(by_name[parent].mode))
+    assert entries[: len(entries) - len(extra)] == initramfs_entries(
+        busybox=b"BB", init=b"AGENT", kernel_version="6.1", modules=[]
+    )
+    assert (by_name["init"].data, by_name["etc/virtkit/init"].data) == (b"AGENT", b"PLAIN")
+    assert by_name["sbin/shutdown"].data == b"SHUT" and by_name["sbin/shutdown"].mode == stat.S_IFREG | 0o755
+    assert by_name["usr/sbin/qemu-ga"].data == b"QGA"
+    assert by_name["dev/null"].rdev == (1, 3) and stat.S_ISCHR(by_name["dev/null"].mode)
+    assert by_name["lib64/ld-linux-x86-64.so.2"].data == b"LD"
+    assert by_name["lib/x86_64-linux-gnu/libc.so.6"].data == b"C"
+    for bad in ("lib/libc.so.6", "/etc/libc.so.6"):
+        with pytest.raises(ValueError, match="shared library"):
+            agent_entries(plain_init=b"", shutdown=b"", qemu_ga=b"", libraries=[(bad, b"")])
+
+
+def test_agent_init_reports_exactly_the_statuses_the_parser_knows() -> None:
+    script = guest_file(AGENT_INIT).decode()
+    assert script.startswith("#!/bin/sh\n")
+    said = {line.split()[1] for line in script.splitlines() if line.strip().startswith("say ")}
+    assert said == set(AGENT_STATUSES)
+    assert 'echo "VIRTKIT-AGENT uptime=$up $1"' in script
+    assert "exec /bin/sh /etc/virtkit/init" in script
+    assert "qemu-ga -m virtio-serial -p" in script
+
+
+@pytest.mark.skipif(shutil.which("busybox") is None, reason="busybox not installed")
+@pytest.mark.parametrize("name", [AGENT_INIT, SHUTDOWN])
+def test_agent_scripts_are_valid_busybox_sh(tmp_path: Path, name: str) -> None:
+    script = tmp_path / name
+    script.write_bytes(guest_file(name))
+    subprocess.run(["busybox", "sh", "-n", str(script)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "action"),
+    [
+        (["-P", "+0", "hypervisor initiated shutdown"], "poweroff"),
+        (["-H", "+0", "hypervisor initiated shutdown"], "poweroff"),
+        (["-h", "now"], "poweroff"),
+        (["-r", "+0", "hypervisor initiated shutdown"], "reboot"),
+        ([], "poweroff"),
+    ],
+)
+def test_shutdown_script_maps_qemu_ga_flags(tmp_path: Path, args: list[str], action: str) -> None:
+    """qemu-ga's guest-shutdown runs /sbin/shutdown -P|-H|-r +0 "<message>"; the script powers off or reboots."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "busybox"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    script = tmp_path / "shutdown"
+    script.write_bytes(guest_file(SHUTDOWN).replace(b"/bin/busybox", str(fake).encode()))
+    subprocess.run(["sh", str(script), *args], check=True, env={**os.environ, "PATH": "/usr/bin:/bin"})
+    assert calls.read_text().splitlines() == ["sync", f"{action} -f"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from virtkit.errors import OperationTimeout
-from virtkit.lab.serial import GuestEvent, GuestEventKind, GuestLog, parse_log
+from virtkit.lab.serial import AGENT_STATUSES, GuestEvent, GuestEventKind, GuestLog, parse_log
 
 BOOT_LOG = (
     "[    0.000000] Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org)\r\n"
@@ -61,6 +61,9 @@ def test_partial_last_line_is_left_out() -> None:
         "VIRTKIT-DISKS uptime=3.1",
         "VIRTKIT-HELLO uptime=3.1",
         "virtkit-boot uptime=3.1",
+        "VIRTKIT-AGENT uptime=3.1",
+        "VIRTKIT-AGENT uptime=3.1 starting",
+        "VIRTKIT-AGENT uptime=3.1 started[    3.2] virtio_blk virtio2: [vdb] 131072 512-byte",
         "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100",
     ],
 )
@@ -176,3 +179,46 @@ def test_wait_for_disks_needs_the_latest_line_to_match(tmp_path: Path) -> None:
     assert log.wait_for_disks(lambda d: d == ("vda",), 0.1) == ("vda",)
     with pytest.raises(OperationTimeout, match="DISKS"):
         log.wait_for_disks(lambda d: "sda" in d, 0.2)
+
+
+AGENT_LOG = (
+    "VIRTKIT-BOOT uptime=2.63\r\n"
+    "VIRTKIT-DISKS uptime=2.64 disks=vda\r\n"
+    "VIRTKIT-ALIVE uptime=2.64 counter=0\r\n"
+    "VIRTKIT-AGENT uptime=3.45 started\r\n"
+    "VIRTKIT-ALIVE uptime=3.70 counter=1\r\n"
+)
+
+
+def test_agent_line_carries_its_status() -> None:
+    events = parse_log(AGENT_LOG)
+    assert events[3] == GuestEvent(GuestEventKind.AGENT, 3.45, None, None, 4, "started")
+    assert events[3].kind == "agent"
+    assert [e.status for e in events] == [None, None, None, "started", None]  # other kinds have no status
+    for status in AGENT_STATUSES:
+        (event,) = parse_log(f"VIRTKIT-AGENT uptime=61.2 {status}\n")
+        assert (event.kind, event.uptime, event.status) == ("agent", 61.2, status)
+
+
+def test_existing_kinds_are_unchanged_by_the_agent_kind() -> None:
+    assert [e.kind for e in parse_log(AGENT_LOG)] == ["boot", "disks", "alive", "agent", "alive"]
+    assert list(GuestEventKind)[:3] == ["boot", "disks", "alive"]
+    assert parse_log(BOOT_LOG)[0] == GuestEvent(GuestEventKind.BOOT, 2.42, None, None, 2, None)
+
+
+def test_wait_for_the_agent_of_each_boot(tmp_path: Path) -> None:
+    path = tmp_path / "serial.log"
+    path.write_text(AGENT_LOG)
+    log = GuestLog(path)
+    first = log.wait_for_agent(1)
+    assert (first.line_no, first.status) == (4, "started")
+    assert log.last_agent() == first
+    with open(path, "a") as f:  # a reboot: the next boot's agent has not reported yet
+        f.write("[   20.0] reboot: Restarting system\r\nVIRTKIT-BOOT uptime=2.50\r\n")
+    log.wait_for_boot(1, after_boots=1)
+    with pytest.raises(OperationTimeout, match="AGENT line after line 4"):
+        log.wait_for_agent(0.2, after_line=first.line_no)
+    with open(path, "a") as f:
+        f.write("VIRTKIT-AGENT uptime=62.48 no-port\r\n")
+    assert log.wait_for_agent(1, after_line=first.line_no).status == "no-port"
+    assert GuestLog(tmp_path / "missing.log").last_agent() is None

@@ -211,13 +211,22 @@ def lab_status() -> None:
 
 @lab.command("image")
 @click.option("--force", is_flag=True, help="rebuild even if cached")
-def lab_image(force: bool) -> None:
+@click.option(
+    "--variant",
+    type=click.Choice(["plain", "agent"]),
+    default="plain",
+    show_default=True,
+    help="agent: with qemu-guest-agent on its virtio-serial port",
+)
+def lab_image(force: bool, variant: str) -> None:
     """Build (or reuse) the lab's test guest: a Debian kernel and a busybox initramfs."""
     from virtkit.lab import image
 
     with _errors(), console.status("guest image") as status:
-        guest = image.build_guest(force=force, progress=lambda msg: status.update(f"guest image: {msg}"))
-    console.print(f"guest image: kernel {guest.kernel_version}, {guest.kernel}, {guest.initrd}")
+        guest = image.build_guest(
+            variant=variant, force=force, progress=lambda msg: status.update(f"guest image: {msg}")
+        )
+    console.print(f"guest image ({variant}): kernel {guest.kernel_version}, {guest.kernel}, {guest.initrd}")
 
 
 @lab.command("system-daemons")

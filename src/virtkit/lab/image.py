@@ -1,8 +1,12 @@
 """The lab's test guest: a Debian cloud kernel and a busybox initramfs, built from Debian packages and cached.
 
 The guest reports on its serial port (see ``guest/init`` and :mod:`virtkit.lab.serial`). One sub-directory of
-:func:`virtkit.lab.paths.guest_dir` per variant holds ``vmlinuz``, ``initrd.img`` and ``guest.json``; only the
-``plain`` variant exists so far (an ``agent`` one with qemu-guest-agent fits the same recipe).
+:func:`virtkit.lab.paths.guest_dir` per variant holds ``vmlinuz``, ``initrd.img`` and ``guest.json``. Variants:
+
+- ``plain``: busybox and the virtio modules;
+- ``agent``: the same plus qemu-guest-agent (from Debian's package, with the shared libraries ``ldd`` finds on
+  this machine), started on the virtio-serial port ``org.qemu.guest_agent.0`` (``guest/agent-init``); the
+  agent's guest-shutdown powers the guest off (``guest/shutdown``). Boot it with ``guest_agent: true``.
 """
 
 from __future__ import annotations
@@ -11,24 +15,28 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from virtkit.errors import InvalidSpec, LabError
+from virtkit.lab.guest import fetch
+from virtkit.lab.guest.fetch import AGENT_PACKAGE, KERNEL_META_PACKAGE, parse_kernel_dependency
 from virtkit.lab.guest.initramfs import (
+    AGENT_INIT,
+    SHUTDOWN,
+    CpioEntry,
+    agent_entries,
     builtin_modules,
+    guest_file,
     init_script,
     initramfs_entries,
-    is_static_elf,
     module_depends,
     module_files,
     order_modules,
@@ -40,6 +48,7 @@ from virtkit.lab.serial import GuestEvent, GuestEventKind, GuestLog
 
 __all__ = [
     "GUEST_MODULES",
+    "GUEST_VARIANTS",
     "BootCheck",
     "GuestImage",
     "boot_check",
@@ -49,10 +58,8 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
-_T = TypeVar("_T")
 _BOOT, _ALIVE = GuestEventKind.BOOT, GuestEventKind.ALIVE
 
-KERNEL_META_PACKAGE = "linux-image-cloud-amd64"
 BASE_CMDLINE = "console=ttyS0 quiet"
 # Load order from LAB.md; order_modules() also puts every module's dependencies first.
 GUEST_MODULES: tuple[str, ...] = (
@@ -61,6 +68,7 @@ GUEST_MODULES: tuple[str, ...] = (
     "virtio_balloon",
 )  # fmt: skip
 _FORMAT = 1  # bump when the cache layout or what guest/initramfs.py puts in the archive changes: rebuilds caches
+_AGENT_FORMAT = 1  # bump when how the agent variant's additions are gathered or laid out changes
 
 
 @dataclass(frozen=True)
@@ -89,31 +97,54 @@ class _Variant:
     name: str
     modules: tuple[str, ...]
     required_modules: frozenset[str]  # the others are skipped when the kernel lacks them
+    agent: bool = False  # qemu-guest-agent and its scripts on top
 
     @property
     def recipe(self) -> str:
         init = init_script()
         text = json.dumps([_FORMAT, self.name, BASE_CMDLINE, self.modules, sorted(self.required_modules)])
-        return hashlib.sha256(text.encode() + init).hexdigest()
+        recipe = text.encode() + init
+        if self.agent:  # appended only here, so the plain recipe (and every plain cache) stays what it was
+            agent = json.dumps([_AGENT_FORMAT, AGENT_PACKAGE, AGENT_INIT, SHUTDOWN]).encode()
+            recipe += b"\0" + agent + b"\0" + guest_file(AGENT_INIT) + b"\0" + guest_file(SHUTDOWN)
+        return hashlib.sha256(recipe).hexdigest()
 
 
-_PLAIN = _Variant("plain", GUEST_MODULES, frozenset({"virtio_ring", "virtio", "virtio_pci", "virtio_blk"}))
+_BASE_REQUIRED = frozenset({"virtio_ring", "virtio", "virtio_pci", "virtio_blk"})
+_PLAIN = _Variant("plain", GUEST_MODULES, _BASE_REQUIRED)
+_AGENT = _Variant("agent", GUEST_MODULES, _BASE_REQUIRED | {"virtio_console"}, agent=True)
+_VARIANTS = {v.name: v for v in (_PLAIN, _AGENT)}
+GUEST_VARIANTS: tuple[str, ...] = tuple(_VARIANTS)
 
 
-def cached_guest() -> GuestImage | None:
-    """The cached plain guest, or ``None`` when it was never built, is incomplete or was built by another recipe."""
-    return _load_cached(_PLAIN)
+def cached_guest(variant: str = "plain") -> GuestImage | None:
+    """The cached guest of ``variant``, or ``None`` when it was never built, is incomplete or was built by another
+    recipe.
+
+    :raises InvalidSpec: ``variant`` is not one of :data:`GUEST_VARIANTS`.
+    """
+    return _load_cached(_variant(variant))
 
 
-def build_guest(*, force: bool = False, progress: Progress | None = None) -> GuestImage:
-    """Build the plain test guest into the cache, or return the cached one (no apt call then).
+def build_guest(*, variant: str = "plain", force: bool = False, progress: Progress | None = None) -> GuestImage:
+    """Build the test guest of ``variant`` (``plain`` or ``agent``) into the cache, or return the cached one (no apt
+    call then).
 
     Builds run under a lock file and are swapped into place by renames, so a crashed or concurrent build never
     leaves a half-written cache. ``progress`` receives one short line per step.
 
-    :raises LabError: a step failed (apt, dpkg-deb, a missing file); the message names the step, command and stderr.
+    :raises InvalidSpec: ``variant`` is not one of :data:`GUEST_VARIANTS`.
+    :raises LabError: a step failed (apt, dpkg-deb, ldd, a missing file); the message names the step, command and
+        stderr.
     """
-    return _build(_PLAIN, force=force, progress=progress or (lambda _msg: None))
+    return _build(_variant(variant), force=force, progress=progress or (lambda _msg: None))
+
+
+def _variant(name: str) -> _Variant:
+    try:
+        return _VARIANTS[name]
+    except KeyError:
+        raise InvalidSpec("variant", f"must be one of {', '.join(GUEST_VARIANTS)}, got {name!r}") from None
 
 
 def _load_cached(variant: _Variant) -> GuestImage | None:
@@ -161,12 +192,12 @@ def _build(variant: _Variant, *, force: bool, progress: Progress) -> GuestImage:
 
 
 def _assemble(variant: _Variant, work: Path, out: Path, progress: Progress) -> str:
-    apt = _Apt(progress)
+    apt = fetch.Apt(progress)
     progress(f"resolving the package {KERNEL_META_PACKAGE} depends on")
-    kernel_deb = apt.with_update(lambda: apt.download(_resolve_kernel_package(), work))
+    kernel_deb = apt.with_update(lambda: apt.download(fetch.resolve_kernel_package(), work))
     progress(f"extracting {kernel_deb.name}")
     tree = work / "kernel"
-    _run(["dpkg-deb", "-x", str(kernel_deb), str(tree)], step="extract the kernel package")
+    fetch.run(["dpkg-deb", "-x", str(kernel_deb), str(tree)], step="extract the kernel package")
     vmlinuz = sorted((tree / "boot").glob("vmlinuz-*"))
     if len(vmlinuz) != 1:
         raise LabError(f"guest image: expected one boot/vmlinuz-* in {kernel_deb.name}, found {len(vmlinuz)}")
@@ -190,17 +221,30 @@ def _assemble(variant: _Variant, work: Path, out: Path, progress: Progress) -> s
         raise LabError(f"guest image: kernel {version} has neither module nor built-in driver for {missing}")
     skipped = [m for m in variant.modules if m not in order]
     progress(f"kernel {version}: loading {len(order)} modules" + (f", skipped {skipped}" if skipped else ""))
-    busybox = _busybox(apt, work, progress)
+    busybox = fetch.busybox(apt, work, progress)
     entries = initramfs_entries(
         busybox=busybox.read_bytes(),
-        init=init_script(),
+        init=guest_file(AGENT_INIT) if variant.agent else init_script(),
         kernel_version=version,
         modules=[(name, contents[name]) for name in order],
+        extra=_agent_entries(fetch.qemu_ga(apt, work, progress)) if variant.agent else (),
     )
     write_initramfs(entries, out / "initrd.img")
     progress(f"initramfs: {(out / 'initrd.img').stat().st_size / 1e6:.1f} MB, {len(entries)} entries")
     os.replace(vmlinuz[0], out / "vmlinuz")
     return version
+
+
+def _agent_entries(agent: fetch.QemuGa) -> list[CpioEntry]:
+    try:
+        return agent_entries(
+            plain_init=init_script(),
+            shutdown=guest_file(SHUTDOWN),
+            qemu_ga=agent.binary,
+            libraries=sorted(agent.libraries.items()),
+        )
+    except ValueError as exc:
+        raise LabError(f"guest image: qemu-ga from {agent.package}: {exc}") from exc
 
 
 # --- boot check ----------------------------------------------------------------------------------------------
@@ -231,7 +275,7 @@ def boot_check(
     workdir.mkdir(parents=True, exist_ok=True)
     disk, log_path, stderr_path = workdir / "disk.qcow2", workdir / "serial.log", workdir / "qemu.stderr"
     log_path.unlink(missing_ok=True)
-    _run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], step="create the boot check's disk")
+    fetch.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], step="create the boot check's disk")
     args = ["qemu-system-x86_64", "-machine", "pc", "-accel", accel, "-m", "256", "-display", "none"]
     args += ["-monitor", "none", "-kernel", str(image.kernel), "-initrd", str(image.initrd)]
     args += ["-append", image.cmdline_for(alive=1), "-chardev", f"file,id=serial0,path={_qemu_escape(log_path)}"]
@@ -280,76 +324,6 @@ def _qemu_escape(path: Path) -> str:
     return str(path).replace(",", ",,")  # a comma separates QEMU options; doubled it is part of the value
 
 
-# --- apt -------------------------------------------------------------------------------------------------------
-
-
-class _Apt:
-    """apt-get download into a scratch directory, with at most one ``apt-get update`` per build."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.updated = False
-
-    def with_update(self, step: Callable[[], _T]) -> _T:
-        """Run ``step``; if it fails while the package lists may be stale, ``apt-get update`` once and retry."""
-        try:
-            return step()
-        except LabError as exc:
-            if self.updated:
-                raise
-            self.progress(f"{exc.message.splitlines()[0]}; running apt-get update and retrying")
-            _run(["apt-get", "update", "-qq"], step="update the package lists")
-            self.updated = True
-            return step()
-
-    def download(self, spec: str, dest: Path) -> Path:
-        """``apt-get download`` one package (``name`` or ``name=version``) into ``dest``; returns the .deb."""
-        self.progress(f"downloading {spec}")
-        # Without the sandbox option apt warns that its _apt user cannot write into a root-only temp directory.
-        _run(["apt-get", "-o", "APT::Sandbox::User=root", "download", spec], step=f"download {spec}", cwd=dest)
-        name = spec.split("=", maxsplit=1)[0]
-        debs = sorted(dest.glob(f"{name}_*.deb"))
-        if not debs:
-            raise LabError(f"guest image: apt-get download {spec} left no {name}_*.deb in {dest}")
-        return debs[-1]
-
-
-def _resolve_kernel_package() -> str:
-    show = _run(["apt-cache", "show", "--no-all-versions", KERNEL_META_PACKAGE], step="resolve the kernel package")
-    return parse_kernel_dependency(show.decode(errors="replace"))
-
-
-def parse_kernel_dependency(apt_cache_show: str) -> str:
-    """The ``name=version`` (or ``name``) of the kernel image a ``linux-image-*`` meta package depends on.
-
-    :raises LabError: the Depends field names no ``linux-image-*`` package.
-    """
-    for line in apt_cache_show.splitlines():
-        if not line.startswith("Depends:"):
-            continue
-        for item in line.removeprefix("Depends:").split(","):
-            first = item.split("|")[0].strip()
-            match = re.fullmatch(r"(linux-image-[\w.+-]+)(?:\s*\(\s*=\s*([^)\s]+)\s*\))?(?:\s*\(.*\))?", first)
-            if match:
-                return f"{match[1]}={match[2]}" if match[2] else match[1]
-    raise LabError(f"guest image: no linux-image-* dependency in `apt-cache show {KERNEL_META_PACKAGE}`")
-
-
-def _busybox(apt: _Apt, work: Path, progress: Progress) -> Path:
-    """A statically linked busybox: the one busybox-static installs, else one downloaded from that package."""
-    installed = Path("/bin/busybox")  # the busybox package (not -static) puts a dynamic one there
-    if is_static_elf(installed):
-        progress(f"busybox: {installed}")
-        return installed
-    deb = apt.with_update(lambda: apt.download("busybox-static", work))
-    _run(["dpkg-deb", "-x", str(deb), str(work / "busybox")], step="extract busybox-static")
-    for candidate in (work / "busybox/bin/busybox", work / "busybox/usr/bin/busybox"):
-        if is_static_elf(candidate):
-            progress(f"busybox: from {deb.name}")
-            return candidate
-    raise LabError(f"guest image: no statically linked busybox in {deb.name}")
-
-
 # --- files and processes ---------------------------------------------------------------------------------------
 
 
@@ -379,16 +353,3 @@ def _swap_in(new: Path, target: Path) -> None:
         os.rename(target, old)
     os.rename(new, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _run(args: Sequence[str], *, step: str, cwd: Path | None = None, timeout: float = 600.0) -> bytes:
-    """Run a command (argument list, no shell); its stdout, or LabError naming the step, command and stderr."""
-    env = {**os.environ, "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        proc = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, check=False, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LabError(f"guest image: cannot {step}: `{shlex.join(args)}`: {exc}") from exc
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode(errors="replace").strip()[-2000:]
-        raise LabError(f"guest image: cannot {step}: `{shlex.join(args)}` exited with {proc.returncode}: {stderr}")
-    return proc.stdout

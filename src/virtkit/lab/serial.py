@@ -6,6 +6,10 @@ The guest's ``/init`` (``virtkit/lab/guest/init``) writes three kinds of line, a
     VIRTKIT-DISKS uptime=2.43 disks=sda,vda        (empty after "disks=" when there is none)
     VIRTKIT-ALIVE uptime=12.45 counter=1
 
+and the ``agent`` variant's guest (``virtkit/lab/guest/agent-init``) one more, once per boot::
+
+    VIRTKIT-AGENT uptime=3.45 started              (or "no-port", "failed": see AGENT_STATUSES)
+
 The serial log is opened in append mode, so a guest that reboots adds a second BOOT line to the same file. Only
 whole lines count: a last line without its newline is still being written and is left for the next read.
 """
@@ -23,22 +27,30 @@ from pathlib import Path
 
 from virtkit.errors import OperationTimeout
 
-__all__ = ["GuestEvent", "GuestEventKind", "GuestLog", "parse_log"]
+__all__ = ["AGENT_STATUSES", "GuestEvent", "GuestEventKind", "GuestLog", "parse_log"]
 
 _TAIL_LINES = 200  # lines kept for error messages
 
 
 class GuestEventKind(StrEnum):
-    """What a guest line reports; compares equal to the plain strings ``"boot"``, ``"disks"`` and ``"alive"``."""
+    """What a guest line reports; compares equal to the plain strings ``"boot"``, ``"disks"``, ``"alive"`` and
+    ``"agent"``."""
 
     BOOT = "boot"
     DISKS = "disks"
     ALIVE = "alive"
+    AGENT = "agent"
+
+
+# What an AGENT line says: qemu-ga runs with its port open (it answers from now on); the VM has no agent channel;
+# qemu-ga exited or never opened its port.
+AGENT_STATUSES = ("started", "no-port", "failed")
 
 
 @dataclass(frozen=True)
 class GuestEvent:
-    """One marker line of the guest: ``disks`` is set on DISKS lines, ``counter`` on ALIVE lines.
+    """One marker line of the guest: ``disks`` is set on DISKS lines, ``counter`` on ALIVE lines, ``status`` (one
+    of :data:`AGENT_STATUSES`) on AGENT lines.
 
     ``uptime`` is the guest's own /proc/uptime in seconds; ``line_no`` counts the log's lines from 1.
     """
@@ -48,15 +60,17 @@ class GuestEvent:
     disks: tuple[str, ...] | None
     counter: int | None
     line_no: int
+    status: str | None = None
 
 
 # A marker may follow kernel noise on the same line (both write to ttyS0), so it is searched, not matched at the
 # start; a marker whose fields do not parse exactly (a line garbled by interleaved output) is ignored.
-_MARKER = re.compile(r"VIRTKIT-(?P<kind>BOOT|DISKS|ALIVE) uptime=(?P<uptime>\d+(?:\.\d+)?)(?P<rest>.*?)\s*$")
+_MARKER = re.compile(r"VIRTKIT-(?P<kind>BOOT|DISKS|ALIVE|AGENT) uptime=(?P<uptime>\d+(?:\.\d+)?)(?P<rest>.*?)\s*$")
 _FIELDS = {
     "BOOT": re.compile(r""),
     "DISKS": re.compile(r" disks=(?P<disks>(?:[\w.:-]+(?:,[\w.:-]+)*)?)"),
     "ALIVE": re.compile(r" counter=(?P<counter>\d+)"),
+    "AGENT": re.compile(r" (?P<status>" + "|".join(re.escape(s) for s in AGENT_STATUSES) + r")"),
 }
 
 
@@ -88,6 +102,7 @@ def _parse_line(line: str, line_no: int) -> GuestEvent | None:
         disks=None if disks is None else tuple(disks.split(",")) if disks else (),
         counter=None if counter is None else int(counter),
         line_no=line_no,
+        status=fields.groupdict().get("status"),
     )
 
 
@@ -125,6 +140,10 @@ class GuestLog:
     def last_alive(self) -> GuestEvent | None:
         """The latest ALIVE line, or ``None`` before the first one."""
         return next((e for e in reversed(self.events()) if e.kind is GuestEventKind.ALIVE), None)
+
+    def last_agent(self) -> GuestEvent | None:
+        """The latest AGENT line (its ``status`` says whether qemu-ga started), or ``None`` before the first one."""
+        return next((e for e in reversed(self.events()) if e.kind is GuestEventKind.AGENT), None)
 
     def tail(self, count: int = 20) -> list[str]:
         """The last ``count`` whole lines of the log, carriage returns stripped (for error messages)."""
@@ -196,6 +215,21 @@ class GuestLog:
             return [e for e in events if e.kind is GuestEventKind.ALIVE and e.line_no > after_line]
 
         events = self.wait_for(lambda evs: bool(fresh(evs)), timeout, description=f"ALIVE line after line {after_line}")
+        return fresh(events)[0]
+
+    def wait_for_agent(self, timeout: float, after_line: int = 0) -> GuestEvent:
+        """Wait for an AGENT line after line ``after_line`` and return it, whatever its ``status``.
+
+        The agent starts in the background while the guest boots, so its line usually follows the BOOT marker but
+        need not: to wait for the agent of the next boot, pass the ``line_no`` of the previous AGENT line.
+
+        :raises OperationTimeout: no such line within ``timeout`` seconds (not the agent variant, or a hung guest).
+        """
+
+        def fresh(events: list[GuestEvent]) -> list[GuestEvent]:
+            return [e for e in events if e.kind is GuestEventKind.AGENT and e.line_no > after_line]
+
+        events = self.wait_for(lambda evs: bool(fresh(evs)), timeout, description=f"AGENT line after line {after_line}")
         return fresh(events)[0]
 
     def _refresh(self) -> None:

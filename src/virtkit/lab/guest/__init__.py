@@ -1,7 +1,10 @@
-"""The lab test guest's contents: its ``init`` script (package data next to this file) and the initramfs layout.
+"""The lab test guest's contents and ingredients, for :mod:`virtkit.lab.image` (which caches the result).
 
-:mod:`virtkit.lab.image` downloads the kernel and busybox and caches the result; this package decides what goes
-into the initramfs and how it is packed, without any network or apt call.
+- ``init`` (the plain guest's PID 1), ``agent-init`` (the agent variant's PID 1) and ``shutdown`` (its
+  ``/sbin/shutdown``): busybox sh scripts shipped as package data next to this file;
+- :mod:`~virtkit.lab.guest.initramfs`: what goes into the initramfs and how it is packed, without network or apt;
+- :mod:`~virtkit.lab.guest.fetch`: getting the kernel, busybox and qemu-ga out of Debian packages (apt, dpkg-deb,
+  ldd).
 """
 
 from __future__ import annotations

@@ -22,14 +22,20 @@ from typing import Protocol
 from virtkit.errors import LabError
 
 __all__ = [
+    "AGENT_INIT",
+    "PLAIN_INIT",
+    "SHUTDOWN",
     "CpioEntry",
+    "agent_entries",
     "builtin_modules",
+    "guest_file",
     "init_script",
     "initramfs_entries",
     "is_static_elf",
     "module_depends",
     "module_files",
     "order_modules",
+    "parse_ldd",
     "read_module",
     "write_initramfs",
     "write_newc",
@@ -40,22 +46,42 @@ _MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
 _DIRS = ("bin", "dev", "etc", "etc/virtkit", "lib", "lib/modules", "proc", "root", "run", "sbin", "sys", "tmp", "usr",
          "usr/bin", "usr/sbin")  # fmt: skip
 _MODULE_LIST = "etc/virtkit/modules"  # read by init: one module path per line, in load order
+# Package data next to this module: the scripts the guest runs.
+PLAIN_INIT = "init"
+AGENT_INIT = "agent-init"  # the agent variant's /init: starts qemu-ga, then execs the plain init
+SHUTDOWN = "shutdown"  # the agent variant's /sbin/shutdown, run by qemu-ga's guest-shutdown
+_PLAIN_INIT_PATH = "etc/virtkit/init"  # where the agent variant's /init finds the plain one
+_QEMU_GA = "usr/sbin/qemu-ga"
+
+
+def guest_file(name: str) -> bytes:
+    """A script shipped as package data next to this module (``PLAIN_INIT``, ``AGENT_INIT``, ``SHUTDOWN``).
+
+    :raises FileNotFoundError: no such file in the package.
+    """
+    return importlib.resources.files(__package__ or "virtkit.lab.guest").joinpath(name).read_bytes()
 
 
 def init_script() -> bytes:
     """The guest's ``/init`` (busybox sh), shipped as package data."""
-    return importlib.resources.files(__package__ or "virtkit.lab.guest").joinpath("init").read_bytes()
+    return guest_file(PLAIN_INIT)
 
 
 # --- the archive's contents --------------------------------------------------------------------------------------
 
 
 def initramfs_entries(
-    *, busybox: bytes, init: bytes, kernel_version: str, modules: Sequence[tuple[str, bytes]]
+    *,
+    busybox: bytes,
+    init: bytes,
+    kernel_version: str,
+    modules: Sequence[tuple[str, bytes]],
+    extra: Sequence[CpioEntry] = (),
 ) -> list[CpioEntry]:
     """The initramfs members: busybox as ``/bin/sh``, ``/init``, the modules (uncompressed) and their load order.
 
-    ``modules`` are (name, content) pairs already in load order.
+    ``modules`` are (name, content) pairs already in load order; ``extra`` members (a variant's additions, see
+    :func:`agent_entries`) come last, so without them the archive is the plain guest's, byte for byte.
     """
     entries = [CpioEntry(d, stat.S_IFDIR | 0o755) for d in _DIRS]
     entries += [
@@ -68,7 +94,65 @@ def initramfs_entries(
     paths = [f"lib/modules/{kernel_version}/{name}.ko" for name, _ in modules]
     entries += [CpioEntry(p, stat.S_IFREG | 0o644, data) for p, (_, data) in zip(paths, modules, strict=True)]
     entries.append(CpioEntry(_MODULE_LIST, stat.S_IFREG | 0o644, "".join(f"/{p}\n" for p in paths).encode()))
+    entries += extra
     return entries
+
+
+def agent_entries(
+    *, plain_init: bytes, shutdown: bytes, qemu_ga: bytes, libraries: Sequence[tuple[str, bytes]]
+) -> list[CpioEntry]:
+    """The agent variant's additions to :func:`initramfs_entries` (whose ``init`` is then ``AGENT_INIT``).
+
+    The plain init moves to ``/etc/virtkit/init``; ``/sbin/shutdown`` is the ``SHUTDOWN`` script; qemu-ga goes to
+    ``/usr/sbin/qemu-ga`` and each shared library to its absolute path as :func:`parse_ldd` gives it (the loader
+    included), with the directories it needs; ``/dev/null`` lets init start a background job before devtmpfs.
+
+    :raises ValueError: a library path is not absolute, or lies under ``/dev``, ``/etc``, ``/proc``, ``/run``,
+        ``/sys`` or ``/tmp``.
+    """
+    entries = [
+        CpioEntry("dev/null", stat.S_IFCHR | 0o666, rdev=(1, 3)),
+        CpioEntry(_PLAIN_INIT_PATH, stat.S_IFREG | 0o755, plain_init),
+        CpioEntry("sbin/shutdown", stat.S_IFREG | 0o755, shutdown),
+        CpioEntry(_QEMU_GA, stat.S_IFREG | 0o755, qemu_ga),
+    ]
+    made = set(_DIRS)
+    for path, data in sorted(libraries):
+        name = path.removeprefix("/")
+        if not path.startswith("/") or name.partition("/")[0] in ("dev", "etc", "proc", "sys", "run", "tmp"):
+            raise ValueError(f"not a place for a shared library in the guest: {path!r}")
+        parts = name.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            directory = "/".join(parts[:depth])
+            if directory not in made:
+                made.add(directory)
+                entries.append(CpioEntry(directory, stat.S_IFDIR | 0o755))
+        entries.append(CpioEntry(name, stat.S_IFREG | 0o755, data))
+    return entries
+
+
+def parse_ldd(output: str) -> list[str]:
+    """The absolute paths of the shared objects ``ldd`` lists, the dynamic loader included, in its order.
+
+    The vDSO (no file) is left out.
+
+    :raises LabError: a library was not found (its names are in the message), or a line is not understood.
+    """
+    paths: list[str] = []
+    missing: list[str] = []
+    for raw in output.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("linux-vdso.so", "linux-gate.so")):
+            continue
+        if match := re.fullmatch(r"(\S+) => not found", line):
+            missing.append(match[1])
+        elif match := re.fullmatch(r"(?:\S+ => )?(/\S+) \(0x[0-9a-f]+\)", line):
+            paths.append(match[1])
+        else:
+            raise LabError(f"guest image: cannot read this line of ldd's output: {line!r}")
+    if missing:
+        raise LabError(f"guest image: ldd finds no {', '.join(missing)} on this machine")
+    return paths
 
 
 def write_initramfs(entries: Iterable[CpioEntry], path: Path) -> None:
