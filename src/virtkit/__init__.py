@@ -23,8 +23,10 @@ from virtkit.errors import (
     Unsupported,
     VirtkitError,
 )
+from virtkit.models.attached import AttachedDisk
 from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSpec
 from virtkit.models.nic import NicKind, NicModel, NicSpec
+from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec
 from virtkit.ops.change import Change
@@ -35,6 +37,7 @@ __all__ = [
     "VM",
     "Accel",
     "AlreadyExists",
+    "AttachedDisk",
     "BackendError",
     "BootDevice",
     "Change",
@@ -58,6 +61,9 @@ __all__ = [
     "NicSpec",
     "NotFound",
     "OperationTimeout",
+    "SnapshotInfo",
+    "SnapshotKind",
+    "SnapshotNode",
     "Unsupported",
     "VMInfo",
     "VMSpec",

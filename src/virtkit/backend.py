@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from virtkit.backend_hotplug import DiskBackend
+from virtkit.backend_snapshots import SnapshotBackend
+from virtkit.models.snapshot import SavedImage
 from virtkit.models.state import VMInfo
 from virtkit.models.vm import Accel, VMSpec
 
@@ -51,6 +54,9 @@ class DomainBackend(Protocol):
     def spec(self) -> VMSpec:
         """The persistent definition, in canonical form."""
 
+    def disks(self) -> DiskBackend:
+        """Disk hot-plug on this VM."""
+
     def start(self) -> None:
         """Boot it (or resume a managed save)."""
 
@@ -71,6 +77,18 @@ class DomainBackend(Protocol):
 
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot metadata and NVRAM."""
+
+    def snapshots(self) -> SnapshotBackend:
+        """The VM's snapshots."""
+
+    def save(self, path: Path) -> None:
+        """Write the VM's memory and device state to ``path`` and stop it (:meth:`HostBackend.restore` resumes it)."""
+
+    def managed_save(self) -> None:
+        """Save the VM's memory where the host keeps it and stop it; :meth:`start` resumes it."""
+
+    def discard_saved_state(self) -> None:
+        """Drop the managed-save image; the next start boots afresh."""
 
 
 class HostBackend(Protocol):
@@ -109,6 +127,15 @@ class HostBackend(Protocol):
 
     def storage_roots(self) -> tuple[Path, ...]:
         """Directories in which VM files may live on this host."""
+
+    def saved_image(self, path: Path) -> SavedImage:
+        """The VM a saved-state file holds (its header alone is read).
+
+        :raises InvalidSpec: (field ``path``) no saved state the host can read.
+        """
+
+    def restore(self, path: Path) -> DomainBackend:
+        """Start the VM of a saved-state file from it; return that VM."""
 
     def close(self) -> None:
         """Close the connection."""

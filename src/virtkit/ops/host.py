@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -16,11 +15,12 @@ from typing import Any
 
 from virtkit import images
 from virtkit.backend import HostBackend, LifecycleEvent, Subscription
-from virtkit.errors import AlreadyExists, InvalidSpec, NotFound, Unsupported
-from virtkit.image_header import probe
-from virtkit.models.disk import DiskFormat, DiskKind, DiskSpec
+from virtkit.errors import AlreadyExists, InvalidSpec, NotFound
+from virtkit.models.disk import DiskSpec
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, VMSpec
+from virtkit.ops import saved
+from virtkit.ops._diskfile import check_disk_file
 from virtkit.ops.change import Change
 from virtkit.ops.vm import VM
 from virtkit.validate import check_name, check_path
@@ -97,6 +97,16 @@ class Host:
         """
         return self._backend.subscribe(callback)
 
+    def restore(self, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
+        """Start the VM saved in ``path`` (by :meth:`VM.save`) from it, where it was; a running VM changes nothing.
+        A failed restore (a truncated or corrupted file) leaves no VM running, and none at all if none was defined.
+
+        :raises InvalidSpec: (field ``path``) outside the storage roots, missing, or not a saved state.
+        :raises AlreadyExists: another VM of that name is defined here.
+        :raises Conflict: the VM is saved (managed) or in a transition.
+        """
+        return saved.restore(self._backend, path, check=check)
+
     # -- creating -----------------------------------------------------------------------------------------------
 
     def create(self, spec: VMSpec | Mapping[str, Any], *, start: bool = False, check: bool = False) -> Change[VMInfo]:
@@ -172,34 +182,7 @@ class Host:
         local = self._backend.is_local
         to_create: builtins.list[DiskSpec] = []
         for i, disk in enumerate(spec.disks):
-            field = f"disks[{i}]"
-            path = check_path(f"{field}.path", disk.path, roots)
-            if disk.format is DiskFormat.VHDX:
-                raise Unsupported(
-                    f"{field}.format: libvirt 9.0 cannot attach vhdx directly; convert it first with "
-                    "virtkit.images.convert(..., DiskFormat.QCOW2) or to vhd"
-                )
-            if not local:
-                if disk.size is not None:
-                    raise Unsupported(f"{field}.size: creating images on a remote host is not supported yet")
-                continue
-            if disk.kind is DiskKind.BLOCK:
-                if not path.exists() or not stat.S_ISBLK(path.stat().st_mode):
-                    raise InvalidSpec(f"{field}.path", f"{path} is not a block device")
-                continue
-            if path.exists():
-                found, virtual_size = probe(path)  # the header only: qemu-img would cost ~5 ms per disk
-                if found is not disk.format:
-                    raise InvalidSpec(f"{field}.format", f"{path} is a {found.value} image, not {disk.format}")
-                if disk.size is not None and virtual_size != disk.size:
-                    raise InvalidSpec(
-                        f"{field}.size", f"{path} exists with {virtual_size} bytes, not {disk.size}; resize it"
-                    )
-            elif disk.size is None:
-                raise InvalidSpec(f"{field}.path", f"{path} does not exist; give a size to create it")
-            elif not path.parent.is_dir():
-                raise InvalidSpec(f"{field}.path", f"directory {path.parent} does not exist")
-            else:
+            if check_disk_file(f"disks[{i}]", disk, roots, local=local):
                 to_create.append(disk)
         self._check_other_files(spec, roots, local)
         return to_create

@@ -15,7 +15,10 @@ from virtkit.errors import Conflict, NotFound, OperationTimeout, Unsupported
 from virtkit.models.disk import DiskKind
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import VMSpec
+from virtkit.ops import saved
 from virtkit.ops.change import Change
+from virtkit.ops.disk import Disks
+from virtkit.ops.snapshot import Snapshots
 from virtkit.ops.wait import wait_for
 from virtkit.validate import check_path
 
@@ -59,6 +62,11 @@ class VM:
     def spec(self) -> VMSpec:
         """The persistent definition, as a spec in canonical form."""
         return self._dom.spec()
+
+    @property
+    def disks(self) -> Disks:
+        """The VM's disks: list, hot-add and hot-remove them (:class:`virtkit.ops.disk.Disks`)."""
+        return Disks(self._host, self._dom)
 
     def _change(
         self,
@@ -174,6 +182,31 @@ class VM:
         if self._dom.info().state not in _OFF:
             self._dom.destroy()
         return Change("shutdown", self.name, before, self._dom.info())
+
+    @property
+    def snapshots(self) -> Snapshots:
+        """The VM's snapshots (checkpoints): create, list, tree, revert, delete (see :mod:`virtkit.ops.snapshot`)."""
+        return Snapshots(self._host, self._dom)
+
+    def save(self, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
+        """Write the VM's memory to ``path`` and stop it; :meth:`virtkit.Host.restore` resumes it from there.
+
+        :raises InvalidSpec: (field ``path``) outside the storage roots, or an existing file of something else.
+        :raises Conflict: the VM is neither running nor paused.
+        """
+        return saved.save(self._host, self._dom, path, check=check)
+
+    def managed_save(self, *, check: bool = False) -> Change[VMInfo]:
+        """Save the VM's state where the host keeps it and stop it (Hyper-V's Save-VM): it reads ``saved``, and
+        :meth:`start` resumes it.
+
+        :raises Conflict: the VM is neither running nor paused, or is transient.
+        """
+        return saved.managed_save(self._dom, check=check)
+
+    def discard_saved_state(self, *, check: bool = False) -> Change[VMInfo]:
+        """Drop the state :meth:`managed_save` kept; the next start boots afresh (Hyper-V's Remove-VMSavedState)."""
+        return saved.discard_saved_state(self._dom, check=check)
 
     def wait_for_state(self, state: VMState, *, timeout: float = 60.0) -> VMInfo:
         """Wait until the VM is in ``state``.

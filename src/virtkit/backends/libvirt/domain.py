@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import libvirt
 
 from virtkit.backends.libvirt import states
 from virtkit.backends.libvirt.errors import libvirt_errors
+from virtkit.backends.libvirt.hotplug import LibvirtDisks
+from virtkit.backends.libvirt.snapshots import LibvirtSnapshots
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.models.state import VMInfo
 from virtkit.models.vm import Accel, VMSpec
@@ -94,6 +97,10 @@ class LibvirtDomain:
             host=self._host,
         )
 
+    def disks(self) -> LibvirtDisks:
+        """Disk hot-plug on this VM (see :mod:`virtkit.backends.libvirt.hotplug`)."""
+        return LibvirtDisks(self._dom, self._host)
+
     def start(self) -> None:
         """Boot it; a managed-save image is resumed instead (libvirt does this by itself)."""
         with libvirt_errors(self._what("start")):
@@ -128,6 +135,25 @@ class LibvirtDomain:
         """Restart the vCPUs."""
         with libvirt_errors(self._what("resume")):
             self._dom.resume()
+
+    def snapshots(self) -> LibvirtSnapshots:
+        """The VM's snapshots (see :mod:`virtkit.backends.libvirt.snapshots`)."""
+        return LibvirtSnapshots(self._dom, self._name, self._host)
+
+    def save(self, path: Path) -> None:
+        """Write the memory and device state to ``path`` (``virDomainSaveFlags``); QEMU stops afterwards."""
+        with libvirt_errors(f"{self._what('save')} to {path}"):
+            self._dom.saveFlags(str(path), None, 0)
+
+    def managed_save(self) -> None:
+        """Save the state where libvirt keeps it (``virDomainManagedSave``); ``create`` resumes it."""
+        with libvirt_errors(self._what("save the state of")):
+            self._dom.managedSave(0)
+
+    def discard_saved_state(self) -> None:
+        """Remove the managed-save image (``virDomainManagedSaveRemove``)."""
+        with libvirt_errors(self._what("discard the saved state of")):
+            self._dom.managedSaveRemove(0)
 
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot and checkpoint metadata and NVRAM."""

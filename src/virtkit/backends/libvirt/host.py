@@ -11,12 +11,13 @@ from urllib.parse import urlsplit
 import libvirt
 
 from virtkit.backend import LifecycleEvent
-from virtkit.backends.libvirt import design
+from virtkit.backends.libvirt import design, saved
 from virtkit.backends.libvirt.domain import LibvirtDomain
 from virtkit.backends.libvirt.errors import libvirt_errors, retry_transient
 from virtkit.backends.libvirt.events import EventSubscription, ensure_event_loop
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.errors import HostUnavailable, NotFound
+from virtkit.models.snapshot import SavedImage
 from virtkit.models.vm import Accel, VMSpec
 
 __all__ = ["DEFAULT_STORAGE_ROOTS", "LibvirtHost"]
@@ -179,6 +180,14 @@ class LibvirtHost:
         with libvirt_errors(f"define {spec.name} on {self._uri}"):
             dom = self.conn.defineXML(xml)
         return LibvirtDomain(dom, self._uri, accel=accel)
+
+    def saved_image(self, path: Path) -> SavedImage:
+        """The VM a saved-state file holds (see :func:`saved.read_image`)."""
+        return saved.read_image(self.conn, path, self._uri)
+
+    def restore(self, path: Path) -> LibvirtDomain:
+        """Start the VM of a saved-state file from it (see :func:`saved.restore`)."""
+        return LibvirtDomain(saved.restore(self.conn, path, self._uri), self._uri)
 
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> EventSubscription:
         """Deliver lifecycle events of every VM on the host to ``callback`` (called from the event thread)."""

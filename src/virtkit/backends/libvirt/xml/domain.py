@@ -18,7 +18,7 @@ from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSp
 from virtkit.models.nic import NicKind, NicModel, NicSpec
 from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec, assign_targets
 
-__all__ = ["METADATA_NS", "canonical", "parse", "render", "to_string"]
+__all__ = ["METADATA_NS", "canonical", "disk_element", "parse", "parse_disk", "render", "to_string"]
 
 #: virtkit's own namespace in ``<metadata>``: it keeps the request (``accel=auto``) that the XML alone cannot say.
 METADATA_NS = "https://virtkit.dev/xmlns/vm/1"
@@ -192,6 +192,11 @@ def _disk_element(disk: DiskSpec, target: str) -> ET.Element:
     return el
 
 
+def disk_element(disk: DiskSpec, target: str) -> ET.Element:
+    """One ``<disk>`` element for ``disk`` at guest device ``target`` (hot-plug adds its ``<address>``)."""
+    return _disk_element(disk, target)
+
+
 def _nic_element(nic: NicSpec) -> ET.Element:
     el = ET.Element("interface", type=nic.kind.value)
     if nic.mac is not None:
@@ -321,6 +326,17 @@ def _parse(root: ET.Element) -> VMSpec:
         serial_log=serial_log,
         guest_agent=agent,
     )
+
+
+def parse_disk(el: ET.Element) -> DiskSpec:
+    """The spec of one ``<disk>`` element (a file or block disk with a source), its ``target`` set.
+
+    :raises BackendError: a disk virtkit does not model (no source, a network disk, an unknown driver type).
+    """
+    try:
+        return _parse_disk(el)
+    except (KeyError, ValueError, AttributeError) as exc:
+        raise BackendError(f"cannot read disk XML: {exc}") from exc
 
 
 def _parse_disk(el: ET.Element) -> DiskSpec:

@@ -1,0 +1,58 @@
+"""Saved-state files on the libvirt side: what a file holds (``virDomainSaveImageGetXMLDesc``) and bringing it back
+(``virDomainRestore``). Saving itself is a method of :class:`~virtkit.backends.libvirt.domain.LibvirtDomain`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libvirt
+
+from virtkit.backends.libvirt.errors import libvirt_errors, translate
+from virtkit.backends.libvirt.xml import domain as domain_xml
+from virtkit.backends.libvirt.xml.snapshot import domain_identity
+from virtkit.errors import BackendError, InvalidSpec
+from virtkit.models.snapshot import SavedImage
+from virtkit.models.vm import Accel
+
+__all__ = ["read_image", "restore"]
+
+_ACCEL_OF_TYPE = {"kvm": Accel.KVM, "qemu": Accel.TCG}
+
+
+def read_image(conn: libvirt.virConnect, path: Path, host: str) -> SavedImage:
+    """The VM a saved-state file holds, read from its header (the file's domain XML) alone.
+
+    :raises InvalidSpec: (field ``path``) the file is missing or holds no saved state libvirt can read.
+    :raises HostUnavailable: the host cannot be reached.
+    """
+    try:
+        xml: str = conn.saveImageGetXMLDesc(str(path), 0)
+    except libvirt.libvirtError as exc:
+        err = translate(exc, f"read the saved state {path} on {host}")
+        if type(err) is BackendError:  # a missing, unreadable or foreign file; not a connection failure
+            reason = f"{path} is not a saved state libvirt can read: {exc.get_error_message()}"
+            raise InvalidSpec("path", reason) from exc
+        raise err from exc
+    name, uuid, dom_type = domain_identity(xml)
+    spec = domain_xml.parse(xml)
+    return SavedImage(
+        name=name,
+        uuid=uuid,
+        accel=_ACCEL_OF_TYPE.get(dom_type, Accel.TCG),
+        vcpus=spec.vcpus,
+        memory=spec.memory,
+        max_memory=spec.effective_max_memory,
+    )
+
+
+def restore(conn: libvirt.virConnect, path: Path, host: str) -> libvirt.virDomain:
+    """Start the VM of a saved-state file from it, in the power state it was saved in; return its domain.
+
+    Into the persistent definition of that VM when the host has one, else as a transient VM.
+
+    :raises VirtkitError: translated from libvirt (a truncated or corrupted file fails here).
+    """
+    with libvirt_errors(f"restore {path} on {host}"):
+        xml: str = conn.saveImageGetXMLDesc(str(path), 0)
+        conn.restoreFlags(str(path), None, 0)
+        return conn.lookupByUUIDString(domain_identity(xml)[1])

@@ -1,0 +1,135 @@
+"""Where a hot-added disk goes: its target name and, on SCSI, its controller and unit. Pure functions of a
+:class:`~virtkit.models.attached.DiskLayout`; nothing here talks to a host.
+
+Targets and units are allocated against both definitions together (running and persistent), even for a change to
+one of them, so a disk attached live only can later be made persistent at the same place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+from virtkit.errors import Conflict, InvalidSpec
+from virtkit.models.attached import DiskLayout
+from virtkit.models.disk import DiskBus, DiskSpec
+from virtkit.models.vm import assign_targets
+
+__all__ = ["MAX_SCSI_CONTROLLER", "MAX_SCSI_UNIT", "Placement", "check_address", "next_target", "place"]
+
+#: virtio-scsi addresses LUNs 0-16383 (QEMU); libvirt refuses a unit above it.
+MAX_SCSI_UNIT = 16383
+#: A generous bound on controller indexes (each virtio-scsi controller is a PCI device).
+MAX_SCSI_CONTROLLER = 31
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a disk will be attached, and which definitions still need its virtio-scsi controller."""
+
+    target: str
+    controller: int | None = None
+    unit: int | None = None
+    add_controller_live: bool = False
+    add_controller_persistent: bool = False
+
+
+def check_address(bus: DiskBus, controller: int | None, unit: int | None) -> None:
+    """Check an explicit SCSI address (Hyper-V's ControllerNumber/ControllerLocation) before anything changes.
+
+    :raises InvalidSpec: an address for a bus other than scsi, or out of range.
+    """
+    if bus is not DiskBus.SCSI:
+        for field, value in (("controller", controller), ("unit", unit)):
+            if value is not None:
+                raise InvalidSpec(field, f"only disks on the scsi bus have a controller and unit, not {bus.value}")
+        return
+    for field, value, top in (("controller", controller, MAX_SCSI_CONTROLLER), ("unit", unit, MAX_SCSI_UNIT)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidSpec(field, f"must be an integer, not {value!r}")
+        if not 0 <= value <= top:
+            raise InvalidSpec(field, f"{value} is out of range 0-{top}")
+
+
+def next_target(disk: DiskSpec, layout: DiskLayout) -> str:
+    """``disk.target`` if it is free, else the first free name of its bus (``vdb`` after ``vda``).
+
+    :raises Conflict: the requested target is taken by another device.
+    """
+    taken = {s.target: s for s in layout.slots}
+    if disk.target is not None:
+        slot = taken.get(disk.target)
+        if slot is not None:
+            used_by = f" by {slot.source}" if slot.source is not None else ""
+            raise Conflict(f"target {disk.target} is already used{used_by}")
+        return disk.target
+    # Stand-ins holding the taken names, so assign_targets (create's rule) skips them; a name that is not of this
+    # bus (hda, or sdb for virtio) is refused by DiskSpec and cannot collide anyway.
+    holders: list[DiskSpec] = []
+    for name in sorted(taken):
+        with contextlib.suppress(InvalidSpec):
+            holders.append(DiskSpec(path=disk.path, bus=disk.bus, target=name))
+    return assign_targets((*holders, dataclasses.replace(disk, target=None)))[-1]
+
+
+def place(
+    disk: DiskSpec,
+    layout: DiskLayout,
+    *,
+    live: bool,
+    persistent: bool,
+    controller: int | None = None,
+    unit: int | None = None,
+) -> Placement:
+    """The target, controller and unit for ``disk``; the lowest free ones unless given.
+
+    On the scsi bus without ``controller``, the lowest-indexed virtio-scsi controller with a free unit is used, or
+    a new one with the lowest free index. ``live`` and ``persistent`` say which definitions will get the disk, so
+    which of them must get the controller too.
+
+    :raises Conflict: the target, controller or unit is taken (or the controller is not virtio-scsi).
+    """
+    target = next_target(disk, layout)
+    if disk.bus is not DiskBus.SCSI:
+        return Placement(target)
+    by_index = {c.index: c for c in layout.controllers}
+    used: dict[int, dict[int, str]] = {}
+    for slot in layout.slots:
+        if slot.controller is not None and slot.unit is not None:
+            used.setdefault(slot.controller, {})[slot.unit] = slot.target
+    if controller is None:
+        controller = _auto_controller(layout, used, any_unit=unit is None)
+    existing = by_index.get(controller)
+    if existing is not None and not existing.virtio:
+        raise Conflict(f"SCSI controller {controller} is not a virtio-scsi controller; name another controller")
+    taken = used.get(controller, {})
+    if unit is None:
+        unit = next((u for u in range(MAX_SCSI_UNIT + 1) if u not in taken), None)
+        if unit is None:
+            raise Conflict(f"SCSI controller {controller} has no free unit")
+    elif unit in taken:
+        raise Conflict(f"unit {unit} of SCSI controller {controller} is already used by {taken[unit]}")
+    return Placement(
+        target,
+        controller,
+        unit,
+        add_controller_live=live and not (existing is not None and existing.live),
+        add_controller_persistent=persistent and not (existing is not None and existing.persistent),
+    )
+
+
+def _auto_controller(layout: DiskLayout, used: dict[int, dict[int, str]], *, any_unit: bool) -> int:
+    """The lowest-indexed virtio-scsi controller (with a free unit when ``any_unit``), else the lowest free index.
+
+    With an explicit unit, the first virtio-scsi controller is taken as it is (a used unit is then a conflict).
+    """
+    for c in layout.controllers:
+        if c.virtio and (not any_unit or len(used.get(c.index, {})) <= MAX_SCSI_UNIT):
+            return c.index
+    indexes = {c.index for c in layout.controllers}
+    free = next((i for i in range(MAX_SCSI_CONTROLLER + 1) if i not in indexes), None)
+    if free is None:
+        raise Conflict("no SCSI controller has a free unit and no controller index is free")
+    return free

@@ -1,0 +1,280 @@
+"""``Snapshots``: the checkpoints of one VM, reached as :attr:`virtkit.VM.snapshots`.
+
+Hyper-V's checkpoint cmdlets map onto it: ``Checkpoint-VM`` is :meth:`Snapshots.create` (a Standard checkpoint is
+kind ``memory``; a Production checkpoint is kind ``quiesced``, which falls back to ``memory`` unless
+``fallback=False``, Hyper-V's ProductionOnly), ``Get-VMSnapshot`` is :meth:`Snapshots.list`, ``Restore-VMSnapshot``
+is :meth:`Snapshots.revert` and ``Remove-VMSnapshot [-IncludeAllChildSnapshots]`` is :meth:`Snapshots.delete`.
+
+Like every operation, each one is idempotent, returns a :class:`Change`, has a check mode that touches nothing, and
+refuses what the host cannot do (:class:`Unsupported`) before anything changes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import time
+
+from virtkit.backend import DomainBackend, HostBackend
+from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unsupported
+from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
+from virtkit.models.state import VMInfo, VMState
+from virtkit.ops.change import Change
+from virtkit.validate import check_name, check_path, check_text
+
+__all__ = ["Snapshots"]
+
+# The power states a snapshot can be taken in, and reverted from. A saved VM is left out of both: its saved
+# memory belongs with its disks as they are now (libvirt would revert the disks and keep the stale saved state).
+_CREATE_FROM = (VMState.RUNNING, VMState.PAUSED, VMState.STOPPED)
+_REVERT_FROM = (VMState.RUNNING, VMState.PAUSED, VMState.STOPPED, VMState.CRASHED)
+
+# An existing snapshot of kind K satisfies a request for: itself; a disk-only request, when it is quiesced (a
+# quiesced snapshot is a disk-only one, taken with more care); a quiesced request with fallback, when it is memory
+# (what the fallback would have taken).
+_SATISFIES = {
+    SnapshotKind.MEMORY: {SnapshotKind.MEMORY},
+    SnapshotKind.DISK_ONLY: {SnapshotKind.DISK_ONLY, SnapshotKind.QUIESCED},
+    SnapshotKind.QUIESCED: {SnapshotKind.QUIESCED},
+}
+
+
+def _kind(value: SnapshotKind | str) -> SnapshotKind:
+    try:
+        return SnapshotKind(value)
+    except ValueError:
+        allowed = ", ".join(k.value for k in SnapshotKind)
+        raise InvalidSpec("kind", f"{value!r} is not a snapshot kind; use one of {allowed}") from None
+
+
+class Snapshots:
+    """The snapshots of one VM."""
+
+    def __init__(self, host: HostBackend, dom: DomainBackend) -> None:
+        self._host = host
+        self._dom = dom
+        self._snaps = dom.snapshots()
+
+    def __repr__(self) -> str:
+        return f"<Snapshots of {self._dom.name} on {self._host.uri}>"
+
+    @property
+    def _vm(self) -> str:
+        return self._dom.name
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    def list(self) -> builtins.list[SnapshotInfo]:
+        """Every snapshot, oldest first (a parent before its children when taken in the same second)."""
+        infos = self._snaps.list()
+        parents = {i.name: i.parent for i in infos}
+
+        def depth(name: str) -> int:
+            seen: set[str] = set()
+            parent = parents.get(name)
+            while parent is not None and parent not in seen:
+                seen.add(parent)
+                parent = parents.get(parent)
+            return len(seen)
+
+        return sorted(infos, key=lambda i: (i.created, depth(i.name), i.name))
+
+    def get(self, name: str) -> SnapshotInfo:
+        """The snapshot of that name.
+
+        :raises InvalidSpec: not a valid name.
+        :raises NotFound: the VM has no snapshot of that name.
+        """
+        info = self._snaps.get(check_name("name", name))
+        if info is None:
+            raise NotFound(f"{self._vm} on {self._host.uri} has no snapshot named {name!r}")
+        return info
+
+    def exists(self, name: str) -> bool:
+        """Whether the VM has a snapshot of that name.
+
+        :raises InvalidSpec: not a valid name.
+        """
+        return self._snaps.get(check_name("name", name)) is not None
+
+    def current(self) -> SnapshotInfo | None:
+        """The snapshot the VM's present state descends from, or ``None``."""
+        name = self._snaps.current_name()
+        return self._snaps.get(name) if name is not None else None
+
+    def tree(self) -> tuple[SnapshotNode, ...]:
+        """The snapshots as a forest: the roots, oldest first, each with its children."""
+        infos = self.list()
+        names = {i.name for i in infos}
+        children: dict[str | None, builtins.list[SnapshotInfo]] = {}
+        for info in infos:
+            children.setdefault(info.parent if info.parent in names else None, []).append(info)
+
+        def node(info: SnapshotInfo) -> SnapshotNode:
+            return SnapshotNode(info, tuple(node(c) for c in children.get(info.name, [])))
+
+        return tuple(node(i) for i in children.get(None, []))
+
+    # -- creating -----------------------------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        *,
+        kind: SnapshotKind | str = SnapshotKind.MEMORY,
+        description: str = "",
+        fallback: bool = True,
+        check: bool = False,
+    ) -> Change[SnapshotInfo]:
+        """Take snapshot ``name`` of the VM; ``after.kind`` says what was really taken.
+
+        ``quiesced`` needs a guest agent that answers; without one it falls back to ``memory`` when ``fallback``
+        (Hyper-V's Production checkpoint), else it is refused (ProductionOnly). A snapshot of that name that exists
+        already changes nothing if it is what the request would take (its description is left as it is).
+
+        :raises InvalidSpec: a bad name, kind or description, or an overlay file of a disk-only snapshot that
+            exists already or would lie outside the storage roots.
+        :raises AlreadyExists: a snapshot of that name exists with another kind.
+        :raises Conflict: the VM is saved, or in a transition.
+        :raises Unsupported: the host cannot take this kind of snapshot of this VM; the message says why and what
+            would work.
+        """
+        name = check_name("name", name)
+        kind = _kind(kind)
+        description = check_text("description", description)
+        target = f"{self._vm}/{name}"
+        existing = self._snaps.get(name)
+        if existing is not None:
+            accepted = set(_SATISFIES[kind])
+            if kind is SnapshotKind.QUIESCED and fallback:
+                accepted.add(SnapshotKind.MEMORY)
+            if existing.kind in accepted:
+                return Change("create-snapshot", target, existing, existing, check)
+            raise AlreadyExists(
+                f"{self._vm} on {self._host.uri} has a snapshot named {name!r} of kind {existing.kind.value}, "
+                f"not {kind.value}; delete it first or choose another name"
+            )
+        state = self._dom.info().state
+        if state not in _CREATE_FROM:
+            hint = "; start it (it resumes) or discard its saved state first" if state is VMState.SAVED else ""
+            raise Conflict(f"cannot take a snapshot of {self._vm}: it is {state.value}{hint}")
+        take = self._choose(kind, fallback)
+        self._check_files(name, take)
+        if check:
+            predicted = SnapshotInfo(
+                name=name,
+                vm=self._vm,
+                kind=take,
+                created=int(time.time()),
+                parent=self._snaps.current_name(),
+                current=True,
+                vm_state=state,
+                quiesced=take is SnapshotKind.QUIESCED,
+                description=description,
+            )
+            return Change("create-snapshot", target, None, predicted, check=True)
+        try:
+            after = self._snaps.create(name, take, description=description)
+        except (Conflict, Unsupported):
+            # The agent answered the ping but failed the freeze (it stopped meanwhile): libvirt took nothing then.
+            # Fall back only after reading again that there is no such snapshot.
+            if take is not SnapshotKind.QUIESCED or not fallback or self._snaps.get(name) is not None:
+                raise
+            self._snaps.check_create(SnapshotKind.MEMORY)
+            after = self._snaps.create(name, SnapshotKind.MEMORY, description=description)
+        return Change("create-snapshot", target, None, after)
+
+    def _choose(self, kind: SnapshotKind, fallback: bool) -> SnapshotKind:
+        """The kind to take for a request of ``kind``: the quiesced-to-memory fallback is decided here.
+
+        :raises Unsupported: the kind cannot be taken, and no fallback is allowed or possible.
+        """
+        if kind is not SnapshotKind.QUIESCED:
+            self._snaps.check_create(kind)
+            return kind
+        if self._snaps.agent_answers():
+            try:
+                self._snaps.check_create(SnapshotKind.QUIESCED)
+                return SnapshotKind.QUIESCED
+            except Unsupported as exc:
+                if not fallback:
+                    raise
+                why = exc.message
+        elif not self._dom.spec().guest_agent:
+            why = f"{self._vm} has no guest-agent channel (guest_agent: true in its spec, and qemu-guest-agent inside)"
+        else:
+            why = f"the guest agent of {self._vm} does not answer (the VM is not running, or the agent is not)"
+        if not fallback:
+            raise Unsupported(
+                f"cannot take a quiesced snapshot: {why}; allow the fallback to a memory snapshot, or take a "
+                "disk-only snapshot (crash-consistent)"
+            )
+        try:
+            self._snaps.check_create(SnapshotKind.MEMORY)
+        except Unsupported as exc:
+            raise Unsupported(
+                f"cannot take a quiesced snapshot: {why}; and the fallback to a memory snapshot is not possible "
+                f"either: {exc.message}"
+            ) from exc
+        return SnapshotKind.MEMORY
+
+    def _check_files(self, name: str, kind: SnapshotKind) -> None:
+        """The overlays of a disk-only snapshot must lie inside the storage roots and not exist yet.
+
+        :raises InvalidSpec: (field ``name``, which names the overlays) they do not.
+        """
+        roots = self._host.storage_roots()
+        for path in self._snaps.new_files(name, kind):
+            try:
+                check_path("name", path, roots)
+            except InvalidSpec as exc:
+                raise InvalidSpec("name", f"the overlay of snapshot {name}: {exc.reason}") from None
+            if self._host.is_local and path.exists():
+                raise InvalidSpec(
+                    "name",
+                    f"{path}, the overlay snapshot {name} would create, exists already; remove it or choose "
+                    "another name",
+                )
+
+    # -- reverting and deleting ---------------------------------------------------------------------------------
+
+    def revert(self, name: str, *, check: bool = False) -> Change[VMInfo]:
+        """Bring the VM back to snapshot ``name``: its disks, and its memory and power state when it has them
+        (Hyper-V's Restore-VMSnapshot). Always acts (``acted`` is set): the VM's present state is discarded.
+
+        :raises InvalidSpec: not a valid name.
+        :raises NotFound: no such snapshot.
+        :raises Conflict: the VM is saved (its saved state would no longer match its disks), or in a transition.
+        :raises Unsupported: the host cannot revert to this snapshot (a disk-only one before libvirt 9.9).
+        """
+        snap = self.get(name)
+        before = self._dom.info()
+        if before.state not in _REVERT_FROM:
+            hint = "; discard its saved state first" if before.state is VMState.SAVED else ""
+            raise Conflict(f"cannot revert {self._vm} to {name}: it is {before.state.value}{hint}")
+        self._snaps.check_revert(name)
+        target = f"{self._vm}/{name}"
+        if check:
+            state = snap.vm_state if snap.vm_state in (VMState.RUNNING, VMState.PAUSED) else VMState.STOPPED
+            predicted = dataclasses.replace(before, state=state, reason="from_snapshot", managed_save=False)
+            return Change("revert-snapshot", target, before, predicted, check=True, acted=True)
+        self._snaps.revert(name)
+        return Change("revert-snapshot", target, before, self._dom.info(), acted=True)
+
+    def delete(self, name: str, *, children: bool = False, check: bool = False) -> Change[SnapshotInfo]:
+        """Delete snapshot ``name``; with ``children`` its descendants too, else they move up to its parent. The
+        VM's present state is kept (a disk-only snapshot's overlay is merged into the image below it). Deleting a
+        snapshot that does not exist changes nothing.
+
+        :raises InvalidSpec: not a valid name.
+        :raises Unsupported: the host cannot delete it (a disk-only snapshot on top of a memory one).
+        """
+        name = check_name("name", name)
+        target = f"{self._vm}/{name}"
+        existing = self._snaps.get(name)
+        if existing is None:
+            return Change("delete-snapshot", target, None, None, check)
+        self._snaps.check_delete(name, children=children)
+        if not check:
+            self._snaps.delete(name, children=children)
+        return Change("delete-snapshot", target, existing, None, check)
