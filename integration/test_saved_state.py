@@ -188,3 +188,24 @@ def test_truncated_save_file_fails_and_leaves_no_vm(
     restored = host1.restore(path)
     assert restored.before is None and restored.after is not None and not restored.after.persistent
     _assert_went_on(log, last, boots)
+
+
+def test_a_restored_transient_vm_can_be_destroyed(
+    host1: virtkit.Host, guest: image.GuestImage, own: Callable[[str], str]
+) -> None:
+    """Restoring a save file of a VM with no definition gives a transient VM, which is gone once destroyed."""
+    name = own("save4")
+    vm, log = _boot(host1, guest, name)
+    path = shared_dir() / f"{name}.save"
+    _next_alive(log)
+    vm.save(path)
+    vm.delete()  # the definition goes; the save file stays
+    try:
+        restored = host1.restore(path)
+        assert restored.after is not None and not restored.after.persistent
+        gone = host1.get(name).destroy()
+        assert gone.before is not None and gone.before.state is VMState.RUNNING
+        assert gone.after is None
+        assert not host1.exists(name)
+    finally:
+        path.unlink(missing_ok=True)

@@ -326,3 +326,16 @@ def test_agent_and_risky_revert_errors_are_conflicts(code: int) -> None:
     err = translate(exc, "take snapshot s1 of web1")
     assert isinstance(err, Conflict) and err.code == code and not is_transient(err)
     assert str(err) == "take snapshot s1 of web1: Guest agent is not responding"
+
+
+def test_delete_with_storage_is_refused_while_disk_only_snapshots_exist(
+    host: virtkit.Host, backend: LibvirtHost, storage: Path
+) -> None:
+    """Its disks are overlay chains then: deleting the top files alone would leave the images below."""
+    vm = _create(host, storage)
+    vm.destroy()
+    _redefine_disk_only(backend, "web1", "d1", None)
+    with pytest.raises(virtkit.Conflict, match="disk-only snapshots"):
+        vm.delete(storage=True)
+    assert host.exists("web1") and (storage / "web1.qcow2").exists()
+    assert vm.delete().changed  # without storage it may go

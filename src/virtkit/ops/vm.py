@@ -13,6 +13,7 @@ from pathlib import Path
 from virtkit.backend import DomainBackend, HostBackend
 from virtkit.errors import Conflict, NotFound, OperationTimeout, Unsupported
 from virtkit.models.disk import DiskKind
+from virtkit.models.snapshot import SnapshotKind
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import VMSpec
 from virtkit.ops import saved
@@ -87,7 +88,11 @@ class VM:
         if check:
             return Change(action, self.name, before, predict(before), check=True)
         act()
-        return Change(action, self.name, before, self._dom.info())
+        try:
+            after: VMInfo | None = self._dom.info()
+        except NotFound:
+            after = None  # a transient VM (one restored from a file without a definition) is gone once it stops
+        return Change(action, self.name, before, after)
 
     def start(self, *, check: bool = False) -> Change[VMInfo]:
         """Boot the VM; a saved VM resumes from its saved state.
@@ -231,6 +236,12 @@ class VM:
         if before.state not in _OFF and not force:
             raise Conflict(f"cannot delete {self.name}: it is {before.state.value}; stop it first or use force")
         files = self._owned_files() if storage else []
+        if storage and any(s.kind is not SnapshotKind.MEMORY for s in self.snapshots.list()):
+            # Its disks are chains of overlays: removing the files it names now would leave the images below.
+            raise Conflict(
+                f"cannot delete the storage of {self.name}: it has disk-only snapshots; delete them first "
+                "(that merges their overlays back), or delete the VM without storage"
+            )
         if files and not self._host.is_local:
             raise Unsupported(f"deleting the storage of {self.name} on {self._host.uri} needs the files of that host")
         if check:
