@@ -13,7 +13,9 @@ from virtkit.connect import connect
 from virtkit.errors import (
     AlreadyExists,
     BackendError,
+    CommandFailed,
     Conflict,
+    HostKeyRejected,
     HostUnavailable,
     ImageError,
     InvalidSpec,
@@ -24,12 +26,14 @@ from virtkit.errors import (
     VirtkitError,
 )
 from virtkit.models.attached import AttachedDisk
+from virtkit.models.cpu import CPUModel
 from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSpec
 from virtkit.models.nic import NicKind, NicModel, NicSpec
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec
 from virtkit.ops.change import Change
+from virtkit.ops.cpu import cpu_baseline
 from virtkit.ops.host import Host
 from virtkit.ops.vm import VM
 
@@ -40,7 +44,9 @@ __all__ = [
     "AttachedDisk",
     "BackendError",
     "BootDevice",
+    "CPUModel",
     "Change",
+    "CommandFailed",
     "Conflict",
     "DiskBus",
     "DiskCache",
@@ -49,6 +55,7 @@ __all__ = [
     "DiskSpec",
     "Firmware",
     "Host",
+    "HostKeyRejected",
     "HostUnavailable",
     "ImageError",
     "InvalidSpec",
@@ -70,4 +77,5 @@ __all__ = [
     "VMState",
     "VirtkitError",
     "connect",
+    "cpu_baseline",
 ]

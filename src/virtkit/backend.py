@@ -13,6 +13,7 @@ from typing import Protocol
 
 from virtkit.backend_hotplug import DiskBackend
 from virtkit.backend_snapshots import SnapshotBackend
+from virtkit.models.cpu import CPUModel
 from virtkit.models.snapshot import SavedImage
 from virtkit.models.state import VMInfo
 from virtkit.models.vm import Accel, VMSpec
@@ -127,6 +128,15 @@ class HostBackend(Protocol):
 
     def storage_roots(self) -> tuple[Path, ...]:
         """Directories in which VM files may live on this host."""
+
+    def host_cpu(self, accel: Accel) -> CPUModel:
+        """The CPU the host offers VMs under the resolved ``accel`` (the hypervisor's host-model CPU)."""
+
+    def baseline_cpu(self, cpus: Sequence[CPUModel], accel: Accel) -> CPUModel:
+        """The richest CPU every one of ``cpus`` can run, as this host's hypervisor can provide it."""
+
+    def check_cpu(self, model: CPUModel, accel: Accel) -> None:
+        """Return if the host can run ``model`` under ``accel``; else raise ``Unsupported`` naming what it lacks."""
 
     def saved_image(self, path: Path) -> SavedImage:
         """The VM a saved-state file holds (its header alone is read).

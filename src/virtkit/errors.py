@@ -9,9 +9,11 @@ Every error virtkit raises is a :class:`VirtkitError`; libvirt's own errors are 
     ├── AlreadyExists        a VM or image of that name is already there (with a different definition)
     ├── Conflict             wrong state for the operation, or another job holds the VM
     ├── HostUnavailable      the host cannot be reached, or the connection dropped
+    │   └── HostKeyRejected  an SSH server's host key is unknown to, or differs from, the known_hosts file
     ├── OperationTimeout     a wait ran out (shutdown, device removal, boot marker)
     ├── Unsupported          the platform cannot do this; the message says why and what would work
     ├── ImageError           qemu-img failed on a disk image
+    ├── CommandFailed        a command run on a host (over SSH) exited with an error; its stderr is kept
     ├── LabError             the local lab could not be built, started or stopped
     └── BackendError         any other failure of the hypervisor layer (libvirt code kept on it)
 """
@@ -21,7 +23,9 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExists",
     "BackendError",
+    "CommandFailed",
     "Conflict",
+    "HostKeyRejected",
     "HostUnavailable",
     "ImageError",
     "InvalidSpec",
@@ -73,6 +77,13 @@ class HostUnavailable(VirtkitError):
     """The host cannot be reached, or the connection to it was lost."""
 
 
+class HostKeyRejected(HostUnavailable):
+    """An SSH server's host key is not in the known_hosts file, or differs from the key recorded there.
+
+    virtkit never adds a host key by itself: record it in the known_hosts file after checking it.
+    """
+
+
 class OperationTimeout(VirtkitError):
     """A wait ran out before the expected condition was reached."""
 
@@ -83,6 +94,21 @@ class Unsupported(VirtkitError):
 
 class ImageError(VirtkitError):
     """``qemu-img`` failed on a disk image."""
+
+
+class CommandFailed(VirtkitError):
+    """A command run on a host exited with an error.
+
+    ``command`` is its argument list, ``returncode`` its exit status, ``stderr`` what it wrote there, ``host`` where
+    it ran.
+    """
+
+    def __init__(self, message: str, *, command: tuple[str, ...], returncode: int, stderr: str, host: str) -> None:
+        super().__init__(message)
+        self.command = command
+        self.returncode = returncode
+        self.stderr = stderr
+        self.host = host
 
 
 class LabError(VirtkitError):

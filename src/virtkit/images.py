@@ -2,8 +2,11 @@
 
 Every function takes ``roots``, the storage roots (real, resolved directories): a path outside them, or one that
 resolves outside them through a symlink, is refused with :class:`~virtkit.errors.InvalidSpec` before anything is
-touched. ``qemu-img`` has no ``--`` separator, so only absolute paths reach it (they can never start with ``-``), and
-it always runs from an argument list with a timeout.
+touched. Every function also takes ``tool``, the machine whose files these are and where qemu-img runs (a
+:class:`~virtkit.image_tool.ImageTool`): this machine by default, or a :class:`~virtkit.remote.RemoteHost` to work
+on the host where a VM runs, over SSH; the checks and the commands are the same either way. ``qemu-img`` has no
+``--`` separator, so only absolute paths reach it (they can never start with ``-``), and it always runs from an
+argument list with a timeout.
 
 Facts measured with qemu-img 7.2 and libvirt 9.0 (Debian 12), which this module relies on:
 
@@ -30,20 +33,18 @@ Facts measured with qemu-img 7.2 and libvirt 9.0 (Debian 12), which this module 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
-import subprocess
-import tempfile
-import threading
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from virtkit.errors import AlreadyExists, Conflict, ImageError, InvalidSpec, NotFound, OperationTimeout, Unsupported
+from virtkit.errors import AlreadyExists, Conflict, ImageError, InvalidSpec, NotFound, Unsupported
+from virtkit.image_tool import NOT_FOUND, ImageTool, LocalImageTool
 from virtkit.models.disk import DiskFormat
 from virtkit.units import MAX_SIZE, GiB, parse_size
 from virtkit.validate import check_path
@@ -86,6 +87,7 @@ _VHD_CYLINDER = 16 * 255 * _SECTOR  # the most qemu-img's CHS rounding adds to a
 _MAX_CHAIN = 32
 _LOCKED = re.compile(r'Failed to get (?:shared )?"\w+" lock')
 _PROGRESS = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
+_LOCAL = LocalImageTool()
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ def attachable_format(fmt: DiskFormat | str) -> str | None:
     return _LIBVIRT_DRIVER[_check_fmt("fmt", fmt)]
 
 
-def info(path: Path | str, *, roots: Iterable[Path], fmt: DiskFormat | str | None = None) -> ImageInfo:
+def info(
+    path: Path | str, *, roots: Iterable[Path], fmt: DiskFormat | str | None = None, tool: ImageTool | None = None
+) -> ImageInfo:
     """Describe the image at ``path``; works on images in use by a running VM (``qemu-img info -U``).
 
     :param fmt: the format, if known; otherwise qemu-img guesses it from the content (see the module notes).
@@ -124,8 +128,9 @@ def info(path: Path | str, *, roots: Iterable[Path], fmt: DiskFormat | str | Non
     :raises ImageError: qemu-img cannot read it (``fmt`` wrong, damaged image, not a regular file).
     :raises Unsupported: a format other than qcow2, raw, vpc or vhdx.
     """
-    p = _path("path", path, _roots(roots))
-    return _info("path", p, None if fmt is None else _check_fmt("fmt", fmt))
+    t = tool or _LOCAL
+    p = _path("path", path, _roots(roots), t)
+    return _info("path", p, None if fmt is None else _check_fmt("fmt", fmt), t)
 
 
 def create(
@@ -138,6 +143,7 @@ def create(
     preallocation: Preallocation | None = None,
     exist_ok: bool = False,
     timeout: float = _DATA_TIMEOUT,
+    tool: ImageTool | None = None,
 ) -> ImageInfo:
     """Create an image and return its info; a vhd may come out slightly larger (CHS rounding, module notes).
 
@@ -152,8 +158,9 @@ def create(
     :raises ImageError: qemu-img failed; no partial image is left.
     :raises OperationTimeout: qemu-img ran longer than ``timeout`` seconds.
     """
+    t = tool or _LOCAL
     root_list = _roots(roots)
-    p = _path("path", path, root_list)
+    p = _path("path", path, root_list, t)
     f = _check_fmt("fmt", fmt)
     options: list[str] = []
     if preallocation is not None:
@@ -169,28 +176,28 @@ def create(
     if size is None and backing is None:
         raise InvalidSpec("size", "is required unless a backing file is given")
     nbytes = None if size is None else _check_size("size", size, f)
-    if not p.parent.is_dir():
+    if not _is_dir(t, p.parent):
         raise InvalidSpec("path", f"the directory {p.parent} does not exist")
     args = ["create", "-q", "-f", _QEMU_FORMAT[f]]
     base: ImageInfo | None = None
     if backing is not None:
         if f is not DiskFormat.QCOW2:
             raise InvalidSpec("backing", f"only qcow2 images can have a backing file, not {f}")
-        b = _path("backing", backing, root_list)
+        b = _path("backing", backing, root_list, t)
         if b == p:
             raise InvalidSpec("backing", "must not be the image itself")
-        base = _info("backing", b, None)
-        _check_chain("backing", base, root_list)
+        base = _info("backing", b, None, t)
+        _check_chain("backing", base, root_list, t)
         if nbytes is None:
             nbytes = base.virtual_size
         elif nbytes < base.virtual_size:
             raise InvalidSpec("size", f"is smaller than the backing file ({base.virtual_size} bytes)")
         args += ["-b", str(b), "-F", _QEMU_FORMAT[base.format]]
     assert nbytes is not None  # set from size or from the backing file above
-    if os.path.lexists(p):
+    if _lexists(t, p):
         if not exist_ok:
             raise AlreadyExists(f"{p} exists already")
-        have = _info("path", p, None)
+        have = _info("path", p, None, t)
         if _matches(have, f, nbytes, base):
             return have
         raise AlreadyExists(
@@ -199,13 +206,15 @@ def create(
         )
     if options:
         args += ["-o", ",".join(options)]
-    with _staged(p) as tmp:
-        _run([*args, str(tmp), str(nbytes)], timeout=timeout)
-        made = _info("path", tmp, f)
+    with _staged(p, t) as tmp:
+        _run([*args, str(tmp), str(nbytes)], timeout=timeout, tool=t)
+        made = _info("path", tmp, f, t)
     return replace(made, path=p)
 
 
-def resize(path: Path | str, size: int | str, *, roots: Iterable[Path], shrink: bool = False) -> ImageInfo:
+def resize(
+    path: Path | str, size: int | str, *, roots: Iterable[Path], shrink: bool = False, tool: ImageTool | None = None
+) -> ImageInfo:
     """Grow the image at ``path`` to ``size`` bytes (shrink only with ``shrink=True``); the same size is a no-op.
 
     Shrinking discards everything past the new end: the guest's partitions must have been shrunk first.
@@ -216,8 +225,9 @@ def resize(path: Path | str, size: int | str, *, roots: Iterable[Path], shrink: 
     :raises Conflict: a running VM is using the image.
     :raises ImageError: qemu-img failed (e.g. shrinking a qcow2 that has internal snapshots).
     """
-    p = _path("path", path, _roots(roots))
-    current = _info("path", p, None)
+    t = tool or _LOCAL
+    p = _path("path", path, _roots(roots), t)
+    current = _info("path", p, None, t)
     if current.format in (DiskFormat.VHD, DiskFormat.VHDX):
         raise Unsupported(
             f"qemu-img cannot resize {current.format} images; convert {p} to qcow2, resize it, and convert it back"
@@ -232,8 +242,8 @@ def resize(path: Path | str, size: int | str, *, roots: Iterable[Path], shrink: 
                 "size", f"{nbytes} bytes is smaller than the image ({current.virtual_size}); pass shrink=True"
             )
         args.append("--shrink")
-    _run([*args, str(p), str(nbytes)], timeout=_QUICK_TIMEOUT)
-    return _info("path", p, current.format)
+    _run([*args, str(p), str(nbytes)], timeout=_QUICK_TIMEOUT, tool=t)
+    return _info("path", p, current.format, t)
 
 
 def convert(
@@ -245,6 +255,7 @@ def convert(
     compress: bool = False,
     progress: Callable[[float], None] | None = None,
     timeout: float = _DATA_TIMEOUT,
+    tool: ImageTool | None = None,
 ) -> ImageInfo:
     """Copy ``src`` into a new image ``dst`` in format ``fmt`` (a backing chain is flattened) and return its info.
 
@@ -258,32 +269,33 @@ def convert(
     :raises ImageError: qemu-img failed; no partial ``dst`` is left.
     :raises OperationTimeout: qemu-img ran longer than ``timeout`` seconds; no partial ``dst`` is left.
     """
+    t = tool or _LOCAL
     root_list = _roots(roots)
-    s = _path("src", src, root_list)
-    d = _path("dst", dst, root_list)
+    s = _path("src", src, root_list, t)
+    d = _path("dst", dst, root_list, t)
     f = _check_fmt("fmt", fmt)
     if compress and f is not DiskFormat.QCOW2:
         raise InvalidSpec("compress", f"only qcow2 images can be compressed, not {f}")
     if s == d:
         raise InvalidSpec("dst", "must differ from src")
-    if not d.parent.is_dir():
+    if not _is_dir(t, d.parent):
         raise InvalidSpec("dst", f"the directory {d.parent} does not exist")
-    if os.path.lexists(d):
+    if _lexists(t, d):
         raise AlreadyExists(f"{d} exists already")
-    source = _info("src", s, None)
-    _check_chain("src", source, root_list)
+    source = _info("src", s, None, t)
+    _check_chain("src", source, root_list, t)
     args = ["convert", "-f", _QEMU_FORMAT[source.format], "-O", _QEMU_FORMAT[f]]
     if f is DiskFormat.VHD:
         args += ["-o", "force_size=on"]
     if compress:
         args.append("-c")
-    with _staged(d) as tmp:
-        _run([*args, "-p" if progress else "-q", str(s), str(tmp)], timeout=timeout, progress=progress)
-        made = _info("dst", tmp, f)
+    with _staged(d, t) as tmp:
+        _run([*args, "-p" if progress else "-q", str(s), str(tmp)], timeout=timeout, progress=progress, tool=t)
+        made = _info("dst", tmp, f, t)
     return replace(made, path=d)
 
 
-def remove(path: Path | str, *, roots: Iterable[Path]) -> bool:
+def remove(path: Path | str, *, roots: Iterable[Path], tool: ImageTool | None = None) -> bool:
     """Delete the image at ``path``; ``True`` if it was removed, ``False`` if there was nothing there.
 
     An image a running QEMU writes to is refused. A file a VM only reads (the backing file of its overlay) is not
@@ -292,24 +304,30 @@ def remove(path: Path | str, *, roots: Iterable[Path]) -> bool:
     :raises InvalidSpec: bad path, or a directory.
     :raises Conflict: a running VM is using the image.
     """
-    p = _path("path", path, _roots(roots))
-    if not os.path.lexists(p):
+    t = tool or _LOCAL
+    p = _path("path", path, _roots(roots), t)
+    own = t.mode(p, follow_symlinks=False)
+    if own is None:
         return False
-    if p.is_dir() and not p.is_symlink():
+    if stat.S_ISDIR(own):
         raise InvalidSpec("path", f"{p} is a directory, not an image")
-    if p.is_file():
+    target = own if not stat.S_ISLNK(own) else t.mode(p)
+    if target is not None and stat.S_ISREG(target):
         # Without -U, qemu-img cannot open an image a running QEMU holds for writing: that raises Conflict. Any
         # other failure means it is no readable image, which is still a file we may delete.
         with suppress(ImageError):
-            _run(["info", "--output=json", str(p)], timeout=_QUICK_TIMEOUT)
-    try:
-        p.unlink()
-    except FileNotFoundError:
-        return False
-    return True
+            _run(["info", "--output=json", str(p)], timeout=_QUICK_TIMEOUT, tool=t)
+    return t.unlink(p)
 
 
-def compare(a: Path | str, b: Path | str, *, roots: Iterable[Path], timeout: float = _DATA_TIMEOUT) -> bool:
+def compare(
+    a: Path | str,
+    b: Path | str,
+    *,
+    roots: Iterable[Path],
+    timeout: float = _DATA_TIMEOUT,
+    tool: ImageTool | None = None,
+) -> bool:
     """``True`` if the guest sees the same content in ``a`` and ``b`` (formats and sizes may differ).
 
     The bytes past the end of the smaller image must be zero in the larger one (``qemu-img compare``'s rule).
@@ -320,16 +338,17 @@ def compare(a: Path | str, b: Path | str, *, roots: Iterable[Path], timeout: flo
     :raises ImageError: qemu-img could not read them.
     :raises OperationTimeout: qemu-img ran longer than ``timeout`` seconds.
     """
+    t = tool or _LOCAL
     root_list = _roots(roots)
     found: list[tuple[Path, ImageInfo]] = []
     for field, value in (("a", a), ("b", b)):
-        p = _path(field, value, root_list)
-        image = _info(field, p, None)
-        _check_chain(field, image, root_list)
+        p = _path(field, value, root_list, t)
+        image = _info(field, p, None, t)
+        _check_chain(field, image, root_list, t)
         found.append((p, image))
     (pa, ia), (pb, ib) = found
     args = ["compare", "-q", "-f", _QEMU_FORMAT[ia.format], "-F", _QEMU_FORMAT[ib.format], str(pa), str(pb)]
-    return _run(args, timeout=timeout, ok=(0, 1))[0] == 0
+    return _run(args, timeout=timeout, ok=(0, 1), tool=t)[0] == 0
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
@@ -341,13 +360,22 @@ def _roots(roots: Iterable[Path]) -> list[Path]:
     return [Path(r) for r in roots]
 
 
-def _path(field: str, value: object, roots: list[Path]) -> Path:
-    """check_path, then the same check on the path with its symlinks resolved."""
+def _path(field: str, value: object, roots: list[Path], tool: ImageTool) -> Path:
+    """check_path, then the same check on the path with its symlinks resolved (on the tool's machine)."""
     p = check_path(field, value, roots)
-    real = p.resolve()
-    if real != p and not any(real.is_relative_to(r.resolve()) for r in roots):
+    real = tool.resolve(p)
+    if real != p and not any(real.is_relative_to(tool.resolve(r)) for r in roots):
         raise InvalidSpec(field, f"{str(p)!r} resolves to {str(real)!r}, outside the storage roots")
     return p
+
+
+def _lexists(tool: ImageTool, path: Path) -> bool:
+    return tool.mode(path, follow_symlinks=False) is not None
+
+
+def _is_dir(tool: ImageTool, path: Path) -> bool:
+    mode = tool.mode(path)
+    return mode is not None and stat.S_ISDIR(mode)
 
 
 def _check_fmt(field: str, value: object) -> DiskFormat:
@@ -374,28 +402,28 @@ def _matches(have: ImageInfo, fmt: DiskFormat, size: int, base: ImageInfo | None
     return have.virtual_size == size
 
 
-def _check_chain(field: str, image: ImageInfo, roots: list[Path]) -> None:
+def _check_chain(field: str, image: ImageInfo, roots: list[Path], tool: ImageTool) -> None:
     """Refuse a backing chain that leaves the storage roots (qemu-img would read it)."""
     for _ in range(_MAX_CHAIN):
         if image.backing_file is None:
             return
         try:
-            parent = _path(field, image.backing_file, roots)
+            parent = _path(field, image.backing_file, roots, tool)
         except InvalidSpec as exc:
             raise InvalidSpec(field, f"backing file of {image.path}: {exc.reason}") from exc
-        if not parent.exists():
+        if tool.mode(parent) is None:
             return  # qemu-img reports the missing backing file itself
-        image = _info(field, parent, image.backing_format)
+        image = _info(field, parent, image.backing_format, tool)
     raise InvalidSpec(field, f"the backing chain of {image.path} is longer than {_MAX_CHAIN} images")
 
 
-def _info(field: str, path: Path, fmt: DiskFormat | None) -> ImageInfo:
-    if not path.exists():
+def _info(field: str, path: Path, fmt: DiskFormat | None, tool: ImageTool) -> ImageInfo:
+    if tool.mode(path) is None:
         raise NotFound(f"{field}: no image at {path}")
     args = ["info", "-U", "--output=json"]
     if fmt is not None:
         args += ["-f", _QEMU_FORMAT[fmt]]
-    _, out = _run([*args, str(path)], timeout=_QUICK_TIMEOUT)
+    _, out = _run([*args, str(path)], timeout=_QUICK_TIMEOUT, tool=tool)
     try:
         data = json.loads(out)
         return _parse_info(path, data)
@@ -430,70 +458,54 @@ def _from_qemu(name: str) -> DiskFormat:
 
 
 @contextmanager
-def _staged(dst: Path) -> Iterator[Path]:
+def _staged(dst: Path, tool: ImageTool) -> Iterator[Path]:
     """A temporary name next to ``dst``; on success it is moved to ``dst`` (never over it), always cleaned up."""
     tmp = dst.with_name(f".{dst.name[:200]}.{secrets.token_hex(6)}.part")
     try:
         yield tmp
         try:
-            os.link(tmp, dst)  # fails if dst appeared meanwhile, unlike rename
+            tool.link(tmp, dst)
         except FileExistsError:
             raise AlreadyExists(f"{dst} appeared while it was being written") from None
-        except OSError:  # a file system without hard links
-            if os.path.lexists(dst):
-                raise AlreadyExists(f"{dst} appeared while it was being written") from None
-            os.rename(tmp, dst)
     finally:
-        tmp.unlink(missing_ok=True)
+        tool.unlink(tmp)
 
 
 def _run(
-    args: list[str], *, timeout: float, ok: tuple[int, ...] = (0,), progress: Callable[[float], None] | None = None
+    args: list[str],
+    *,
+    timeout: float,
+    tool: ImageTool,
+    ok: tuple[int, ...] = (0,),
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[int, str]:
-    """Run qemu-img and return its exit code and output; with ``progress``, pass on each "(12.50/100%)" it prints.
+    """Run qemu-img through ``tool`` and return its exit code and output; with ``progress``, pass on each
+    "(12.50/100%)" it prints.
 
-    An exit code outside ``ok`` becomes Conflict (image locked) or ImageError; past ``timeout`` it is killed.
+    An exit code outside ``ok`` becomes Conflict (image locked) or ImageError; past ``timeout`` it is killed
+    (OperationTimeout).
     """
     cmd = ["qemu-img", *args]
-    expired = threading.Event()
-    with tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
-        except FileNotFoundError as exc:
-            raise ImageError("qemu-img is not installed (Debian package qemu-utils)") from exc
+    out, seen, last = bytearray(), 0, -1.0
 
-        def expire() -> None:
-            expired.set()
-            proc.kill()
+    def feed(chunk: bytes) -> None:
+        nonlocal seen, last
+        assert progress is not None
+        out.extend(chunk)
+        while match := _PROGRESS.search(out, seen):
+            seen, percent = match.end(), min(float(match[1]), 100.0)
+            if percent != last:
+                last = percent
+                progress(percent)
 
-        timer = threading.Timer(timeout, expire)
-        timer.start()
-        out, seen, last = bytearray(), 0, -1.0
-        stdout = proc.stdout
-        assert stdout is not None  # stdout=PIPE
-        try:
-            while chunk := os.read(stdout.fileno(), 65536):
-                out += chunk
-                while progress is not None and (match := _PROGRESS.search(out, seen)):
-                    seen, percent = match.end(), min(float(match[1]), 100.0)
-                    if percent != last:
-                        last = percent
-                        progress(percent)
-            code = proc.wait()
-        finally:
-            timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            stdout.close()
-        if expired.is_set():
-            raise OperationTimeout(f"{shlex.join(cmd)} did not finish within {timeout:g} s")
-        if code not in ok:
-            err.seek(0)
-            raise _failure(cmd, code, err.read().decode(errors="replace"))
+    done = tool.run(cmd, timeout=timeout, on_stdout=feed if progress is not None else None)
+    if done.returncode == NOT_FOUND and done.returncode not in ok:
+        raise ImageError(f"qemu-img is not installed on {tool.where} (Debian package qemu-utils)")
+    if done.returncode not in ok:
+        raise _failure(cmd, done.returncode, done.stderr)
     if progress is not None and last < 100.0:
         progress(100.0)
-    return code, out.decode(errors="replace")
+    return done.returncode, done.stdout
 
 
 def _failure(cmd: list[str], code: int, stderr: str) -> Conflict | ImageError:

@@ -18,6 +18,10 @@ No systemd is needed, nor used. Typical use::
 
 Each host keeps its state directory between ``down`` and ``up``: its host UUID and QEMU capability cache
 survive, so a later ``up`` is fast.
+
+A host is reached over SSH too, for what must run on the host itself: :func:`ssh_config` starts its sshd (in the
+host's namespaces, on ``<host address>:2222`` only; see :mod:`virtkit.lab._ssh`) and returns the client key and
+known_hosts file to use. ``down`` stops it with the rest of the host.
 """
 
 from __future__ import annotations
@@ -40,10 +44,11 @@ from pathlib import Path
 import libvirt  # noqa: TID251  (the lab drives its own daemons directly)
 
 from virtkit.errors import InvalidSpec, LabError
-from virtkit.lab import _config, _procs
+from virtkit.lab import _config, _procs, _ssh
 from virtkit.lab.paths import hosts_dir, shared_dir
+from virtkit.ssh import SSHConfig
 
-__all__ = ["DAEMONS", "HostStatus", "LabHost", "down", "ensure_system_daemons", "hosts", "status", "up"]
+__all__ = ["DAEMONS", "HostStatus", "LabHost", "down", "ensure_system_daemons", "hosts", "ssh_config", "status", "up"]
 
 #: The daemons of one lab host, in start order (libvirtd needs the other two's sockets).
 DAEMONS = ("virtlogd", "virtlockd", "libvirtd")
@@ -330,6 +335,7 @@ def _stop_host(host: LabHost, *, clear: bool) -> list[str]:
             _log.warning(
                 "lab %s: clearing domains through libvirtd failed (%s); stopping them by force", host.name, exc
             )
+    problems += [f"{host.name}: sshd {pid} survives SIGKILL" for pid in _ssh.stop(host.root)]
     if "libvirtd" in pids:
         _procs.stop([pids["libvirtd"]])
     qemus = [_procs.read_pidfile(p, "qemu") for p in (host.root / "run" / "qemu").glob("*.pid")]
@@ -432,6 +438,26 @@ def down() -> None:
             problems += _stop_host(host, clear=True)
     if problems:
         raise LabError("lab down: " + "; ".join(problems))
+
+
+def ssh_config(host: LabHost, *, timeout: float = 30.0) -> SSHConfig:
+    """How to reach lab host ``host`` over SSH, starting its sshd first when it does not run (about 0.1 s).
+
+    The sshd runs in the host's namespaces and listens on ``<host address>:2222`` only (see
+    :mod:`virtkit.lab._ssh`). The config names the lab's client key and its known_hosts file, which lists the key of
+    every lab host, so a client checks the host key. :func:`down` stops the sshd with the host.
+
+    :raises LabError: the host is not running (call :func:`up` first), or its sshd could not be started.
+    """
+    with _lab_lock():
+        libvirtd = _daemon_pids(host).get("libvirtd")
+        if libvirtd is None:
+            raise LabError(f"lab {host.name} is not running: start it with up()")
+        if _ssh.running_pid(host.root, host.address, _ssh.PORT, namespace_of=libvirtd) is None:
+            _ssh.start(host.name, host.address, host.root, libvirtd_pid=libvirtd, timeout=timeout)
+        keys = [(h.address, _ssh.PORT, _ssh.host_public_key(h.root)) for h in hosts()]
+        known_hosts = _ssh.write_known_hosts((a, p, k) for a, p, k in keys if k is not None)
+    return SSHConfig(host=host.address, port=_ssh.PORT, key_file=_ssh.client_key(), known_hosts=known_hosts)
 
 
 def status() -> list[HostStatus]:

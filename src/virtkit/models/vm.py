@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,12 @@ import yaml
 
 from virtkit.errors import InvalidSpec
 from virtkit.models._fields import dump, json_schema, load, normalize, spec_field
+from virtkit.models.cpu import HOST_CPU_MODES, check_cpu_features, check_cpu_model
 from virtkit.models.disk import TARGET_PREFIX, DiskBus, DiskSpec
 from virtkit.models.nic import NicSpec
 from virtkit.units import MiB, TiB
 
 __all__ = ["Accel", "BootDevice", "Firmware", "KernelBoot", "Machine", "VMSpec"]
-
-_CPU_MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class Accel(StrEnum):
@@ -88,6 +86,10 @@ class VMSpec:
         "host-model, host-passthrough, or a named model (a cluster baseline); default chosen per accelerator",
         default=None,
     )
+    cpu_features: tuple[str, ...] = spec_field(
+        "changes to a named cpu_model: '+name' requires a feature, '-name' disables it (as virtkit.cpu_baseline gives)",
+        default=(),
+    )
     boot: tuple[BootDevice, ...] = spec_field("boot order", default=(BootDevice.DISK,))
     kernel: KernelBoot | None = spec_field("direct kernel boot instead of firmware boot", default=None)
     disks: tuple[DiskSpec, ...] = spec_field("disks, in order", default=())
@@ -103,8 +105,11 @@ class VMSpec:
             raise InvalidSpec("max_memory", "is below memory")
         if self.secure_boot and (self.firmware is not Firmware.UEFI or self.machine is not Machine.Q35):
             raise InvalidSpec("secure_boot", "needs firmware uefi and machine q35")
-        if self.cpu_model is not None and not _CPU_MODEL_RE.fullmatch(self.cpu_model):
-            raise InvalidSpec("cpu_model", f"{self.cpu_model!r} is not a CPU model name")
+        if self.cpu_model is not None:
+            check_cpu_model("cpu_model", self.cpu_model)
+        object.__setattr__(self, "cpu_features", check_cpu_features("cpu_features", self.cpu_features))
+        if self.cpu_features and (self.cpu_model is None or self.cpu_model in HOST_CPU_MODES):
+            raise InvalidSpec("cpu_features", "apply only to a named cpu_model, not to the host's own CPU")
         if len(set(self.boot)) != len(self.boot):
             raise InvalidSpec("boot", "lists a device twice")
         self._check_disks()

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from virtkit import images
 from virtkit.backend import HostBackend, LifecycleEvent, Subscription
-from virtkit.errors import AlreadyExists, InvalidSpec, NotFound
+from virtkit.errors import AlreadyExists, InvalidSpec, NotFound, Unsupported
+from virtkit.image_tool import ImageTool, LocalImageTool
+from virtkit.models.cpu import CPUModel
 from virtkit.models.disk import DiskSpec
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, VMSpec
 from virtkit.ops import saved
 from virtkit.ops._diskfile import check_disk_file
+from virtkit.ops._hostfiles import check_disk_file_on, check_other_files_on
 from virtkit.ops.change import Change
+from virtkit.ops.cpu import check_cpu
 from virtkit.ops.vm import VM
 from virtkit.validate import check_name, check_path
 
@@ -31,8 +35,11 @@ __all__ = ["Host"]
 class Host:
     """One hypervisor host. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, backend: HostBackend) -> None:
+    def __init__(self, backend: HostBackend, *, image_tool: ImageTool | None = None) -> None:
         self._backend = backend
+        # With an image tool (a RemoteHost), the VM's files are made and checked on the host itself.
+        self._files: ImageTool = image_tool or LocalImageTool()
+        self._files_on_host = image_tool is not None
 
     def __enter__(self) -> Host:
         return self
@@ -60,13 +67,53 @@ class Host:
         """Directories in which VM files (disks, logs, kernels) may live."""
         return self._backend.storage_roots()
 
+    @property
+    def image_tool(self) -> ImageTool:
+        """Where this host's image files are reached (``tool=`` of :mod:`virtkit.images`): this machine, or the
+        host itself over SSH when it was connected with ``ssh=``."""
+        return self._files
+
     def accel(self, requested: Accel = Accel.AUTO) -> Accel:
         """What ``requested`` resolves to here: ``kvm`` only where hardware virtualization is really present."""
         return self._backend.resolve_accel(requested)
 
+    def cpu(self, accel: Accel = Accel.AUTO) -> CPUModel:
+        """The CPU this host offers VMs under ``accel``: the hypervisor's host-model CPU, a named model + features.
+
+        :raises Unsupported: the hypervisor offers no host-model CPU under ``accel``.
+        """
+        return self._backend.host_cpu(self._backend.resolve_accel(accel))
+
+    def baseline_cpu(self, cpus: Sequence[CPUModel], *, accel: Accel = Accel.AUTO) -> CPUModel:
+        """The richest CPU all of ``cpus`` can run, as this host's hypervisor provides it (see
+        :func:`virtkit.cpu_baseline`, which feeds it every host's :meth:`cpu`).
+
+        :raises Unsupported: the CPUs have nothing in common.
+        """
+        return self._backend.baseline_cpu(cpus, self._backend.resolve_accel(accel))
+
+    def check_cpu(self, cpu: CPUModel | VMSpec | VM, *, accel: Accel = Accel.AUTO) -> None:
+        """Make sure this host can run ``cpu``: a CPU model, or the CPU of a spec or of a VM (before migrating it
+        here). A spec's own accelerator is used for it; ``host-model`` and ``host-passthrough`` always pass.
+
+        :raises Unsupported: this host cannot run it; the message names the features it lacks.
+        """
+        check_cpu(self._backend, cpu, accel)
+
+    def can_run_cpu(self, cpu: CPUModel | VMSpec | VM, *, accel: Accel = Accel.AUTO) -> bool:
+        """Whether this host can run ``cpu`` (see :meth:`check_cpu`, which says why not)."""
+        try:
+            self.check_cpu(cpu, accel=accel)
+        except Unsupported:
+            return False
+        return True
+
     def close(self) -> None:
-        """Close the connection."""
-        self._backend.close()
+        """Close the connection (and the SSH connection, if any)."""
+        try:
+            self._backend.close()
+        finally:
+            self._files.close()
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -118,7 +165,7 @@ class Host:
         :raises InvalidSpec: bad spec, or a path outside the storage roots, a missing file, a format mismatch.
         :raises AlreadyExists: a VM of that name exists with a different definition; the message lists the fields.
         :raises Unsupported: the spec needs something this host cannot do (vhdx attached directly, images on a
-            remote host).
+            remote host connected without ``ssh=``).
         """
         spec = VMSpec.from_dict(spec) if isinstance(spec, Mapping) else spec
         accel = self._backend.resolve_accel(spec.accel)
@@ -133,7 +180,7 @@ class Host:
         try:
             for disk in to_create:
                 assert disk.size is not None
-                images.create(disk.path, disk.size, disk.format, roots=self.storage_roots)
+                images.create(disk.path, disk.size, disk.format, roots=self.storage_roots, tool=self._files)
                 created.append(disk.path)
             dom = self._backend.define(spec, accel, new=True)
             defined = True
@@ -156,7 +203,7 @@ class Host:
                     dom.destroy()
                 dom.undefine()
         for path in created:
-            path.unlink(missing_ok=True)
+            self._files.unlink(path)
 
     def _converge(self, vm: VM, spec: VMSpec, accel: Accel, *, start: bool, check: bool) -> Change[VMInfo]:
         actual = vm.spec()
@@ -179,6 +226,10 @@ class Host:
         :raises Unsupported: vhdx (libvirt 9.0 has no driver for it), or files on a remote host.
         """
         roots = self.storage_roots
+        if self._files_on_host:
+            made = [d for i, d in enumerate(spec.disks) if check_disk_file_on(self._files, f"disks[{i}]", d, roots)]
+            check_other_files_on(self._files, spec, roots)
+            return made
         local = self._backend.is_local
         to_create: builtins.list[DiskSpec] = []
         for i, disk in enumerate(spec.disks):

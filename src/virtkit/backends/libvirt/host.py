@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import libvirt
 
 from virtkit.backend import LifecycleEvent
-from virtkit.backends.libvirt import design, saved
+from virtkit.backends.libvirt import cpu, design, saved
 from virtkit.backends.libvirt.domain import LibvirtDomain
 from virtkit.backends.libvirt.errors import libvirt_errors, retry_transient
 from virtkit.backends.libvirt.events import EventSubscription, ensure_event_loop
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.errors import HostUnavailable, NotFound
+from virtkit.models.cpu import CPUModel
 from virtkit.models.snapshot import SavedImage
 from virtkit.models.vm import Accel, VMSpec
 
@@ -137,6 +138,18 @@ class LibvirtHost:
     def storage_roots(self) -> tuple[Path, ...]:
         """Directories in which VM files may live on this host."""
         return self._roots
+
+    def host_cpu(self, accel: Accel) -> CPUModel:
+        """The CPU this host offers VMs under ``accel`` (see :func:`cpu.host_cpu`)."""
+        return cpu.host_cpu(self.conn, accel, self._uri)
+
+    def baseline_cpu(self, cpus: Sequence[CPUModel], accel: Accel) -> CPUModel:
+        """The richest CPU all of ``cpus`` can run, as this host's hypervisor provides it (see :func:`cpu.baseline`)."""
+        return cpu.baseline(self.conn, cpus, accel, self._uri)
+
+    def check_cpu(self, model: CPUModel, accel: Accel) -> None:
+        """Raise :class:`Unsupported` naming the missing features if this host cannot run ``model``."""
+        cpu.check(self.conn, model, accel, self._uri)
 
     # -- domains ------------------------------------------------------------------------------------------------
 

@@ -31,6 +31,10 @@ _DRIVER_TYPE = {DiskFormat.QCOW2: "qcow2", DiskFormat.RAW: "raw", DiskFormat.VHD
 _FORMAT_FROM_DRIVER = {v: k for k, v in _DRIVER_TYPE.items()}
 _ACCEL_TYPE = {Accel.KVM: "kvm", Accel.TCG: "qemu"}
 _ACCEL_FROM_TYPE = {v: k for k, v in _ACCEL_TYPE.items()}
+# cpu_features sign -> <feature policy>, and back. Lossy when reading: libvirt's "force" reads as "+" and "forbid"
+# as "-" (virtkit writes require/disable); "optional" is not modelled and is dropped.
+_FEATURE_POLICY = {"+": "require", "-": "disable"}
+_FEATURE_SIGN = {"require": "+", "force": "+", "disable": "-", "forbid": "-"}
 # Devices virtkit owns: render() removes and re-creates these; every other device is left as it was.
 _OWNED_DEVICES = ("disk", "interface", "serial", "console", "channel", "memballoon")
 
@@ -147,6 +151,8 @@ def _render_cpu(root: ET.Element, spec: VMSpec, accel: Accel) -> None:
     else:
         cpu = ET.SubElement(root, "cpu", mode="custom", match="exact", check="partial")
         ET.SubElement(cpu, "model", fallback="forbid").text = model
+        for feature in spec.cpu_features:
+            ET.SubElement(cpu, "feature", policy=_FEATURE_POLICY[feature[0]], name=feature[1:])
 
 
 def _render_devices(devices: ET.Element, spec: VMSpec) -> None:
@@ -290,8 +296,12 @@ def _parse(root: ET.Element) -> VMSpec:
     boot = tuple(_BOOT_FROM_XML[b.get("dev", "hd")] for b in (os_el.iterfind("boot") if os_el is not None else ()))
     cpu = root.find("cpu")
     cpu_model = None
+    cpu_features: tuple[str, ...] = ()
     if cpu is not None:
         cpu_model = cpu.findtext("model") if cpu.get("mode", "custom") == "custom" else cpu.get("mode")
+        if cpu.get("mode", "custom") == "custom":
+            found = ((f.get("policy", "require"), f.get("name", "")) for f in cpu.iterfind("feature"))
+            cpu_features = tuple(_FEATURE_SIGN[p] + n for p, n in found if p in _FEATURE_SIGN)
     requested = root.findtext(f"metadata/{{{METADATA_NS}}}vm/{{{METADATA_NS}}}accel")
     accel = Accel(requested) if requested else _ACCEL_FROM_TYPE.get(root.get("type", "qemu"), Accel.TCG)
     devices = root.find("devices")
@@ -319,6 +329,7 @@ def _parse(root: ET.Element) -> VMSpec:
         machine=machine,
         accel=accel,
         cpu_model=cpu_model,
+        cpu_features=cpu_features,
         boot=boot or (BootDevice.DISK,),
         kernel=kernel,
         disks=disks,

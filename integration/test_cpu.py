@@ -1,0 +1,117 @@
+"""CPU compatibility on the real lab hosts: the baseline of their CPUs, a check that names what a host lacks, and
+a VM with the baseline CPU defined, booted and checked against the other host.
+
+Both lab hosts are this machine, so their baseline is their host-model CPU. Guests here run under TCG (LAB.md), so
+the hypervisor's CPU is QEMU's TCG CPU; the KVM baseline is computed and defined too (not started).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import virtkit
+from virtkit import Accel, CPUModel, Unsupported
+from virtkit.lab import daemons, image
+from virtkit.lab.paths import shared_dir
+from virtkit.lab.serial import GuestLog
+
+
+@pytest.fixture(scope="module")
+def guest() -> image.GuestImage:
+    return image.build_guest()
+
+
+@pytest.fixture
+def hosts(lab_hosts: list[daemons.LabHost]) -> Iterator[list[virtkit.Host]]:
+    with virtkit.connect(lab_hosts[0].uri) as host1, virtkit.connect(lab_hosts[1].uri) as host2:
+        yield [host1, host2]
+
+
+def _host_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def test_the_baseline_of_two_identical_hosts_is_their_host_model(hosts: list[virtkit.Host]) -> None:
+    own = [h.cpu() for h in hosts]
+    assert own[0] == own[1]
+    start = time.monotonic()
+    baseline = virtkit.cpu_baseline(hosts)
+    took = time.monotonic() - start
+    print(f"\ncpu_baseline of 2 hosts (2 domcapabilities, 1 baseline, 2 compares): {took * 1000:.0f} ms")
+    assert baseline.model == own[0].model and set(baseline.features) == set(own[0].features)
+    assert baseline.vendor == own[0].vendor
+    assert all(h.can_run_cpu(baseline) for h in hosts)
+
+
+@pytest.mark.parametrize(
+    ("model", "lacking"),
+    [("Icelake-Server", "avx512f"), ("EPYC-Milan", None)],
+)
+def test_a_model_the_host_cannot_run_is_refused_naming_the_features(
+    hosts: list[virtkit.Host], model: str, lacking: str | None
+) -> None:
+    if lacking is not None and lacking in _host_flags():
+        pytest.skip(f"this machine's CPU has {lacking}")
+    host = hosts[0]
+    assert not host.can_run_cpu(CPUModel(model))
+    with pytest.raises(Unsupported, match="does not provide required features") as err:
+        host.check_cpu(virtkit.VMSpec(name="icy", cpu_model=model))
+    assert model in str(err.value)
+    if lacking is not None:
+        assert lacking in str(err.value)
+
+
+def test_a_feature_the_host_lacks_is_named(hosts: list[virtkit.Host]) -> None:
+    if "avx512f" in _host_flags():
+        pytest.skip("this machine's CPU has avx512f")
+    baseline = virtkit.cpu_baseline(hosts)
+    greedy = CPUModel(baseline.model, (*baseline.features, "+avx512f"))
+    with pytest.raises(Unsupported, match="avx512f"):
+        hosts[1].check_cpu(greedy)
+    assert hosts[1].can_run_cpu(CPUModel("qemu64"))
+
+
+def test_a_vm_with_the_baseline_cpu_defines_boots_and_may_move(
+    hosts: list[virtkit.Host], guest: image.GuestImage, cleanup: Callable[[Path], Path]
+) -> None:
+    for name in ("cpu1.qcow2", "cpu1.serial.log"):
+        cleanup(shared_dir() / name).unlink(missing_ok=True)
+    baseline = virtkit.cpu_baseline(hosts)
+    spec = baseline.apply(
+        virtkit.VMSpec.from_dict(
+            {
+                "name": "cpu1",
+                "memory": "256MiB",
+                "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for()},
+                "disks": [{"path": str(shared_dir() / "cpu1.qcow2"), "size": "64MiB"}],
+                "serial_log": str(shared_dir() / "cpu1.serial.log"),
+            }
+        )
+    )
+    change = hosts[0].create(spec, start=True)
+    assert change.after is not None and change.after.state is virtkit.VMState.RUNNING
+    GuestLog(shared_dir() / "cpu1.serial.log").wait_for_boot(timeout=120)
+    vm = hosts[0].get("cpu1")
+    stored = vm.spec()
+    assert (stored.cpu_model, stored.cpu_features) == (baseline.model, baseline.features)
+    assert not hosts[0].create(spec, start=True).changed  # what libvirt stored reads back as the same spec
+    hosts[1].check_cpu(vm)  # the check made before migrating there
+
+
+def test_the_kvm_baseline_defines_on_the_real_daemon(
+    hosts: list[virtkit.Host], cleanup: Callable[[Path], Path]
+) -> None:
+    baseline = virtkit.cpu_baseline(hosts, accel=Accel.KVM)
+    assert baseline != virtkit.cpu_baseline(hosts, accel=Accel.TCG)  # KVM offers another CPU than TCG's
+    spec = baseline.apply(virtkit.VMSpec(name="cpukvm", memory=128 * 2**20, accel=Accel.KVM))
+    hosts[0].create(spec)  # defined, not started: this machine's /dev/kvm cannot run a stock guest (LAB.md)
+    stored = hosts[0].get("cpukvm").spec()
+    assert stored.accel is Accel.KVM and stored.cpu_model == baseline.model
+    assert stored.cpu_features == baseline.features
