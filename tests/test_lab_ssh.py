@@ -53,6 +53,7 @@ def test_sshd_itself_accepts_the_configuration(tmp_path: Path) -> None:
     config.write_text(_ssh.sshd_config(address="127.0.0.2", port=2222, root=root))
     sshd = shutil.which("sshd", path=_procs.SBIN_PATH)
     assert sshd is not None
+    _ssh.ensure_privsep_dir()  # on a fresh machine no sshd has made it yet
     done = subprocess.run([sshd, "-t", "-f", str(config)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 

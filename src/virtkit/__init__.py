@@ -20,6 +20,7 @@ from virtkit.errors import (
     ImageError,
     InvalidSpec,
     LabError,
+    MigrationFailed,
     NotFound,
     OperationTimeout,
     Unsupported,
@@ -28,6 +29,7 @@ from virtkit.errors import (
 from virtkit.models.attached import AttachedDisk
 from virtkit.models.cpu import CPUModel
 from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSpec
+from virtkit.models.migration import Convergence, MigrationMode, MigrationProgress, MigrationTuning, TimeoutAction
 from virtkit.models.nic import NicKind, NicModel, NicSpec
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
@@ -35,6 +37,7 @@ from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, 
 from virtkit.ops.change import Change
 from virtkit.ops.cpu import cpu_baseline
 from virtkit.ops.host import Host
+from virtkit.ops.migrate import MigrationResult, migrate
 from virtkit.ops.vm import VM
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "Change",
     "CommandFailed",
     "Conflict",
+    "Convergence",
     "DiskBus",
     "DiskCache",
     "DiskFormat",
@@ -63,6 +67,11 @@ __all__ = [
     "LabError",
     "LifecycleEvent",
     "Machine",
+    "MigrationFailed",
+    "MigrationMode",
+    "MigrationProgress",
+    "MigrationResult",
+    "MigrationTuning",
     "NicKind",
     "NicModel",
     "NicSpec",
@@ -71,6 +80,7 @@ __all__ = [
     "SnapshotInfo",
     "SnapshotKind",
     "SnapshotNode",
+    "TimeoutAction",
     "Unsupported",
     "VMInfo",
     "VMSpec",
@@ -78,4 +88,5 @@ __all__ = [
     "VirtkitError",
     "connect",
     "cpu_baseline",
+    "migrate",
 ]

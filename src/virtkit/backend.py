@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from virtkit.backend_hotplug import DiskBackend
+from virtkit.backend_migration import MigrationBackend
 from virtkit.backend_snapshots import SnapshotBackend
 from virtkit.models.cpu import CPUModel
 from virtkit.models.snapshot import SavedImage
@@ -146,6 +147,9 @@ class HostBackend(Protocol):
 
     def restore(self, path: Path) -> DomainBackend:
         """Start the VM of a saved-state file from it; return that VM."""
+
+    def migrations(self) -> MigrationBackend:
+        """Migration of this host's VMs, as the source or the destination of a move."""
 
     def close(self) -> None:
         """Close the connection."""

@@ -14,6 +14,7 @@ Every error virtkit raises is a :class:`VirtkitError`; libvirt's own errors are 
     ├── Unsupported          the platform cannot do this; the message says why and what would work
     ├── ImageError           qemu-img failed on a disk image
     ├── CommandFailed        a command run on a host (over SSH) exited with an error; its stderr is kept
+    ├── MigrationFailed      a migration did not move the VM; names the cause and the host it runs on now
     ├── LabError             the local lab could not be built, started or stopped
     └── BackendError         any other failure of the hypervisor layer (libvirt code kept on it)
 """
@@ -30,6 +31,7 @@ __all__ = [
     "ImageError",
     "InvalidSpec",
     "LabError",
+    "MigrationFailed",
     "NotFound",
     "OperationTimeout",
     "Unsupported",
@@ -109,6 +111,21 @@ class CommandFailed(VirtkitError):
         self.returncode = returncode
         self.stderr = stderr
         self.host = host
+
+
+class MigrationFailed(VirtkitError):
+    """A migration did not move the VM, or moved it only by booting it afresh.
+
+    ``cause`` says why in a word or two (``cancelled``, ``timeout``, ``destination failed``...), ``host`` is the URI
+    of the host the VM runs on now (``None`` when that could not be established: the message says what to check),
+    and ``restarted`` is set when its running state was lost and it was booted again.
+    """
+
+    def __init__(self, message: str, *, cause: str, host: str | None, restarted: bool = False) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.host = host
+        self.restarted = restarted
 
 
 class LabError(VirtkitError):

@@ -157,6 +157,70 @@ def vm_delete(name: str, storage: bool, force: bool, **kwargs: Any) -> None:
     _lifecycle(name, "delete", storage=storage, force=force, **kwargs)
 
 
+@cli.command("migrate")
+@click.argument("name")
+@click.option("--from", "source", required=True, help="libvirt URI of the host the VM is on")
+@click.option("--to", "destination", required=True, help="libvirt URI of the host to move it to")
+@click.option(
+    "--mode",
+    type=click.Choice(["live", "live-storage", "quick", "offline"]),
+    default="live",
+    show_default=True,
+    help="live: shared storage; live-storage: copy its disks too; quick: save and restore; offline: a stopped VM",
+)
+@click.option("--shared", "shared", multiple=True, type=click.Path(path_type=Path), help="a directory both hosts see")
+@click.option("--storage", type=click.Path(path_type=Path), default=None, help="directory on --to for copied disks")
+@click.option("--bandwidth", type=int, default=None, help="transfer cap in MiB/s")
+@click.option("--max-downtime", type=int, default=500, show_default=True, help="downtime ceiling of the ramp, ms")
+@click.option("--postcopy", is_flag=True, help="switch to post-copy at the timeout instead of aborting")
+@click.option("--timeout-per-gib", type=float, default=300.0, show_default=True, help="completion timeout, s per GiB")
+@check_option
+@json_option
+def migrate(
+    name: str,
+    *,
+    source: str,
+    destination: str,
+    mode: str,
+    shared: tuple[Path, ...],
+    storage: Path | None,
+    bandwidth: int | None,
+    max_downtime: int,
+    postcopy: bool,
+    timeout_per_gib: float,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Move VM NAME to another host, with a progress bar (Ctrl-C cancels: the VM stays where it was)."""
+    from virtkit.cli.migrate import run_migration
+    from virtkit.models.migration import Convergence, MigrationMode, MigrationTuning, TimeoutAction
+
+    with _errors():
+        tuning = MigrationTuning(
+            bandwidth=bandwidth,
+            downtime_start=min(50, max_downtime),
+            downtime_max=max_downtime,
+            convergence=Convergence.POSTCOPY if postcopy else Convergence.AUTO_CONVERGE,
+            on_timeout=TimeoutAction.FORCE if postcopy else TimeoutAction.ABORT,
+            timeout_per_gib=timeout_per_gib,
+        )
+        result = run_migration(
+            name,
+            source,
+            destination,
+            mode=MigrationMode(mode),
+            tuning=tuning,
+            shared_storage=shared,
+            storage=storage,
+            check=check,
+            console=console,
+        )
+        _print_change(result, as_json)
+        if not as_json and not check:
+            downtime = f"{result.downtime * 1000:.0f} ms" if result.downtime is not None else "-"
+            out.print(f"  took {result.total_time:.2f} s, downtime {downtime}, {result.iterations or '-'} passes")
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of VM spec files (for editors)."""

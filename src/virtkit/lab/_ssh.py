@@ -44,6 +44,13 @@ PORT = 2222
 _PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start without it (Debian's compiled-in privilege separation dir)
 
 
+def ensure_privsep_dir() -> None:
+    """Create sshd's privilege separation directory, which exists only once some sshd has run."""
+    _PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    if stat.S_IMODE(_PRIVSEP_DIR.stat().st_mode) & 0o022:
+        raise LabError(f"{_PRIVSEP_DIR} is writable by others: sshd refuses to use it")
+
+
 def _client_dir() -> Path:
     return lab_root() / "ssh"
 
@@ -185,9 +192,7 @@ def start(name: str, address: str, root: Path, *, libvirtd_pid: int, timeout: fl
     config = ssh_dir / "sshd_config"
     config.write_text(sshd_config(address=address, port=PORT, root=root))
     (root / "pids").mkdir(parents=True, exist_ok=True)
-    _PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
-    if stat.S_IMODE(_PRIVSEP_DIR.stat().st_mode) & 0o022:
-        raise LabError(f"{_PRIVSEP_DIR} is writable by others: sshd refuses to use it")
+    ensure_privsep_dir()
     log = root / "log" / "sshd.log"
     argv = [nsenter, "--target", str(libvirtd_pid), "--mount", "--uts", "--", sshd, "-f", str(config), "-E", str(log)]
     rc, output = _procs.run(argv, env=_procs.daemon_env(), timeout=timeout)

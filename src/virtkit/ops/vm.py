@@ -7,21 +7,30 @@ state from which the operation makes no sense raises :class:`Conflict` with noth
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from virtkit.backend import DomainBackend, HostBackend
 from virtkit.errors import Conflict, NotFound, OperationTimeout, Unsupported
 from virtkit.models.disk import DiskKind
+from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.snapshot import SnapshotKind
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import VMSpec
 from virtkit.ops import saved
+from virtkit.ops._inflight import refuse_if_migrating
 from virtkit.ops.change import Change
 from virtkit.ops.disk import Disks
+from virtkit.ops.migrate import MigrationResult
+from virtkit.ops.migrate import migrate as _migrate
 from virtkit.ops.snapshot import Snapshots
 from virtkit.ops.wait import wait_for
 from virtkit.validate import check_path
+
+if TYPE_CHECKING:
+    from virtkit.ops.host import Host
 
 __all__ = ["VM"]
 
@@ -80,6 +89,7 @@ class VM:
         predict: Callable[[VMInfo], VMInfo],
     ) -> Change[VMInfo]:
         """The shape of every lifecycle operation: read, decide, (act), read again."""
+        refuse_if_migrating(self._dom.uuid, self.name, action)
         before = self._dom.info()
         if noop(before):
             return Change(action, self.name, before, before, check)
@@ -148,6 +158,7 @@ class VM:
 
         :raises Conflict: the VM is not running.
         """
+        refuse_if_migrating(self._dom.uuid, self.name, "reboot")
         before = self._dom.info()
         if before.state is not VMState.RUNNING:
             raise Conflict(f"cannot reboot {self.name}: it is {before.state.value}")
@@ -164,6 +175,7 @@ class VM:
         :raises OperationTimeout: the guest did not power off in time and ``force`` is false (it still runs).
         :raises Conflict: the VM is paused and ``force`` is false (a paused guest cannot act on the request).
         """
+        refuse_if_migrating(self._dom.uuid, self.name, "shut down")
         before = self._dom.info()
         if before.state in _OFF:
             return Change("shutdown", self.name, before, before, check)
@@ -197,21 +209,53 @@ class VM:
         """Write the VM's memory to ``path`` and stop it; :meth:`virtkit.Host.restore` resumes it from there.
 
         :raises InvalidSpec: (field ``path``) outside the storage roots, or an existing file of something else.
-        :raises Conflict: the VM is neither running nor paused.
+        :raises Conflict: the VM is neither running nor paused, or is being migrated.
         """
+        refuse_if_migrating(self._dom.uuid, self.name, "save")
         return saved.save(self._host, self._dom, path, check=check)
 
     def managed_save(self, *, check: bool = False) -> Change[VMInfo]:
         """Save the VM's state where the host keeps it and stop it (Hyper-V's Save-VM): it reads ``saved``, and
         :meth:`start` resumes it.
 
-        :raises Conflict: the VM is neither running nor paused, or is transient.
+        :raises Conflict: the VM is neither running nor paused, is transient, or is being migrated.
         """
+        refuse_if_migrating(self._dom.uuid, self.name, "save the state of")
         return saved.managed_save(self._dom, check=check)
 
     def discard_saved_state(self, *, check: bool = False) -> Change[VMInfo]:
         """Drop the state :meth:`managed_save` kept; the next start boots afresh (Hyper-V's Remove-VMSavedState)."""
         return saved.discard_saved_state(self._dom, check=check)
+
+    def migrate(
+        self,
+        to: Host,
+        *,
+        mode: MigrationMode | str = MigrationMode.LIVE,
+        tuning: MigrationTuning | None = None,
+        progress: Callable[[MigrationProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+        shared_storage: Sequence[Path | str] = (),
+        storage: Path | str | None = None,
+        check: bool = False,
+    ) -> MigrationResult:
+        """Move the VM to host ``to``: the same as :func:`virtkit.migrate` (its parameters and errors).
+
+        Afterwards this object still names the VM on its old host: get it from ``to`` to go on.
+
+        :raises MigrationFailed: it did not move; ``host`` says where it runs now.
+        """
+        return _migrate(
+            self,
+            to,
+            mode=mode,
+            tuning=tuning,
+            progress=progress,
+            cancel=cancel,
+            shared_storage=shared_storage,
+            storage=storage,
+            check=check,
+        )
 
     def wait_for_state(self, state: VMState, *, timeout: float = 60.0) -> VMInfo:
         """Wait until the VM is in ``state``.
@@ -229,6 +273,7 @@ class VM:
         :raises Conflict: the VM is running and ``force`` is false.
         :raises Unsupported: ``storage`` on a remote host (its files are not this machine's).
         """
+        refuse_if_migrating(self._dom.uuid, self.name, "delete")
         try:
             before = self._dom.info()
         except NotFound:

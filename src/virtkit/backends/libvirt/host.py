@@ -15,6 +15,7 @@ from virtkit.backends.libvirt import cpu, design, saved
 from virtkit.backends.libvirt.domain import LibvirtDomain
 from virtkit.backends.libvirt.errors import libvirt_errors, retry_transient
 from virtkit.backends.libvirt.events import EventSubscription, ensure_event_loop
+from virtkit.backends.libvirt.migration import LibvirtMigrations
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.errors import HostUnavailable, NotFound
 from virtkit.models.cpu import CPUModel
@@ -201,6 +202,10 @@ class LibvirtHost:
     def restore(self, path: Path) -> LibvirtDomain:
         """Start the VM of a saved-state file from it (see :func:`saved.restore`)."""
         return LibvirtDomain(saved.restore(self.conn, path, self._uri), self._uri)
+
+    def migrations(self) -> LibvirtMigrations:
+        """Migration of this host's VMs (see :mod:`virtkit.backends.libvirt.migration`)."""
+        return LibvirtMigrations(self)
 
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> EventSubscription:
         """Deliver lifecycle events of every VM on the host to ``callback`` (called from the event thread)."""

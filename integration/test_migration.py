@@ -1,0 +1,462 @@
+"""Migration between the lab's real hosts, checked from inside the guest and on both hosts, with faults injected.
+
+The guest reports an in-memory counter on its serial log every second (``virtkit.alive=1``): across every live and
+quick migration the counter goes on and no new boot marker appears. After every fault exactly one host runs the
+VM (running, not paused), the other has neither the VM nor its definition, and its disk still holds what was
+written to it before (``qemu-img check`` and ``compare`` against a copy taken then).
+
+To make a migration last long enough to hit it, the fault tests use a 512 MiB guest and a 5 MiB/s bandwidth cap.
+VMs are named ``mig*``; teardown removes only those, on both hosts: other people run their own tests on the same
+lab at the same time. The destination daemon test kills host2's libvirtd and restarts the host (its VMs stop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import pytest
+
+import virtkit
+from virtkit import MigrationFailed, MigrationProgress, MigrationTuning
+from virtkit.lab import _procs, daemons, image
+from virtkit.lab.paths import shared_dir
+from virtkit.lab.serial import GuestEventKind, GuestLog
+
+SLOW = MigrationTuning(bandwidth=5)  # about 20 s for the 512 MiB guest: time to hit it
+PATTERN_SIZE = 4 * 2**20
+
+
+@pytest.fixture(scope="module")
+def guest() -> image.GuestImage:
+    return image.build_guest()
+
+
+@pytest.fixture(scope="module")
+def hosts(lab_hosts: list[daemons.LabHost]) -> Iterator[tuple[virtkit.Host, virtkit.Host]]:
+    with virtkit.connect(lab_hosts[0].uri) as a, virtkit.connect(lab_hosts[1].uri) as b:
+        yield a, b
+
+
+def _remove(uris: list[str], names: list[str]) -> None:
+    """Delete these VMs from every host, then every file and directory named after them."""
+    for uri in uris:
+        conn = libvirt.open(uri)
+        try:
+            for dom in conn.listAllDomains():
+                if dom.name() in names:
+                    with contextlib.suppress(libvirt.libvirtError):
+                        if dom.isActive():
+                            dom.destroy()
+                        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+        finally:
+            conn.close()
+    for name in names:
+        for base in (shared_dir(), Path("/var/lib/libvirt/images")):
+            for path in [*base.glob(f"{name}.*"), *base.glob(f"{name}-*")]:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def own(lab_hosts: list[daemons.LabHost]) -> Iterator[Callable[[str], str]]:
+    """Register a VM name: leftovers of a crashed run go first, and the VM goes from every host afterwards."""
+    uris = [h.uri for h in lab_hosts]
+    names: list[str] = []
+
+    def register(name: str) -> str:
+        assert name.startswith("mig")
+        _remove(uris, [name])
+        names.append(name)
+        return name
+
+    yield register
+    daemons.up(2)  # a fault test may have left host2 down
+    _remove(uris, names)
+
+
+@dataclass
+class Guest:
+    """A lab guest made for these tests: its name, serial log, disk and a copy of what was written to it."""
+
+    name: str
+    log: GuestLog
+    disk: Path
+    reference: Path
+    uuid: str
+
+
+def _boot(host: virtkit.Host, guest: image.GuestImage, name: str, memory: str, *, start: bool = True) -> Guest:
+    shared = shared_dir()
+    disk = shared / f"{name}.qcow2"
+    host.create(
+        {
+            "name": name,
+            "memory": memory,
+            "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
+            "disks": [{"path": str(disk), "size": "64MiB"}],
+            "serial_log": str(shared / f"{name}.serial.log"),
+        }
+    )
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0x5a 0 {PATTERN_SIZE}", str(disk)], check=True)
+    reference = shared / f"{name}.reference.qcow2"
+    shutil.copyfile(disk, reference)
+    vm = host.get(name)
+    log = GuestLog(shared / f"{name}.serial.log")
+    if start:
+        vm.start()
+        log.wait_for_boot(timeout=120)
+        log.wait_for_alive(timeout=15)
+    return Guest(name, log, disk, reference, vm.info().uuid)
+
+
+def _placements(name: str) -> dict[str, tuple[int, bool]]:
+    """``uri -> (libvirt state, persistent)`` of every lab host that has a domain of that name."""
+    found: dict[str, tuple[int, bool]] = {}
+    for state in daemons.status():
+        if not state.running:
+            continue
+        conn = libvirt.open(state.host.uri)
+        try:
+            with contextlib.suppress(libvirt.libvirtError):
+                dom = conn.lookupByName(name)
+                found[state.host.uri] = (dom.state()[0], bool(dom.isPersistent()))
+        finally:
+            conn.close()
+    return found
+
+
+def _assert_runs_only_on(uri: str, g: Guest) -> None:
+    """Exactly one host has the VM, running (not paused) and persistent: ``uri``."""
+    assert _placements(g.name) == {uri: (libvirt.VIR_DOMAIN_RUNNING, True)}
+
+
+def _assert_disk_intact(g: Guest, disk: Path | None = None) -> None:
+    path = disk or g.disk
+    subprocess.run(["qemu-img", "check", "-U", "-q", "-f", "qcow2", str(path)], check=True)
+    compare = ["qemu-img", "compare", "-U", "-q", "-f", "qcow2", "-F", "qcow2", str(g.reference), str(path)]
+    assert subprocess.run(compare, check=False).returncode == 0, f"{path} differs from what was written"
+
+
+def _assert_goes_on(g: Guest, boots: int = 1) -> None:
+    """The guest still runs the same boot: a fresh alive line follows, its counter and uptime carry on."""
+    last = g.log.last_alive()
+    assert last is not None
+    following = g.log.wait_for_alive(timeout=15, after_line=last.line_no)
+    assert following.counter == (last.counter or 0) + 1 and following.uptime > last.uptime
+    assert len(g.log.boots()) == boots, g.log.tail()
+
+
+def _assert_never_rebooted(g: Guest) -> None:
+    """Over the whole log: one boot, and alive counters 0, 1, 2... with rising uptimes (nothing lost or reset)."""
+    events = g.log.events()
+    assert [e.kind for e in events].count(GuestEventKind.BOOT) == 1, g.log.tail()
+    alive = [e for e in events if e.kind is GuestEventKind.ALIVE]
+    assert [e.counter for e in alive] == list(range(len(alive)))
+    assert all(a.uptime < b.uptime for a, b in itertools.pairwise(alive))
+
+
+# -- moves that succeed ------------------------------------------------------------------------------------------
+
+
+def test_ten_live_round_trips_keep_the_guest_running(
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+) -> None:
+    a, b = hosts
+    g = _boot(a, guest, own("migrt"), "256MiB")
+    a.get(g.name).snapshots.create("before-moving")
+    shared = [shared_dir()]
+
+    check = virtkit.migrate(a.get(g.name), b, shared_storage=shared, check=True)
+    assert check.check and check.changed and check.after is not None and check.after.host == b.uri
+    _assert_runs_only_on(a.uri, g)
+
+    downtimes: list[float] = []
+    seen: list[MigrationProgress] = []
+    src, dst = a, b
+    for i in range(20):
+        vm = src.get(g.name)
+        result = vm.migrate(dst, shared_storage=shared, progress=seen.append)
+        if i == 0:
+            again = virtkit.migrate(vm, dst, shared_storage=shared)  # it is there already: nothing to do
+            assert not again.changed and again.after is not None and again.after.host == dst.uri
+        assert result.changed and result.source == src.uri and result.destination == dst.uri
+        assert result.after is not None and result.after.host == dst.uri and result.after.persistent
+        assert result.downtime is not None and 0 < result.downtime < 1.0
+        assert result.iterations is not None and result.iterations >= 1
+        assert result.data_moved is not None and result.data_moved > 16 * 2**20
+        assert not src.exists(g.name)  # the definition left the source
+        downtimes.append(result.downtime)
+        src, dst = dst, src
+    _assert_runs_only_on(a.uri, g)
+    _assert_goes_on(g)
+    _assert_never_rebooted(g)
+    # The snapshot's metadata travelled with it, still current.
+    snaps = a.get(g.name).snapshots
+    assert [s.name for s in snaps.list()] == ["before-moving"]
+    current = snaps.current()
+    assert current is not None and current.name == "before-moving"
+    assert seen and all(p.elapsed >= 0 for p in seen)
+    print(f"20 live migrations: downtime median {sorted(downtimes)[10] * 1000:.0f} ms")
+
+
+def test_quick_migration_of_a_512_mib_guest_goes_on_where_it_was(
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+) -> None:
+    a, b = hosts
+    g = _boot(a, guest, own("migquick"), "512MiB")
+    phases: set[str] = set()
+    shared = [shared_dir()]
+    with pytest.raises(virtkit.InvalidSpec) as err:
+        virtkit.migrate(a.get(g.name), b, mode="quick")
+    assert err.value.field == "shared_storage"
+    there = virtkit.migrate(
+        a.get(g.name), b, mode="quick", shared_storage=shared, progress=lambda p: phases.add(p.phase)
+    )
+    assert there.downtime is not None and there.downtime < there.total_time + 0.01
+    assert there.data_moved is not None and there.data_moved > 16 * 2**20
+    _assert_runs_only_on(b.uri, g)
+    _assert_goes_on(g)
+    back = virtkit.migrate(b.get(g.name), a, mode="quick", shared_storage=shared)
+    _assert_runs_only_on(a.uri, g)
+    _assert_goes_on(g)
+    _assert_never_rebooted(g)
+    _assert_disk_intact(g)
+    assert "restoring" in phases
+    assert not list(shared_dir().glob(f"{g.name}.migrating.save"))  # the state file is gone
+    print(f"quick migration of 512 MiB: {there.total_time:.2f} s and {back.total_time:.2f} s")
+
+
+def test_offline_migration_moves_the_definition_and_the_disks(
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+) -> None:
+    a, b = hosts
+    g = _boot(a, guest, own("migoff"), "128MiB", start=False)
+    with pytest.raises(virtkit.Conflict, match="start or resume it"):
+        virtkit.migrate(a.get(g.name), b)  # live needs it running
+    target = shared_dir() / f"{g.name}-dst"
+    target.mkdir()
+    result = virtkit.migrate(a.get(g.name), b, mode="offline", storage=target)
+    assert result.after is not None and result.after.state is virtkit.VMState.STOPPED and result.after.persistent
+    assert not a.exists(g.name)
+    moved = b.get(g.name).spec()
+    assert [d.path for d in moved.disks] == [target / g.disk.name]
+    _assert_disk_intact(g, target / g.disk.name)
+    _assert_disk_intact(g)  # the source image is left as it was
+    assert _placements(g.name) == {b.uri: (libvirt.VIR_DOMAIN_SHUTOFF, True)}
+
+
+def test_live_migration_with_storage_copy(
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+) -> None:
+    a, b = hosts
+    g = _boot(a, guest, own("migstor"), "256MiB")
+    with pytest.raises(virtkit.InvalidSpec) as err:  # both hosts are this machine: a copy onto itself
+        virtkit.migrate(a.get(g.name), b, mode="live-storage")
+    assert err.value.field == "storage"
+    target = shared_dir() / f"{g.name}-dst"
+    target.mkdir()
+    result = virtkit.migrate(a.get(g.name), b, mode="live-storage", storage=target)
+    assert result.downtime is not None and result.downtime < 1.0
+    assert b.get(g.name).spec().disks[0].path == target / g.disk.name
+    _assert_runs_only_on(b.uri, g)
+    _assert_goes_on(g)
+    _assert_disk_intact(g, target / g.disk.name)
+    assert any("left in place" in n for n in result.notes)
+
+
+# -- faults ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_guest(hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]) -> Guest:
+    return _boot(hosts[0], guest, own("migbig"), "512MiB")
+
+
+@pytest.fixture
+def big(big_guest: Guest, hosts: tuple[virtkit.Host, virtkit.Host]) -> Guest:
+    """The 512 MiB guest, running on host1 (each fault test leaves it there; this checks, and says if not)."""
+    _assert_runs_only_on(hosts[0].uri, big_guest)
+    return big_guest
+
+
+class Move:
+    """A slow migration of the big guest in a thread; ``moving`` is set once data flows."""
+
+    def __init__(self, src: virtkit.Host, dst: virtkit.Host, g: Guest, **options: Any) -> None:
+        self.moving = threading.Event()
+        self.cancel = threading.Event()
+        self.outcome: BaseException | virtkit.MigrationResult | None = None
+        options.setdefault("tuning", SLOW)
+        options.setdefault("shared_storage", [shared_dir()])
+
+        def progress(p: MigrationProgress) -> None:
+            if (p.data_processed or 0) > 8 * 2**20:
+                self.moving.set()
+
+        def run() -> None:
+            try:
+                self.outcome = virtkit.migrate(src.get(g.name), dst, progress=progress, cancel=self.cancel, **options)
+            except BaseException as exc:
+                self.outcome = exc
+
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+        assert self.moving.wait(30), "the migration did not start moving data"
+
+    def failure(self, timeout: float = 120) -> MigrationFailed:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "migrate() did not return"
+        assert isinstance(self.outcome, MigrationFailed), self.outcome
+        return self.outcome
+
+
+def test_cancel_mid_migration(hosts: tuple[virtkit.Host, virtkit.Host], big: Guest) -> None:
+    a, b = hosts
+    move = Move(a, b, big)
+    move.cancel.set()
+    failed = move.failure()
+    assert failed.cause == "cancelled" and failed.host == a.uri and not failed.restarted
+    _assert_runs_only_on(a.uri, big)
+    _assert_goes_on(big)
+    _assert_disk_intact(big)
+
+
+def test_completion_timeout_aborts(hosts: tuple[virtkit.Host, virtkit.Host], big: Guest) -> None:
+    a, b = hosts
+    tuning = MigrationTuning(bandwidth=5, timeout_per_gib=10, timeout_min=0)  # 5 s for 512 MiB: too short for it
+    started = time.monotonic()
+    failed = Move(a, b, big, tuning=tuning).failure()
+    assert failed.cause == "timeout" and failed.host == a.uri
+    assert time.monotonic() - started < 15
+    _assert_runs_only_on(a.uri, big)
+    _assert_goes_on(big)
+    _assert_disk_intact(big)
+
+
+def _libvirtd_pid(name: str) -> int:
+    return next(s.pids["libvirtd"] for s in daemons.status() if s.host.name == name)
+
+
+def test_destination_daemon_killed_mid_migration(
+    hosts: tuple[virtkit.Host, virtkit.Host], lab_hosts: list[daemons.LabHost], big: Guest
+) -> None:
+    a, b = hosts
+    move = Move(a, b, big)
+    try:
+        os.kill(_libvirtd_pid(lab_hosts[1].name), signal.SIGKILL)
+        failed = move.failure()
+        assert failed.cause == "the destination stopped answering" and failed.host == a.uri
+        _assert_runs_only_on(a.uri, big)  # host2 is down: only host1 answers, and it runs the VM
+    finally:
+        daemons.up(2)
+    _assert_runs_only_on(a.uri, big)  # host2 is back without the VM (its unfinished copy was not kept)
+    _assert_goes_on(big)
+    _assert_disk_intact(big)
+
+
+def test_destination_qemu_killed_mid_migration(
+    hosts: tuple[virtkit.Host, virtkit.Host], lab_hosts: list[daemons.LabHost], big: Guest
+) -> None:
+    a, b = hosts
+    move = Move(a, b, big)
+    pidfile = lab_hosts[1].root / "run" / "qemu" / f"{big.name}.pid"
+    os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    failed = move.failure()
+    assert failed.host == a.uri and failed.cause == "the migration failed"
+    _assert_runs_only_on(a.uri, big)
+    _assert_goes_on(big)
+    _assert_disk_intact(big)
+
+
+def test_destination_storage_missing_for_a_storage_copy(hosts: tuple[virtkit.Host, virtkit.Host], big: Guest) -> None:
+    a, b = hosts
+    with pytest.raises(virtkit.InvalidSpec) as err:  # a directory that does not exist: refused before anything
+        virtkit.migrate(a.get(big.name), b, mode="live-storage", storage=shared_dir() / f"{big.name}-none")
+    assert err.value.field == "storage"
+    # This directory exists here, but not for host2: its /var/lib/libvirt is its own (a private bind mount), so its
+    # QEMU cannot open the image virtkit made for it. libvirt fails the move on the destination.
+    hidden = Path("/var/lib/libvirt/images") / f"{big.name}-dst"
+    hidden.mkdir(parents=True)
+    with pytest.raises(MigrationFailed) as failed:
+        virtkit.migrate(a.get(big.name), b, mode="live-storage", storage=hidden)
+    assert failed.value.host == a.uri and "pool" in str(failed.value)
+    assert list(hidden.iterdir()) == []  # the image made for the copy was removed again
+    _assert_runs_only_on(a.uri, big)
+    _assert_goes_on(big)
+    _assert_disk_intact(big)
+
+
+def test_a_second_migration_of_the_same_vm_is_refused(
+    hosts: tuple[virtkit.Host, virtkit.Host], lab_hosts: list[daemons.LabHost], big: Guest
+) -> None:
+    a, b = hosts
+    # In this process: virtkit's own registry.
+    move = Move(a, b, big)
+    with pytest.raises(virtkit.Conflict, match="being moved already"):
+        virtkit.migrate(a.get(big.name), b, shared_storage=[shared_dir()])
+    for call in (a.get(big.name).pause, a.get(big.name).destroy):
+        with pytest.raises(virtkit.Conflict, match="being moved"):
+            call()
+    move.cancel.set()
+    assert move.failure().cause == "cancelled"
+    # From another process (virsh): libvirt's own job on the VM.
+    virsh = ["virsh", "-q", "-c", a.uri]
+    flags = ["--live", "--p2p", "--persistent", "--undefinesource", "--unsafe", "--bandwidth", "5"]
+    other = subprocess.Popen([*virsh, "migrate", *flags, big.name, lab_hosts[1].uri], stderr=subprocess.PIPE)
+
+    def job() -> str:
+        return subprocess.run([*virsh, "domjobinfo", big.name], check=False, capture_output=True, text=True).stdout
+
+    try:
+        deadline = time.monotonic() + 20
+        while "Unbounded" not in job():
+            assert time.monotonic() < deadline and other.poll() is None, "virsh's migration did not start"
+            time.sleep(0.1)
+        with pytest.raises(virtkit.Conflict, match="another job"):
+            virtkit.migrate(a.get(big.name), b, shared_storage=[shared_dir()])
+    finally:
+        subprocess.run([*virsh, "domjobabort", big.name], check=False, capture_output=True)
+        other.wait(60)
+    _assert_runs_only_on(a.uri, big)
+    _assert_goes_on(big)
+    _assert_disk_intact(big)
+
+
+def _restart_libvirtd_keeping_vms(host: daemons.LabHost) -> None:
+    """Start ``host``'s libvirtd again inside the host's namespaces (``daemons.up`` would stop its VMs first)."""
+    virtlogd = next(s.pids["virtlogd"] for s in daemons.status() if s.host.name == host.name)
+    argv = json.loads((host.root / "nsinit.json").read_text())["daemons"][-1]
+    subprocess.run(["nsenter", "-t", str(virtlogd), "-m", "-u", "--", *argv], env=_procs.daemon_env(), check=True)
+
+
+def test_source_daemon_restarted_during_a_migration(
+    hosts: tuple[virtkit.Host, virtkit.Host], lab_hosts: list[daemons.LabHost], big: Guest
+) -> None:
+    a, b = hosts
+    move = Move(a, b, big)
+    os.kill(_libvirtd_pid(lab_hosts[0].name), signal.SIGKILL)
+    time.sleep(2)  # migrate() meanwhile waits for the source to answer again
+    _restart_libvirtd_keeping_vms(lab_hosts[0])
+    failed = move.failure()
+    # The restarted daemon cancels the migration it no longer drives, and the guest goes on on the source.
+    assert failed.host == a.uri
+    assert failed.cause in ("the connection to the source dropped", "the migration failed")
+    _assert_runs_only_on(a.uri, big)
+    _assert_goes_on(big)
+    _assert_disk_intact(big)
+    _assert_never_rebooted(big)  # through every fault above

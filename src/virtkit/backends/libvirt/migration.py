@@ -1,0 +1,319 @@
+"""``LibvirtMigrations``: migration on one libvirt host, and the flags and parameters of ``virDomainMigrateToURI3``.
+
+Every live move is peer-to-peer (the source's libvirtd drives the destination's, so the client may even lose its
+connection meanwhile), makes the definition persistent on the destination and removes it from the source
+(``PEER2PEER | PERSIST_DEST | UNDEFINE_SOURCE``), as Hyper-V's Live Migration moves the VM's configuration with it.
+Quirks of libvirt 9.0 handled here:
+
+- ``VIR_MIGRATE_UNSAFE`` is needed for disks on a shared directory of a local file system (the lab's shared
+  volume): libvirt cannot see that such a directory is shared. The caller decides (``MigrationPlan.unsafe``).
+- libvirt refuses to migrate a domain that has snapshot metadata ("cannot migrate domain with N snapshots") and
+  never carries that metadata: :meth:`LibvirtMigrations.export_snapshots` reads it,
+  :meth:`~LibvirtMigrations.forget_snapshots` drops it (``DELETE_METADATA_ONLY``: the data stays in the images) and
+  :meth:`~LibvirtMigrations.import_snapshots` redefines it (``SNAPSHOT_CREATE_REDEFINE``).
+- A storage copy (``NON_SHARED_DISK``) needs the destination image to exist already; a disk that lives at another
+  path there is given through the destination and persistent XML (``DEST_XML``/``PERSIST_XML``).
+- The real downtime of a finished migration is in the destination's completed job statistics
+  (``VIR_DOMAIN_JOB_STATS_COMPLETED``); the source's domain is gone by then.
+"""
+
+from __future__ import annotations
+
+import builtins
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import libvirt
+
+from virtkit.backend_migration import MigratableDisk, MigrationPlan, SnapshotExport
+from virtkit.backends.libvirt.errors import libvirt_errors, translate
+from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
+from virtkit.errors import BackendError, Conflict, HostUnavailable, NotFound, Unsupported
+from virtkit.models.disk import DiskFormat
+from virtkit.models.migration import Convergence, JobStats, Placement, Presence
+
+if TYPE_CHECKING:
+    from virtkit.backends.libvirt.host import LibvirtHost
+
+__all__ = ["LibvirtMigrations", "build_flags", "build_params", "job_stats", "retarget_disks"]
+
+# libvirt driver type -> neutral format; anything else is copied by no one.
+_FORMATS = {"qcow2": DiskFormat.QCOW2, "raw": DiskFormat.RAW, "vpc": DiskFormat.VHD}
+
+# Reasons that say a domain is in, or failed in, post-copy (the *_FAILED running reason arrived in libvirt 8.5).
+_POSTCOPY_REASONS = {
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY),
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED),
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY),
+    (libvirt.VIR_DOMAIN_RUNNING, getattr(libvirt, "VIR_DOMAIN_RUNNING_POSTCOPY_FAILED", -1)),
+}
+
+# Job types that mean no job runs now.
+_NO_JOB = (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED)
+
+# Active domain states: RUNNING/BLOCKED/SHUTDOWN (shutting down, still running)/PMSUSPENDED count as running.
+_ACTIVE = {
+    libvirt.VIR_DOMAIN_RUNNING: Placement.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: Placement.RUNNING,
+    libvirt.VIR_DOMAIN_SHUTDOWN: Placement.RUNNING,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: Placement.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: Placement.PAUSED,
+}
+
+
+def build_flags(plan: MigrationPlan) -> int:
+    """The ``virDomainMigrateToURI3`` flags for ``plan``."""
+    flags: int = libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    if plan.live:
+        flags |= libvirt.VIR_MIGRATE_LIVE
+        if plan.convergence is Convergence.AUTO_CONVERGE:
+            flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
+        elif plan.convergence is Convergence.POSTCOPY:
+            flags |= libvirt.VIR_MIGRATE_POSTCOPY
+        if plan.copy_disks:
+            flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+    else:
+        flags |= libvirt.VIR_MIGRATE_OFFLINE
+    if plan.unsafe:
+        flags |= libvirt.VIR_MIGRATE_UNSAFE
+    return flags
+
+
+def build_params(plan: MigrationPlan, *, dest_xml: str | None = None, persist_xml: str | None = None) -> dict[str, Any]:
+    """The typed parameters of ``virDomainMigrateToURI3`` for ``plan`` (the XML ones given when disks move)."""
+    params: dict[str, Any] = {}
+    if plan.bandwidth is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = plan.bandwidth
+        if plan.convergence is Convergence.POSTCOPY:
+            params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY] = plan.bandwidth
+    if plan.copy_disks:
+        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(plan.copy_disks)
+    if dest_xml is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_DEST_XML] = dest_xml
+    if persist_xml is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_PERSIST_XML] = persist_xml
+    return params
+
+
+def retarget_disks(domain_xml: str, paths: Mapping[str, Path]) -> str:
+    """``domain_xml`` with the file of each disk whose target is in ``paths`` replaced by that path.
+
+    :raises BackendError: the XML does not parse, or names no disk of such a target.
+    """
+    try:
+        root = ET.fromstring(domain_xml)
+    except ET.ParseError as exc:
+        raise BackendError(f"cannot read the domain XML libvirt returned: {exc}") from None
+    seen: set[str] = set()
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        source = disk.find("source")
+        dev = target.get("dev", "") if target is not None else ""
+        if dev in paths and source is not None:
+            source.set("file", str(paths[dev]))
+            seen.add(dev)
+    if missing := sorted(set(paths) - seen):
+        raise BackendError(f"the domain has no file disk with target {', '.join(missing)}")
+    return ET.tostring(root, encoding="unicode")
+
+
+def _int(raw: Mapping[str, Any], key: str) -> int | None:
+    value = raw.get(key)
+    return int(value) if value is not None else None
+
+
+def job_stats(raw: Mapping[str, Any]) -> JobStats:
+    """libvirt's job statistics (``virDomainGetJobStats`` as a dict) in neutral terms."""
+    page = _int(raw, "memory_page_size") or 4096
+    dirty_pages = _int(raw, "memory_dirty_rate")
+    rate = _int(raw, "memory_bps")
+    disk_rate = _int(raw, "disk_bps")
+    if disk_rate:
+        rate = (rate or 0) + disk_rate
+    downtime = _int(raw, "downtime")
+    elapsed = _int(raw, "time_elapsed")
+    return JobStats(
+        data_total=_int(raw, "data_total"),
+        data_processed=_int(raw, "data_processed"),
+        data_remaining=_int(raw, "data_remaining"),
+        rate=rate,
+        dirty_rate=dirty_pages * page if dirty_pages is not None else None,
+        iteration=_int(raw, "memory_iteration"),
+        downtime=downtime / 1000 if downtime is not None else None,
+        elapsed=elapsed / 1000 if elapsed is not None else None,
+    )
+
+
+def _snapshot_order(parsed: builtins.list[tuple[str, str | None, str]]) -> builtins.list[str]:
+    """Snapshot XML texts ordered parents first, from ``(name, parent, xml)`` triples."""
+    names = {name for name, _, _ in parsed}
+    children: dict[str | None, builtins.list[tuple[str, str | None, str]]] = {}
+    for item in parsed:
+        children.setdefault(item[1] if item[1] in names else None, []).append(item)
+    ordered: builtins.list[str] = []
+    pending = sorted(children.get(None, []))
+    while pending:
+        name, _, xml = pending.pop(0)
+        ordered.append(xml)
+        pending += sorted(children.get(name, []))
+    return ordered
+
+
+class LibvirtMigrations:
+    """Migration on one libvirt host; every call looks the domain up afresh on the host's live connection."""
+
+    def __init__(self, host: LibvirtHost) -> None:
+        self._host = host
+
+    def _what(self, op: str, name: str) -> str:
+        return f"{op} {name} on {self._host.uri}"
+
+    def _lookup(self, name: str) -> libvirt.virDomain:
+        with libvirt_errors(self._what("look up", name)):
+            return self._host.conn.lookupByName(name)
+
+    def presence(self, name: str, uuid: str) -> Presence:
+        """Where the VM is on this host (``UNKNOWN`` if the host does not answer).
+
+        :raises VirtkitError: any other failure than an unreachable host or a missing domain.
+        """
+        try:
+            conn = self._host.conn
+            dom = conn.lookupByUUIDString(uuid)
+            state, reason = dom.state()
+            persistent = bool(dom.isPersistent())
+            job = state in _ACTIVE and dom.jobInfo()[0] not in _NO_JOB
+        except HostUnavailable:
+            return Presence(Placement.UNKNOWN)
+        except libvirt.libvirtError as exc:
+            err = translate(exc, self._what("read the state of", name))
+            if isinstance(err, NotFound):
+                return Presence(Placement.ABSENT)
+            if isinstance(err, HostUnavailable):
+                return Presence(Placement.UNKNOWN)
+            raise err from exc
+        placement = _ACTIVE.get(state)
+        if placement is None:
+            placement = Placement.DEFINED if persistent else Placement.ABSENT
+        postcopy = (state, reason) in _POSTCOPY_REASONS
+        return Presence(placement, postcopy=postcopy, job_active=job, persistent=persistent)
+
+    def job(self, name: str) -> JobStats | None:
+        """The VM's active job, or ``None`` (none, the VM is gone or stopped, or the driver keeps no job statistics).
+
+        :raises HostUnavailable: the host does not answer.
+        """
+        try:
+            raw = self._host.conn.lookupByName(name).jobStats(0)
+        except libvirt.libvirtError as exc:
+            err = translate(exc, self._what("read the job of", name))
+            if isinstance(err, NotFound | Conflict | Unsupported):  # gone, stopped, or a driver without jobs
+                return None
+            raise err from exc
+        if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) in _NO_JOB:
+            return None
+        return job_stats(raw)
+
+    def completed_job(self, name: str) -> JobStats | None:
+        """The statistics of the VM's last completed job on this host, or ``None``."""
+        try:
+            raw = self._host.conn.lookupByName(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except libvirt.libvirtError:
+            return None  # statistics are a nicety: a host that forgot them (restarted) must not fail the move
+        if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+            return None
+        return job_stats(raw)
+
+    def set_max_downtime(self, name: str, milliseconds: int) -> None:
+        """``virDomainMigrateSetMaxDowntime``; libvirt 9.0 takes it before a migration starts too."""
+        dom = self._lookup(name)
+        with libvirt_errors(self._what(f"set the maximum downtime to {milliseconds} ms for", name)):
+            dom.migrateSetMaxDowntime(milliseconds, 0)
+
+    def start_postcopy(self, name: str) -> None:
+        """``virDomainMigrateStartPostCopy``."""
+        dom = self._lookup(name)
+        with libvirt_errors(self._what("switch to post-copy the migration of", name)):
+            dom.migrateStartPostCopy(0)
+
+    def abort_job(self, name: str) -> None:
+        """``virDomainAbortJob``."""
+        dom = self._lookup(name)
+        with libvirt_errors(self._what("abort the job of", name)):
+            dom.abortJob()
+
+    def disks(self, name: str) -> builtins.list[MigratableDisk]:
+        """The disks of the running definition (or the persistent one when the VM is off)."""
+        dom = self._lookup(name)
+        with libvirt_errors(self._what("read the disks of", name)):
+            xml: str = dom.XMLDesc(0 if dom.isActive() else libvirt.VIR_DOMAIN_XML_INACTIVE)
+        return [
+            MigratableDisk(
+                target=d.target,
+                kind=d.source_type,
+                path=Path(d.source) if d.source else None,
+                format=_FORMATS.get(d.format or ""),
+                readonly=d.readonly or d.device in ("cdrom", "floppy"),
+            )
+            for d in snapshot_xml.domain_disks(xml)
+        ]
+
+    def migrate(self, name: str, destination: str, plan: MigrationPlan) -> None:
+        """``virDomainMigrateToURI3`` to ``destination`` (the URI the source's libvirtd reaches the other by).
+
+        :raises VirtkitError: translated from libvirt.
+        """
+        dom = self._lookup(name)
+        dest_xml = persist_xml = None
+        if plan.disk_paths:
+            with libvirt_errors(self._what("read the definition of", name)):
+                persistent = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+                running = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE) if plan.live else persistent
+            dest_xml = retarget_disks(running, plan.disk_paths)
+            persist_xml = retarget_disks(persistent, plan.disk_paths)
+        params = build_params(plan, dest_xml=dest_xml, persist_xml=persist_xml)
+        with libvirt_errors(f"migrate {name} from {self._host.uri} to {destination}"):
+            dom.migrateToURI3(destination, params, build_flags(plan))
+
+    def definition(self, name: str) -> str:
+        """The persistent definition as libvirt would migrate it (``INACTIVE | MIGRATABLE | SECURE``)."""
+        dom = self._lookup(name)
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
+        with libvirt_errors(self._what("read the definition of", name)):
+            xml: str = dom.XMLDesc(flags)
+        return xml
+
+    def define(self, definition: str) -> None:
+        """``virDomainDefineXML`` of a definition read by :meth:`definition`."""
+        with libvirt_errors(f"define a VM on {self._host.uri}"):
+            self._host.conn.defineXML(definition)
+
+    def export_snapshots(self, name: str) -> SnapshotExport:
+        """The VM's snapshot definitions, parents first, and its current snapshot."""
+        dom = self._lookup(name)
+        with libvirt_errors(self._what("read the snapshots of", name)):
+            snaps = dom.listAllSnapshots(0)
+            texts = [s.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE) for s in snaps]
+            current = next((s.getName() for s in snaps if s.isCurrent(0)), None)
+        parsed = [(p.name, p.parent, text) for p, text in ((snapshot_xml.parse(t), t) for t in texts)]
+        return SnapshotExport(definitions=tuple(_snapshot_order(parsed)), current=current)
+
+    def forget_snapshots(self, name: str) -> None:
+        """Delete each snapshot's metadata only (``DELETE_METADATA_ONLY``); the images keep the snapshots."""
+        dom = self._lookup(name)
+        with libvirt_errors(self._what("drop the snapshot metadata of", name)):
+            for snap in dom.listAllSnapshots(0):
+                snap.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+
+    def import_snapshots(self, name: str, snapshots: SnapshotExport) -> None:
+        """Redefine each snapshot (``SNAPSHOT_CREATE_REDEFINE``), the current one marked current again."""
+        dom = self._lookup(name)
+        for text in snapshots.definitions:
+            snap = snapshot_xml.parse(text).name
+            flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+            if snap == snapshots.current:
+                flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
+            with libvirt_errors(self._what(f"redefine snapshot {snap} of", name)):
+                dom.snapshotCreateXML(text, flags)

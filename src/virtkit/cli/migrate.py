@@ -1,0 +1,102 @@
+"""``virtkit migrate``: move a VM between hosts with a progress bar fed by the migration's progress callback.
+
+Ctrl-C cancels the migration (the VM goes on where it was) instead of leaving it to an interrupted call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
+from virtkit.ops.migrate import MigrationResult
+
+__all__ = ["describe", "run_migration"]
+
+
+def _mib(value: int | None) -> str:
+    return "?" if value is None else f"{value / 2**20:.0f} MiB"
+
+
+def describe(p: MigrationProgress) -> str:
+    """One line for the progress bar: phase, data sent, rate, pass, dirty rate and the expected downtime."""
+    parts = [p.phase]
+    if p.data_processed is not None:
+        parts.append(f"{_mib(p.data_processed)} of {_mib(p.data_total)}")
+    if p.rate:
+        parts.append(f"{p.rate / 2**20:.1f} MiB/s")
+    if p.iteration:
+        parts.append(f"pass {p.iteration}")
+    if p.dirty_rate:
+        parts.append(f"dirtied {p.dirty_rate / 2**20:.1f} MiB/s")
+    if p.expected_downtime is not None:
+        parts.append(f"downtime ~{p.expected_downtime * 1000:.0f} ms")
+    return ", ".join(parts)
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
+    """While the block runs, Ctrl-C sets ``cancel`` instead of raising ``KeyboardInterrupt``."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_migration(
+    name: str,
+    source: str,
+    destination: str,
+    *,
+    mode: MigrationMode,
+    tuning: MigrationTuning,
+    shared_storage: Sequence[Path],
+    storage: Path | None,
+    check: bool,
+    console: Console,
+) -> MigrationResult:
+    """Connect to both hosts and migrate VM ``name``, drawing progress on ``console``.
+
+    :raises VirtkitError: whatever :func:`virtkit.migrate` raises (``MigrationFailed`` names where the VM runs).
+    """
+    from virtkit.connect import connect  # opens libvirt: only when the command runs
+
+    cancel = threading.Event()
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with (
+        connect(source) as src,
+        connect(destination) as dst,
+        Progress(*columns, TextColumn("{task.fields[detail]}"), console=console, transient=True) as bar,
+        _ctrl_c_cancels(cancel),
+    ):
+        task = bar.add_task(f"{mode.value} {name}", total=None, detail="starting")
+
+        def on_progress(p: MigrationProgress) -> None:
+            fraction = p.fraction
+            if fraction is None:
+                bar.update(task, total=None, detail=describe(p))
+            else:
+                bar.update(task, total=1.0, completed=fraction, detail=describe(p))
+
+        return src.get(name).migrate(
+            dst,
+            mode=mode,
+            tuning=tuning,
+            progress=on_progress,
+            cancel=cancel,
+            shared_storage=shared_storage,
+            storage=storage,
+            check=check,
+        )

@@ -1,0 +1,220 @@
+"""Migration in neutral terms: the modes, the tuning, what a running migration reports, and where a VM is.
+
+| Hyper-V                                  | virtkit                                                        |
+|------------------------------------------|----------------------------------------------------------------|
+| Live Migration (cluster shared volume)   | mode ``live``: memory moves, the disks stay on shared storage  |
+| Move-VM -IncludeStorage (shared nothing) | mode ``live-storage``: memory and disks move while it runs     |
+| Quick Migration                          | mode ``quick``: save on the source, restore on the destination |
+| Move-VM of a VM that is off              | mode ``offline``: the definition moves, and the disks if asked |
+
+The pure rules that drive a migration (the downtime ramp, the completion timeout) live here too, so they can be
+read and tested without a hypervisor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from enum import StrEnum
+
+from virtkit.errors import InvalidSpec
+from virtkit.units import GiB
+
+__all__ = [
+    "Convergence",
+    "JobStats",
+    "MigrationMode",
+    "MigrationProgress",
+    "MigrationTuning",
+    "Placement",
+    "Presence",
+    "TimeoutAction",
+    "completion_timeout",
+    "downtime_schedule",
+]
+
+
+class MigrationMode(StrEnum):
+    """How a VM moves (see the table in the module's docstring)."""
+
+    LIVE = "live"
+    LIVE_STORAGE = "live-storage"
+    QUICK = "quick"
+    OFFLINE = "offline"
+
+
+class Convergence(StrEnum):
+    """What helps a live migration of a busy guest finish.
+
+    ``auto-converge`` slows the guest's vCPUs down step by step while it dirties memory faster than it can be sent;
+    ``postcopy`` lets the completion timeout switch to post-copy (the guest runs on the destination at once and
+    fetches the pages it lacks from the source); ``none`` relies on the downtime ramp alone.
+    """
+
+    NONE = "none"
+    AUTO_CONVERGE = "auto-converge"
+    POSTCOPY = "postcopy"
+
+
+class TimeoutAction(StrEnum):
+    """What happens when a live migration runs past its completion timeout.
+
+    ``abort`` cancels it (the VM goes on on the source); ``force`` completes it: by switching to post-copy when
+    :class:`Convergence` is ``postcopy``, else by pausing the guest on the source for the final copy (a longer
+    downtime, but it ends).
+    """
+
+    ABORT = "abort"
+    FORCE = "force"
+
+
+def _positive(field: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidSpec(field, f"must be a number, not {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidSpec(field, f"must be {'zero or ' if allow_zero else ''}positive, not {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationTuning:
+    """How a live migration is run. The defaults suit an idle guest (the first, lowest downtime is enough) and let
+    a busy one converge (auto-converge, and a downtime allowance that grows to ``downtime_max``).
+
+    Fields that are durations scale with the data to move, as Nova does: a 4 GiB guest gets four times the time
+    of a 1 GiB one before the next downtime step or the completion timeout.
+    """
+
+    #: Transfer cap in MiB/s; ``None`` for no cap.
+    bandwidth: int | None = None
+    #: The maximum downtime (the guest paused for the final copy) allowed at first, in milliseconds.
+    downtime_start: int = 50
+    #: The ceiling the maximum downtime is raised to, in milliseconds.
+    downtime_max: int = 500
+    #: In how many equal steps it is raised from ``downtime_start`` to ``downtime_max``.
+    downtime_steps: int = 10
+    #: Seconds between two steps per GiB of data to move (at least one second).
+    downtime_delay: float = 20.0
+    convergence: Convergence = Convergence.AUTO_CONVERGE
+    #: The completion timeout in seconds per GiB of data to move; ``None`` for none.
+    timeout_per_gib: float | None = 300.0
+    #: The completion timeout is never shorter than this, in seconds.
+    timeout_min: float = 60.0
+    on_timeout: TimeoutAction = TimeoutAction.ABORT
+
+    def __post_init__(self) -> None:
+        if self.bandwidth is not None and (isinstance(self.bandwidth, bool) or not isinstance(self.bandwidth, int)):
+            raise InvalidSpec("tuning.bandwidth", f"must be a whole number of MiB/s, not {self.bandwidth!r}")
+        _positive("tuning.bandwidth", self.bandwidth)
+        for field in ("downtime_start", "downtime_max", "downtime_steps"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidSpec(f"tuning.{field}", f"must be a whole number of at least 1, not {value!r}")
+        if self.downtime_max < self.downtime_start:
+            raise InvalidSpec(
+                "tuning.downtime_max", f"{self.downtime_max} ms is below downtime_start ({self.downtime_start} ms)"
+            )
+        _positive("tuning.downtime_delay", self.downtime_delay)
+        _positive("tuning.timeout_per_gib", self.timeout_per_gib)
+        _positive("tuning.timeout_min", self.timeout_min, allow_zero=True)
+        try:
+            object.__setattr__(self, "convergence", Convergence(self.convergence))
+            object.__setattr__(self, "on_timeout", TimeoutAction(self.on_timeout))
+        except ValueError as exc:
+            raise InvalidSpec("tuning", str(exc)) from None
+
+
+#: The shortest time between two steps of the downtime ramp, whatever the data size.
+MIN_STEP_INTERVAL = 1.0
+
+
+def downtime_schedule(data: int, tuning: MigrationTuning) -> tuple[tuple[float, int], ...]:
+    """The downtime ramp: ``(seconds after the start, maximum downtime in ms)`` pairs, in time order.
+
+    The first pair is ``(0, downtime_start)``; then ``downtime_steps`` equal steps up to ``downtime_max``, one every
+    ``downtime_delay`` seconds per GiB of ``data`` (bytes to move), but at least :data:`MIN_STEP_INTERVAL` apart.
+    """
+    interval = max(MIN_STEP_INTERVAL, tuning.downtime_delay * data / GiB)
+    span = tuning.downtime_max - tuning.downtime_start
+    steps = tuning.downtime_steps
+    return tuple((i * interval, tuning.downtime_start + round(span * i / steps)) for i in range(steps + 1))
+
+
+def completion_timeout(data: int, tuning: MigrationTuning) -> float | None:
+    """Seconds a live migration of ``data`` bytes may take before ``tuning.on_timeout`` applies, or ``None``.
+
+    ``timeout_per_gib`` seconds per GiB of data, never below ``timeout_min``. A bandwidth cap is not counted in:
+    with a low cap, give a larger ``timeout_per_gib`` (at 10 MiB/s a GiB of memory takes at least 100 s to send).
+    """
+    if tuning.timeout_per_gib is None:
+        return None
+    return max(tuning.timeout_min, tuning.timeout_per_gib * data / GiB)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobStats:
+    """A migration (or save) job as the hypervisor reports it. Sizes in bytes, rates in bytes per second, times in
+    seconds; ``None`` where the hypervisor did not say."""
+
+    data_total: int | None = None
+    data_processed: int | None = None
+    data_remaining: int | None = None
+    rate: int | None = None
+    dirty_rate: int | None = None
+    iteration: int | None = None
+    #: For a running job, the downtime the hypervisor expects; for a completed one, the real downtime.
+    downtime: float | None = None
+    elapsed: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationProgress:
+    """What a running migration reports to the ``progress`` callback, about four times a second."""
+
+    data_total: int | None
+    data_remaining: int | None
+    data_processed: int | None
+    #: Transfer rate, bytes per second.
+    rate: int | None
+    #: How fast the guest dirties memory, bytes per second.
+    dirty_rate: int | None
+    #: The pass over memory: 1 is the first full copy, later ones resend what the guest dirtied.
+    iteration: int | None
+    #: The downtime the hypervisor expects if it stopped the guest now, in seconds.
+    expected_downtime: float | None
+    #: Seconds since the migration started.
+    elapsed: float
+    #: ``precopy``, ``postcopy``, ``saving``, ``restoring`` or ``copying`` (disks of an offline migration).
+    phase: str = "precopy"
+    #: The maximum downtime allowed now (the ramp's current step), in seconds.
+    max_downtime: float | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """How much of the data is sent, from 0 to 1 (``None`` before the total is known)."""
+        if not self.data_total or self.data_remaining is None:
+            return None
+        return min(1.0, max(0.0, 1 - self.data_remaining / self.data_total))
+
+
+class Placement(StrEnum):
+    """Whether and how a VM is on one host, as far as migration cares."""
+
+    ABSENT = "absent"  # no VM of that identity on the host
+    DEFINED = "defined"  # defined, but not running (off, saved or crashed)
+    RUNNING = "running"  # its vCPUs run
+    PAUSED = "paused"  # present and stopped: by a user, by a migration's switch-over, or a failed post-copy
+    UNKNOWN = "unknown"  # the host did not answer
+
+
+@dataclasses.dataclass(frozen=True)
+class Presence:
+    """A VM on one host after (or during) a migration: where it is, and whether a job still runs on it."""
+
+    placement: Placement
+    #: The hypervisor says it is in, or failed in, post-copy.
+    postcopy: bool = False
+    #: A migration job still runs on it (the outcome is not decided yet).
+    job_active: bool = False
+    persistent: bool = False

@@ -1,0 +1,321 @@
+"""The moves themselves, one function per mode, each ending with the VM on exactly one host.
+
+``run_live`` (live and live-storage) hands the move to libvirt under the monitor and reads the outcome from both
+hosts; ``run_quick`` saves the VM to shared storage and restores it on the destination; ``run_offline`` moves a
+stopped VM's definition, after copying its disks when asked. Each returns :class:`Done` or raises
+:class:`~virtkit.errors.MigrationFailed` with the VM back where it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from pathlib import Path
+
+from virtkit import images
+from virtkit.backend_migration import MigrationPlan
+from virtkit.errors import HostUnavailable, MigrationFailed, NotFound, VirtkitError
+from virtkit.models.migration import (
+    Convergence,
+    MigrationProgress,
+    Placement,
+    completion_timeout,
+    downtime_schedule,
+)
+from virtkit.models.state import VMState
+from virtkit.ops._migration_plan import Context, Plan, preflight
+from virtkit.ops._monitor import Monitored, Watch, run_monitored
+from virtkit.ops._outcome import Outcome
+from virtkit.ops._settle import Settled, Side, settle
+
+__all__ = ["Context", "Done", "Plan", "preflight", "run_live", "run_offline", "run_quick"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Done:
+    """The figures of a finished move."""
+
+    downtime: float | None = None
+    data_moved: int | None = None
+    iterations: int | None = None
+    postcopy: bool = False
+    notes: tuple[str, ...] = ()
+
+
+def _sides(ctx: Context) -> tuple[Side, Side]:
+    return Side(ctx.src, ctx.srcm), Side(ctx.dst, ctx.dstm)
+
+
+def _pause_source(ctx: Context) -> None:
+    dom = ctx.src.lookup(ctx.name)
+    if dom is None:
+        raise NotFound(f"{ctx.name} is gone from {ctx.src.uri}")
+    dom.pause()
+
+
+def _remove(paths: list[Path] | tuple[Path, ...], ctx: Context, notes: list[str]) -> None:
+    for path in paths:
+        try:
+            images.remove(path, roots=ctx.dst.storage_roots())
+        except VirtkitError as exc:
+            notes.append(f"could not remove {path}: {exc}")
+
+
+def _give_back_snapshots(ctx: Context, plan: Plan, notes: list[str]) -> None:
+    """Redefine the snapshot metadata on the source after a failed move (it was dropped there to migrate)."""
+    if plan.snapshots:
+        try:
+            ctx.srcm.import_snapshots(ctx.name, plan.snapshots)
+        except VirtkitError as exc:
+            notes.append(f"snapshot metadata could not be redefined on {ctx.src.uri}: {exc}")
+
+
+def _carry_snapshots(ctx: Context, plan: Plan, notes: list[str]) -> None:
+    """Define the snapshot metadata on the destination after the VM arrived there."""
+    if plan.snapshots:
+        try:
+            ctx.dstm.import_snapshots(ctx.name, plan.snapshots)
+        except VirtkitError as exc:
+            notes.append(f"snapshot metadata could not be redefined on {ctx.dst.uri}: {exc}")
+
+
+def _failure(ctx: Context, cause: str, error: BaseException | None, settled: Settled | None) -> MigrationFailed:
+    where: str | None = None
+    if settled is not None and settled.confirmed:
+        where = ctx.src.uri if settled.decision.outcome is Outcome.SOURCE else ctx.dst.uri
+    message = f"{ctx.mode.value} migration of {ctx.name} from {ctx.src.uri} to {ctx.dst.uri} failed: {cause}"
+    if error is not None:
+        message += f" ({error})"
+    if settled is not None and (settled.decision.steps or where is None):
+        done = ", ".join(step.value for step in settled.decision.steps) or "nothing done"
+        message += f"; {settled.decision.reason} ({done})"
+    if settled is not None and settled.problems:
+        message += "; " + "; ".join(settled.problems)
+    message += f"; it runs on {where}" if where else "; where it runs could not be confirmed: check both hosts"
+    restarted = settled is not None and settled.decision.restarts
+    return MigrationFailed(message, cause=cause, host=where, restarted=restarted)
+
+
+def _cause(mon: Monitored, settled: Settled) -> str:
+    """Why the VM did not move, in a few words: the monitor's own reason, else what the hosts show."""
+    if mon.cause is not None:
+        return mon.cause
+    if settled.destination.placement is Placement.UNKNOWN:
+        return "the destination stopped answering"
+    if settled.source.placement is Placement.UNKNOWN:
+        return "the source stopped answering"
+    if isinstance(mon.error, HostUnavailable):
+        return "the connection to the source dropped"
+    if mon.error is not None:
+        return "the migration failed"
+    return "the VM did not arrive on the destination"
+
+
+# -- live and live with storage ----------------------------------------------------------------------------------
+
+
+def run_live(ctx: Context, plan: Plan) -> Done:
+    """Move a running VM with libvirt's live migration, watched by the monitor; see the package docs."""
+    created: list[Path] = []
+    notes = list(plan.notes)
+    try:
+        for copy in plan.copies:
+            fmt = copy.image.format
+            images.create(copy.dest, copy.image.virtual_size, fmt, roots=ctx.dst.storage_roots())
+            created.append(copy.dest)
+    except VirtkitError as exc:
+        _remove(created, ctx, notes)
+        raise MigrationFailed(
+            f"cannot prepare the disks of {ctx.name} on {ctx.dst.uri}: {exc}; it runs on {ctx.src.uri}",
+            cause="destination storage",
+            host=ctx.src.uri,
+        ) from exc
+    if plan.snapshots:
+        ctx.srcm.forget_snapshots(ctx.name)
+    try:
+        return _live_move(ctx, plan, created, notes)
+    except BaseException:
+        # An interrupt (the monitor aborted the job) or a failure: whatever is left of the source's side goes back.
+        # Harmless when the VM did move: the source has no domain to redefine snapshots on, and images in use
+        # by the destination's VM are refused removal.
+        _give_back_snapshots(ctx, plan, notes)
+        _remove(created, ctx, notes)
+        raise
+
+
+def _live_move(ctx: Context, plan: Plan, created: list[Path], notes: list[str]) -> Done:
+    tuning = ctx.tuning
+    move = MigrationPlan(
+        live=True,
+        unsafe=plan.unsafe,
+        bandwidth=tuning.bandwidth,
+        convergence=tuning.convergence,
+        copy_disks=tuple(c.disk.target for c in plan.copies),
+        disk_paths={c.disk.target: c.dest for c in plan.copies if c.dest != c.disk.path},
+    )
+    watch = Watch(
+        ramp=downtime_schedule(plan.data, tuning),
+        timeout=completion_timeout(plan.data, tuning),
+        on_timeout=tuning.on_timeout,
+        postcopy=tuning.convergence is Convergence.POSTCOPY,
+    )
+    mon = run_monitored(
+        lambda: ctx.srcm.migrate(ctx.name, ctx.dst.uri, move),
+        backend=ctx.srcm,
+        name=ctx.name,
+        watch=watch,
+        pause_source=lambda: _pause_source(ctx),
+        progress=ctx.progress,
+        cancel=ctx.cancel,
+    )
+    src, dst = _sides(ctx)
+    settled = settle(src, dst, ctx.name, ctx.uuid, definition=plan.definition, postcopy=mon.postcopy)
+    notes += mon.notes
+    if settled.decision.outcome is Outcome.DESTINATION and settled.confirmed and not settled.decision.restarts:
+        if mon.error is not None:
+            notes.append(f"libvirt reported an error, but the VM runs on the destination: {mon.error}")
+        _carry_snapshots(ctx, plan, notes)
+        notes += [f"the source image {c.disk.path} was left in place" for c in plan.copies]
+        stats = ctx.dstm.completed_job(ctx.name)
+        return Done(
+            downtime=stats.downtime if stats else None,
+            data_moved=stats.data_processed if stats else None,
+            iterations=stats.iteration if stats else None,
+            postcopy=mon.postcopy,
+            notes=tuple(notes),
+        )
+    error = _failure(ctx, _cause(mon, settled), mon.error, settled)
+    raise error from mon.callback_error or mon.error
+
+
+# -- quick: save, restore ----------------------------------------------------------------------------------------
+
+
+def _report(ctx: Context, phase: str, elapsed: float) -> None:
+    if ctx.progress is not None:
+        ctx.progress(MigrationProgress(None, None, None, None, None, None, None, elapsed, phase=phase))
+
+
+def _back_on_source(ctx: Context, plan: Plan, error: BaseException | None, cause: str) -> MigrationFailed:
+    """After a failed save or restore: the VM runs on the source again (from the save file if it was written)."""
+    assert plan.save_path is not None
+    with contextlib.suppress(VirtkitError):
+        here = ctx.srcm.presence(ctx.name, ctx.uuid)
+        if here.placement is Placement.DEFINED and plan.save_path.exists():
+            ctx.src.restore(plan.save_path)
+    src, dst = _sides(ctx)
+    settled = settle(src, dst, ctx.name, ctx.uuid, definition=plan.definition, postcopy=False, allow_restart=False)
+    plan.save_path.unlink(missing_ok=True)
+    return _failure(ctx, cause, error, settled)
+
+
+def run_quick(ctx: Context, plan: Plan) -> Done:
+    """Save the VM to the shared directory, define and restore it on the destination, undefine it on the source."""
+    path = plan.save_path
+    assert path is not None
+    path.unlink(missing_ok=True)  # a stale file of an earlier, interrupted attempt: the VM runs, so it is outdated
+    dom = ctx.src.lookup(ctx.name)
+    if dom is None:
+        raise NotFound(f"{ctx.name} is gone from {ctx.src.uri}")
+    save = dom.save
+    started = time.monotonic()
+    mon = run_monitored(
+        lambda: save(path),
+        backend=ctx.srcm,
+        name=ctx.name,
+        watch=Watch(phase="saving"),
+        pause_source=lambda: None,
+        progress=ctx.progress,
+        cancel=ctx.cancel,
+    )
+    if mon.error is not None or mon.cause is not None:
+        failure = _back_on_source(ctx, plan, mon.error, mon.cause or "saving on the source failed")
+        raise failure from mon.callback_error or mon.error
+    size = path.stat().st_size if path.exists() else None
+    _report(ctx, "restoring", time.monotonic() - started)
+    try:
+        ctx.dstm.define(plan.definition)
+        ctx.dst.restore(path)
+    except VirtkitError as exc:
+        with contextlib.suppress(VirtkitError):
+            there = ctx.dst.lookup(ctx.name)
+            if there is not None:
+                if there.info().state in (VMState.RUNNING, VMState.PAUSED, VMState.MIGRATING):
+                    there.destroy()
+                there.undefine()
+        raise _back_on_source(ctx, plan, exc, "restoring on the destination failed") from exc
+    downtime = time.monotonic() - started
+    notes = list(plan.notes)
+    _carry_snapshots(ctx, plan, notes)
+    try:
+        dom = ctx.src.lookup(ctx.name)
+        if dom is not None:
+            dom.undefine()
+    except VirtkitError as exc:
+        notes.append(f"the definition on {ctx.src.uri} could not be removed: {exc}")
+    path.unlink(missing_ok=True)
+    return Done(downtime=downtime, data_moved=size, notes=tuple(notes))
+
+
+# -- offline -----------------------------------------------------------------------------------------------------
+
+
+def run_offline(ctx: Context, plan: Plan) -> Done:
+    """Copy the disks when asked, then move the stopped VM's definition with libvirt's offline migration."""
+    notes = list(plan.notes)
+    copied: list[Path] = []
+    total = sum(c.image.actual_size for c in plan.copies) or None
+    done_bytes = 0
+    started = time.monotonic()
+    try:
+        for copy in plan.copies:
+
+            def step(percent: float, base: int = done_bytes, size: int = copy.image.actual_size) -> None:
+                if ctx.progress is not None:
+                    moved = base + int(size * percent / 100)
+                    remaining = total - moved if total is not None else None
+                    elapsed = time.monotonic() - started
+                    ctx.progress(MigrationProgress(total, remaining, moved, None, None, None, None, elapsed, "copying"))
+
+            roots = (*ctx.src.storage_roots(), *ctx.dst.storage_roots())
+            assert copy.disk.path is not None
+            images.convert(copy.disk.path, copy.dest, copy.image.format, roots=roots, progress=step)
+            copied.append(copy.dest)
+            done_bytes += copy.image.actual_size
+    except Exception as exc:  # qemu-img, or the caller's progress callback: nothing has moved yet
+        _remove(copied, ctx, notes)
+        raise MigrationFailed(
+            f"offline migration of {ctx.name}: copying its disks failed: {exc}; it stays on {ctx.src.uri}",
+            cause="disk copy",
+            host=ctx.src.uri,
+        ) from exc
+    if plan.snapshots:
+        ctx.srcm.forget_snapshots(ctx.name)
+    move = MigrationPlan(live=False, disk_paths={c.disk.target: c.dest for c in plan.copies})
+    error: VirtkitError | None = None
+    try:
+        ctx.srcm.migrate(ctx.name, ctx.dst.uri, move)
+    except VirtkitError as exc:
+        error = exc
+    here = ctx.srcm.presence(ctx.name, ctx.uuid)
+    there = ctx.dstm.presence(ctx.name, ctx.uuid)
+    if there.placement is Placement.DEFINED:
+        if here.placement is not Placement.ABSENT:
+            with contextlib.suppress(VirtkitError):
+                dom = ctx.src.lookup(ctx.name)
+                if dom is not None:
+                    dom.undefine()
+        _carry_snapshots(ctx, plan, notes)
+        notes += [f"the source image {c.disk.path} was left in place" for c in plan.copies]
+        return Done(notes=tuple(notes))
+    if here.placement is Placement.ABSENT:
+        with contextlib.suppress(VirtkitError):
+            ctx.srcm.define(plan.definition)
+    _give_back_snapshots(ctx, plan, notes)
+    _remove(copied, ctx, notes)
+    raise MigrationFailed(
+        f"offline migration of {ctx.name} to {ctx.dst.uri} failed: {error}; it stays defined on {ctx.src.uri}",
+        cause="libvirt refused the move",
+        host=ctx.src.uri,
+    ) from error
