@@ -30,7 +30,7 @@ import libvirt
 import pytest
 
 import virtkit
-from virtkit import MigrationFailed, MigrationProgress, MigrationTuning
+from virtkit import Convergence, MigrationFailed, MigrationProgress, MigrationTuning
 from virtkit.lab import _procs, daemons, image
 from virtkit.lab.paths import shared_dir
 from virtkit.lab.serial import GuestEventKind, GuestLog
@@ -100,14 +100,20 @@ class Guest:
     uuid: str
 
 
-def _boot(host: virtkit.Host, guest: image.GuestImage, name: str, memory: str, *, start: bool = True) -> Guest:
+def _boot(
+    host: virtkit.Host, guest: image.GuestImage, name: str, memory: str, *, start: bool = True, dirty: int | None = None
+) -> Guest:
     shared = shared_dir()
     disk = shared / f"{name}.qcow2"
     host.create(
         {
             "name": name,
             "memory": memory,
-            "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
+            "kernel": {
+                "kernel": str(guest.kernel),
+                "initrd": str(guest.initrd),
+                "cmdline": guest.cmdline_for(alive=1, dirty=dirty),
+            },
             "disks": [{"path": str(disk), "size": "64MiB"}],
             "serial_log": str(shared / f"{name}.serial.log"),
         }
@@ -212,6 +218,41 @@ def test_ten_live_round_trips_keep_the_guest_running(
     assert current is not None and current.name == "before-moving"
     assert seen and all(p.elapsed >= 0 for p in seen)
     print(f"20 live migrations: downtime median {sorted(downtimes)[10] * 1000:.0f} ms")
+
+
+def test_a_guest_dirtying_memory_converges_only_with_the_tuning(
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+) -> None:
+    # The guest rewrites 8 MiB of its memory as fast as its vCPU can (more than 10 MiB/s under TCG here), and both
+    # attempts are capped at 10 MiB/s and get the same 45 s: libvirt's defaults (no auto-converge, a fixed 300 ms
+    # downtime) keep resending the same pages until the time is up; virtkit's default tuning (auto-converge from
+    # 40 % and the downtime ramp) slows the guest down until the rest fits in the downtime.
+    a, b = hosts
+    g = _boot(a, guest, own("migdirty"), "256MiB", dirty=8)
+    assert [e.counter for e in g.log.events() if e.kind is GuestEventKind.DIRTY] == [8]
+    shared = [shared_dir()]
+    budget = {"timeout_per_gib": 1.0, "timeout_min": 45.0}  # 45 s for 256 MiB, whatever the data
+    plain = MigrationTuning(
+        bandwidth=10, downtime_start=300, downtime_max=300, downtime_steps=1, convergence=Convergence.NONE, **budget
+    )
+    seen: list[MigrationProgress] = []
+    with pytest.raises(MigrationFailed) as err:
+        virtkit.migrate(a.get(g.name), b, tuning=plain, shared_storage=shared, progress=seen.append)
+    assert err.value.cause == "timeout" and err.value.host == a.uri
+    assert max(p.iteration or 0 for p in seen) > 5, "it kept going round"
+    assert max(p.dirty_rate or 0 for p in seen) > 2**20
+    _assert_runs_only_on(a.uri, g)
+    _assert_goes_on(g)
+
+    seen.clear()
+    tuned = virtkit.migrate(
+        a.get(g.name), b, tuning=MigrationTuning(bandwidth=10, **budget), shared_storage=shared, progress=seen.append
+    )
+    assert tuned.changed and tuned.iterations is not None and tuned.iterations > 1
+    assert max(p.throttle or 0 for p in seen) >= 40, "auto-converge slowed the guest down"
+    _assert_runs_only_on(b.uri, g)
+    _assert_goes_on(g)
+    print(f"dirtying guest: tuned converged in {tuned.total_time:.1f} s, {tuned.iterations} passes")
 
 
 def test_quick_migration_of_a_512_mib_guest_goes_on_where_it_was(

@@ -288,6 +288,10 @@ def test_cmdline_with_alive_period() -> None:
     assert guest.cmdline_for(alive=1) == "console=ttyS0 quiet virtkit.alive=1"
     with pytest.raises(InvalidSpec):
         guest.cmdline_for(alive=0)
+    assert guest.cmdline_for(alive=1, dirty=64) == "console=ttyS0 quiet virtkit.alive=1 virtkit.dirty=64"
+    with pytest.raises(InvalidSpec) as err:
+        guest.cmdline_for(dirty=-1)
+    assert err.value.field == "dirty"
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from virtkit import Convergence, InvalidSpec, MigrationMode, MigrationTuning, Ti
 from virtkit.backend_migration import MigrationPlan
 from virtkit.backends.libvirt.migration import build_flags, build_params, job_stats, retarget_disks
 from virtkit.errors import BackendError, Conflict
-from virtkit.models.migration import MIN_STEP_INTERVAL, completion_timeout, downtime_schedule
+from virtkit.models.migration import MIN_STEP_INTERVAL, TCG_MIN_DOWNTIME, completion_timeout, downtime_schedule
 from virtkit.ops import _inflight
 from virtkit.units import GiB, MiB
 
@@ -51,6 +51,15 @@ def test_ramp_interval_scales_with_the_data_to_move() -> None:
 def test_ramp_steps_are_never_closer_than_the_minimum() -> None:
     ramp = downtime_schedule(16 * MiB, MigrationTuning(downtime_delay=20))
     assert ramp[1][0] == MIN_STEP_INTERVAL
+
+
+def test_ramp_floor_lifts_only_the_low_steps() -> None:
+    tuning = MigrationTuning(downtime_start=50, downtime_max=500, downtime_steps=10)
+    lifted = downtime_schedule(GiB, tuning, floor=TCG_MIN_DOWNTIME)
+    plain = downtime_schedule(GiB, tuning)
+    assert [t for t, _ in lifted] == [t for t, _ in plain]
+    assert [v for _, v in lifted] == [max(300, v) for _, v in plain]
+    assert lifted[0][1] == 300 and lifted[-1][1] == 500
 
 
 def test_ramp_with_equal_start_and_ceiling_is_flat() -> None:
@@ -87,6 +96,8 @@ def test_default_timeout_gives_an_idle_guest_plenty_of_time() -> None:
         ("tuning.downtime_delay", {"downtime_delay": float("nan")}),
         ("tuning.timeout_per_gib", {"timeout_per_gib": -1}),
         ("tuning.timeout_min", {"timeout_min": -1}),
+        ("tuning.throttle_initial", {"throttle_initial": 0}),
+        ("tuning.throttle_increment", {"throttle_increment": 100}),
         ("tuning", {"convergence": "fast"}),
         ("tuning", {"on_timeout": "panic"}),
     ],
@@ -132,6 +143,14 @@ def test_convergence_flags(convergence: Convergence, present: int, absent: int) 
     assert not none & (libvirt.VIR_MIGRATE_AUTO_CONVERGE | libvirt.VIR_MIGRATE_POSTCOPY)
 
 
+def test_auto_converge_throttle_parameters_only_with_auto_converge() -> None:
+    plan = MigrationPlan(live=True, convergence=Convergence.AUTO_CONVERGE, throttle=(40, 20))
+    params = build_params(plan)
+    assert params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL] == 40
+    assert params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT] == 20
+    assert build_params(MigrationPlan(live=True, convergence=Convergence.POSTCOPY, throttle=(40, 20))) == {}
+
+
 def test_storage_copy_flags_and_parameters() -> None:
     plan = MigrationPlan(live=True, copy_disks=("vda", "sdb"), bandwidth=5)
     assert build_flags(plan) & libvirt.VIR_MIGRATE_NON_SHARED_DISK
@@ -174,12 +193,13 @@ def test_job_stats_in_neutral_units() -> None:
         "memory_iteration": 2,
         "downtime": 38,
         "time_elapsed": 1500,
+        "auto_converge_throttle": 30,
     }
     stats = job_stats(raw)
     assert (stats.data_total, stats.data_processed, stats.data_remaining) == (100, 40, 60)
     assert stats.rate == 1500 and stats.dirty_rate == 3 * 4096 and stats.iteration == 2
-    assert stats.downtime == 0.038 and stats.elapsed == 1.5
-    assert job_stats({}).downtime is None
+    assert stats.downtime == 0.038 and stats.elapsed == 1.5 and stats.throttle == 30
+    assert job_stats({}).downtime is None and job_stats({}).throttle is None
 
 
 # -- the registry: one migration at a time, no lifecycle call meanwhile -----------------------------------------

@@ -36,6 +36,11 @@ def test_kind_compares_equal_to_plain_strings() -> None:
     assert [e.kind for e in parse_log(BOOT_LOG)][:3] == ["boot", "disks", "alive"]
 
 
+def test_dirty_marker_carries_the_mib_rewritten() -> None:
+    assert parse_log("VIRTKIT-DIRTY uptime=2.60 mib=64\n") == [GuestEvent(GuestEventKind.DIRTY, 2.6, None, 64, 1)]
+    assert parse_log("VIRTKIT-DIRTY uptime=2.60 mib=\n") == []
+
+
 def test_no_disks_is_an_empty_tuple_not_none() -> None:
     (event,) = parse_log("VIRTKIT-DISKS uptime=2.39 disks=\n")
     assert event.disks == ()

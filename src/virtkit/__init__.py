@@ -15,6 +15,7 @@ from virtkit.errors import (
     BackendError,
     CommandFailed,
     Conflict,
+    DrainIncomplete,
     HostKeyRejected,
     HostUnavailable,
     ImageError,
@@ -36,6 +37,7 @@ from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec
 from virtkit.ops.change import Change
 from virtkit.ops.cpu import cpu_baseline
+from virtkit.ops.drain import DrainResult, drain
 from virtkit.ops.host import Host
 from virtkit.ops.migrate import MigrationResult, migrate
 from virtkit.ops.vm import VM
@@ -57,6 +59,8 @@ __all__ = [
     "DiskFormat",
     "DiskKind",
     "DiskSpec",
+    "DrainIncomplete",
+    "DrainResult",
     "Firmware",
     "Host",
     "HostKeyRejected",
@@ -88,5 +92,6 @@ __all__ = [
     "VirtkitError",
     "connect",
     "cpu_baseline",
+    "drain",
     "migrate",
 ]

@@ -45,6 +45,8 @@ class MigrationPlan:
     #: Transfer cap in MiB/s, ``None`` for none.
     bandwidth: int | None = None
     convergence: Convergence = Convergence.NONE
+    #: Auto-converge's first throttle and its increment, in percent (``None``: the hypervisor's defaults).
+    throttle: tuple[int, int] | None = None
     #: The disks (by target) whose contents are copied to the destination while the VM runs.
     copy_disks: tuple[str, ...] = ()
     #: Where disks live on the destination, by target, when not at the same path as on the source.

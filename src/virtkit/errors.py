@@ -21,11 +21,17 @@ Every error virtkit raises is a :class:`VirtkitError`; libvirt's own errors are 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from virtkit.ops.drain import DrainResult
+
 __all__ = [
     "AlreadyExists",
     "BackendError",
     "CommandFailed",
     "Conflict",
+    "DrainIncomplete",
     "HostKeyRejected",
     "HostUnavailable",
     "ImageError",
@@ -126,6 +132,14 @@ class MigrationFailed(VirtkitError):
         self.cause = cause
         self.host = host
         self.restarted = restarted
+
+
+class DrainIncomplete(VirtkitError):
+    """A drain moved some VMs but not all: ``result`` says which moved, failed and were skipped."""
+
+    def __init__(self, message: str, *, result: DrainResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class LabError(VirtkitError):

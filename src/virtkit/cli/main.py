@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.table import Table
 
 from virtkit.errors import VirtkitError
 from virtkit.ops.change import Change
+
+if TYPE_CHECKING:
+    from virtkit.models.migration import MigrationTuning
 
 __all__ = ["cli", "main"]
 
@@ -60,6 +64,36 @@ def cli() -> None:
 uri_option = click.option("--uri", "-c", default="qemu:///system", show_default=True, help="libvirt URI of the host")
 check_option = click.option("--check", is_flag=True, help="report what would change, change nothing")
 json_option = click.option("--json", "as_json", is_flag=True, help="print the Change as JSON")
+
+
+def tuning_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """The live migration tuning options, handed to the command as one ``tuning`` argument."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, bandwidth: int | None, max_downtime: int, postcopy: bool, timeout_per_gib: float, **kwargs: Any
+    ) -> None:
+        from virtkit.models.migration import Convergence, MigrationTuning, TimeoutAction
+
+        with _errors():
+            tuning = MigrationTuning(
+                bandwidth=bandwidth,
+                downtime_start=min(50, max_downtime),
+                downtime_max=max_downtime,
+                convergence=Convergence.POSTCOPY if postcopy else Convergence.AUTO_CONVERGE,
+                on_timeout=TimeoutAction.FORCE if postcopy else TimeoutAction.ABORT,
+                timeout_per_gib=timeout_per_gib,
+            )
+        fn(*args, tuning=tuning, **kwargs)
+
+    for option in (
+        click.option("--timeout-per-gib", type=float, default=300.0, show_default=True, help="timeout, s per GiB"),
+        click.option("--postcopy", is_flag=True, help="switch to post-copy at the timeout instead of aborting"),
+        click.option("--max-downtime", type=int, default=500, show_default=True, help="downtime ceiling, ms"),
+        click.option("--bandwidth", type=int, default=None, help="transfer cap in MiB/s"),
+    ):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 @cli.group()
@@ -170,10 +204,7 @@ def vm_delete(name: str, storage: bool, force: bool, **kwargs: Any) -> None:
 )
 @click.option("--shared", "shared", multiple=True, type=click.Path(path_type=Path), help="a directory both hosts see")
 @click.option("--storage", type=click.Path(path_type=Path), default=None, help="directory on --to for copied disks")
-@click.option("--bandwidth", type=int, default=None, help="transfer cap in MiB/s")
-@click.option("--max-downtime", type=int, default=500, show_default=True, help="downtime ceiling of the ramp, ms")
-@click.option("--postcopy", is_flag=True, help="switch to post-copy at the timeout instead of aborting")
-@click.option("--timeout-per-gib", type=float, default=300.0, show_default=True, help="completion timeout, s per GiB")
+@tuning_options
 @check_option
 @json_option
 def migrate(
@@ -184,26 +215,15 @@ def migrate(
     mode: str,
     shared: tuple[Path, ...],
     storage: Path | None,
-    bandwidth: int | None,
-    max_downtime: int,
-    postcopy: bool,
-    timeout_per_gib: float,
+    tuning: MigrationTuning,
     check: bool,
     as_json: bool,
 ) -> None:
     """Move VM NAME to another host, with a progress bar (Ctrl-C cancels: the VM stays where it was)."""
     from virtkit.cli.migrate import run_migration
-    from virtkit.models.migration import Convergence, MigrationMode, MigrationTuning, TimeoutAction
+    from virtkit.models.migration import MigrationMode
 
     with _errors():
-        tuning = MigrationTuning(
-            bandwidth=bandwidth,
-            downtime_start=min(50, max_downtime),
-            downtime_max=max_downtime,
-            convergence=Convergence.POSTCOPY if postcopy else Convergence.AUTO_CONVERGE,
-            on_timeout=TimeoutAction.FORCE if postcopy else TimeoutAction.ABORT,
-            timeout_per_gib=timeout_per_gib,
-        )
         result = run_migration(
             name,
             source,
@@ -219,6 +239,58 @@ def migrate(
         if not as_json and not check:
             downtime = f"{result.downtime * 1000:.0f} ms" if result.downtime is not None else "-"
             out.print(f"  took {result.total_time:.2f} s, downtime {downtime}, {result.iterations or '-'} passes")
+
+
+@cli.command("drain")
+@click.argument("source")
+@click.option("--to", "destinations", multiple=True, required=True, help="libvirt URI of a host to move VMs to")
+@click.option("--max-concurrent", type=int, default=2, show_default=True, help="migrations at once")
+@click.option("--shared", "shared", multiple=True, type=click.Path(path_type=Path), help="a directory all hosts see")
+@click.option("--skip-stopped", is_flag=True, help="leave stopped VMs defined on SOURCE")
+@tuning_options
+@check_option
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def drain(
+    source: str,
+    *,
+    destinations: tuple[str, ...],
+    max_concurrent: int,
+    shared: tuple[Path, ...],
+    skip_stopped: bool,
+    tuning: MigrationTuning,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Move every VM off the host at libvirt URI SOURCE, for maintenance (Ctrl-C cancels what is under way)."""
+    from virtkit.cli.migrate import run_drain
+    from virtkit.errors import DrainIncomplete
+
+    with _errors():
+        try:
+            result = run_drain(
+                source,
+                destinations,
+                max_concurrent=max_concurrent,
+                include_stopped=not skip_stopped,
+                tuning=tuning,
+                shared_storage=shared,
+                check=check,
+                console=console,
+            )
+        except DrainIncomplete as exc:
+            if as_json:
+                out.print_json(json.dumps(exc.result.as_dict()))
+            raise
+        if as_json:
+            out.print_json(json.dumps(result.as_dict()))
+            return
+        for moved in result.moved:
+            where = moved.after.host if moved.after is not None else moved.destination
+            note = " (check mode: nothing done)" if moved.check else ""
+            out.print(f"[yellow]moved[/]: {moved.target} ({moved.mode.value}) to {where}{note}")
+        for name, reason in result.skipped:
+            out.print(f"[red]skipped[/]: {name}: {reason}")
+        out.print(f"  {len(result.moved)} moved, {len(result.skipped)} skipped in {result.total_time:.1f} s")
 
 
 @cli.command()

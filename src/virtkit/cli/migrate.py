@@ -1,4 +1,4 @@
-"""``virtkit migrate``: move a VM between hosts with a progress bar fed by the migration's progress callback.
+"""``virtkit migrate`` and ``virtkit drain``: move VMs between hosts with progress bars fed by the progress callback.
 
 Ctrl-C cancels the migration (the VM goes on where it was) instead of leaving it to an interrupted call.
 """
@@ -13,12 +13,14 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from virtkit.errors import VirtkitError
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
+from virtkit.ops.drain import DrainResult, drain
 from virtkit.ops.migrate import MigrationResult
 
-__all__ = ["describe", "run_migration"]
+__all__ = ["describe", "run_drain", "run_migration"]
 
 
 def _mib(value: int | None) -> str:
@@ -36,6 +38,8 @@ def describe(p: MigrationProgress) -> str:
         parts.append(f"pass {p.iteration}")
     if p.dirty_rate:
         parts.append(f"dirtied {p.dirty_rate / 2**20:.1f} MiB/s")
+    if p.throttle:
+        parts.append(f"guest slowed {p.throttle}%")
     if p.expected_downtime is not None:
         parts.append(f"downtime ~{p.expected_downtime * 1000:.0f} ms")
     return ", ".join(parts)
@@ -98,5 +102,68 @@ def run_migration(
             cancel=cancel,
             shared_storage=shared_storage,
             storage=storage,
+            check=check,
+        )
+
+
+def run_drain(
+    source: str,
+    destinations: Sequence[str],
+    *,
+    max_concurrent: int,
+    include_stopped: bool,
+    tuning: MigrationTuning,
+    shared_storage: Sequence[Path],
+    check: bool,
+    console: Console,
+) -> DrainResult:
+    """Connect to every host and drain ``source``, drawing a progress bar per VM on ``console``.
+
+    :raises VirtkitError: whatever :func:`virtkit.drain` raises (``DrainIncomplete`` carries the result).
+    """
+    from virtkit.connect import connect  # opens libvirt: only when the command runs
+
+    cancel = threading.Event()
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(connect(source))
+        targets = [stack.enter_context(connect(uri)) for uri in destinations]
+        bar = stack.enter_context(
+            Progress(*columns, TextColumn("{task.fields[detail]}"), console=console, transient=True)
+        )
+        stack.enter_context(_ctrl_c_cancels(cancel))
+        tasks: dict[str, TaskID] = {}
+        lock = threading.Lock()
+
+        def task(name: str) -> TaskID:
+            with lock:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=None, detail="starting")
+                return tasks[name]
+
+        def on_progress(name: str, p: MigrationProgress) -> None:
+            fraction = p.fraction
+            if fraction is None:
+                bar.update(task(name), total=None, detail=describe(p))
+            else:
+                bar.update(task(name), total=1.0, completed=fraction, detail=describe(p))
+
+        def on_done(name: str, outcome: MigrationResult | VirtkitError) -> None:
+            if isinstance(outcome, VirtkitError):
+                console.print(f"[red]failed[/]: {name}: {outcome}")
+            else:
+                console.print(f"[green]moved[/]: {name} to {outcome.destination} in {outcome.total_time:.2f} s")
+            bar.update(task(name), visible=False)
+
+        return drain(
+            src,
+            targets,
+            max_concurrent=max_concurrent,
+            include_stopped=include_stopped,
+            tuning=tuning,
+            shared_storage=shared_storage,
+            progress=on_progress,
+            on_done=on_done,
+            cancel=cancel,
             check=check,
         )

@@ -48,7 +48,18 @@ from virtkit.lab import _config, _procs, _ssh
 from virtkit.lab.paths import hosts_dir, shared_dir
 from virtkit.ssh import SSHConfig
 
-__all__ = ["DAEMONS", "HostStatus", "LabHost", "down", "ensure_system_daemons", "hosts", "ssh_config", "status", "up"]
+__all__ = [
+    "DAEMONS",
+    "HostStatus",
+    "LabHost",
+    "down",
+    "ensure_system_daemons",
+    "hosts",
+    "ssh_config",
+    "status",
+    "stop",
+    "up",
+]
 
 #: The daemons of one lab host, in start order (libvirtd needs the other two's sockets).
 DAEMONS = ("virtlogd", "virtlockd", "libvirtd")
@@ -438,6 +449,22 @@ def down() -> None:
             problems += _stop_host(host, clear=True)
     if problems:
         raise LabError("lab down: " + "; ".join(problems))
+
+
+def stop(name: str) -> None:
+    """Stop one lab host (``host3``): its domains destroyed and undefined, its processes stopped. Its state
+    directory stays, so ``up`` brings it back as the same host; stopping a host that does not run does nothing.
+
+    :raises InvalidSpec: no lab host of that name is configured.
+    :raises LabError: a process of the host survived SIGKILL.
+    """
+    found = [h for h in hosts() if h.name == name]
+    if not found:
+        raise InvalidSpec("name", f"no lab host named {name!r} (configured: {', '.join(h.name for h in hosts())})")
+    with _lab_lock():
+        problems = _stop_host(found[0], clear=True)
+    if problems:
+        raise LabError(f"stopping {name}: " + "; ".join(problems))
 
 
 def ssh_config(host: LabHost, *, timeout: float = 30.0) -> SSHConfig:

@@ -80,16 +80,20 @@ class GuestImage:
     cmdline: str
     kernel_version: str
 
-    def cmdline_for(self, *, alive: int | None = None) -> str:
-        """The kernel command line, with the guest's alive period in seconds if given.
+    def cmdline_for(self, *, alive: int | None = None, dirty: int | None = None) -> str:
+        """The kernel command line, with the guest's alive period in seconds and the MiB of memory it keeps
+        rewriting (a load a plain live migration cannot keep up with), if given.
 
-        :raises InvalidSpec: ``alive`` is not a positive number of seconds.
+        :raises InvalidSpec: ``alive`` or ``dirty`` is not a positive whole number.
         """
-        if alive is None:
-            return self.cmdline
-        if alive < 1:
-            raise InvalidSpec("alive", f"must be a positive number of seconds, got {alive}")
-        return f"{self.cmdline} virtkit.alive={alive}"
+        line = self.cmdline
+        for field, value in (("alive", alive), ("dirty", dirty)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidSpec(field, f"must be a positive whole number, got {value!r}")
+            line += f" virtkit.{field}={value}"
+        return line
 
 
 @dataclass(frozen=True)

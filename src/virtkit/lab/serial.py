@@ -5,6 +5,7 @@ The guest's ``/init`` (``virtkit/lab/guest/init``) writes three kinds of line, a
     VIRTKIT-BOOT uptime=2.41
     VIRTKIT-DISKS uptime=2.43 disks=sda,vda        (empty after "disks=" when there is none)
     VIRTKIT-ALIVE uptime=12.45 counter=1
+    VIRTKIT-DIRTY uptime=2.60 mib=64               (only with virtkit.dirty=<MiB>: the memory load runs)
 
 and the ``agent`` variant's guest (``virtkit/lab/guest/agent-init``) one more, once per boot::
 
@@ -34,12 +35,13 @@ _TAIL_LINES = 200  # lines kept for error messages
 
 class GuestEventKind(StrEnum):
     """What a guest line reports; compares equal to the plain strings ``"boot"``, ``"disks"``, ``"alive"`` and
-    ``"agent"``."""
+    ``"agent"``, ``"dirty"``."""
 
     BOOT = "boot"
     DISKS = "disks"
     ALIVE = "alive"
     AGENT = "agent"
+    DIRTY = "dirty"
 
 
 # What an AGENT line says: qemu-ga runs with its port open (it answers from now on); the VM has no agent channel;
@@ -49,8 +51,8 @@ AGENT_STATUSES = ("started", "no-port", "failed")
 
 @dataclass(frozen=True)
 class GuestEvent:
-    """One marker line of the guest: ``disks`` is set on DISKS lines, ``counter`` on ALIVE lines, ``status`` (one
-    of :data:`AGENT_STATUSES`) on AGENT lines.
+    """One marker line of the guest: ``disks`` is set on DISKS lines, ``counter`` on ALIVE lines (and the MiB
+    rewritten on DIRTY lines), ``status`` (one of :data:`AGENT_STATUSES`) on AGENT lines.
 
     ``uptime`` is the guest's own /proc/uptime in seconds; ``line_no`` counts the log's lines from 1.
     """
@@ -65,11 +67,14 @@ class GuestEvent:
 
 # A marker may follow kernel noise on the same line (both write to ttyS0), so it is searched, not matched at the
 # start; a marker whose fields do not parse exactly (a line garbled by interleaved output) is ignored.
-_MARKER = re.compile(r"VIRTKIT-(?P<kind>BOOT|DISKS|ALIVE|AGENT) uptime=(?P<uptime>\d+(?:\.\d+)?)(?P<rest>.*?)\s*$")
+_MARKER = re.compile(
+    r"VIRTKIT-(?P<kind>BOOT|DISKS|ALIVE|AGENT|DIRTY) uptime=(?P<uptime>\d+(?:\.\d+)?)(?P<rest>.*?)\s*$"
+)
 _FIELDS = {
     "BOOT": re.compile(r""),
     "DISKS": re.compile(r" disks=(?P<disks>(?:[\w.:-]+(?:,[\w.:-]+)*)?)"),
     "ALIVE": re.compile(r" counter=(?P<counter>\d+)"),
+    "DIRTY": re.compile(r" mib=(?P<counter>\d+)"),
     "AGENT": re.compile(r" (?P<status>" + "|".join(re.escape(s) for s in AGENT_STATUSES) + r")"),
 }
 

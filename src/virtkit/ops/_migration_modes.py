@@ -17,6 +17,7 @@ from virtkit import images
 from virtkit.backend_migration import MigrationPlan
 from virtkit.errors import HostUnavailable, MigrationFailed, NotFound, VirtkitError
 from virtkit.models.migration import (
+    TCG_MIN_DOWNTIME,
     Convergence,
     MigrationProgress,
     Placement,
@@ -24,6 +25,7 @@ from virtkit.models.migration import (
     downtime_schedule,
 )
 from virtkit.models.state import VMState
+from virtkit.models.vm import Accel
 from virtkit.ops._migration_plan import Context, Plan, preflight
 from virtkit.ops._monitor import Monitored, Watch, run_monitored
 from virtkit.ops._outcome import Outcome
@@ -151,11 +153,17 @@ def _live_move(ctx: Context, plan: Plan, created: list[Path], notes: list[str]) 
         unsafe=plan.unsafe,
         bandwidth=tuning.bandwidth,
         convergence=tuning.convergence,
+        throttle=(tuning.throttle_initial, tuning.throttle_increment),
         copy_disks=tuple(c.disk.target for c in plan.copies),
         disk_paths={c.disk.target: c.dest for c in plan.copies if c.dest != c.disk.path},
     )
+    floor = TCG_MIN_DOWNTIME if plan.before.accel is Accel.TCG else 0
+    if floor > tuning.downtime_start:
+        notes.append(
+            f"the guest runs under TCG: the maximum downtime starts at {floor} ms, not {tuning.downtime_start}"
+        )
     watch = Watch(
-        ramp=downtime_schedule(plan.data, tuning),
+        ramp=downtime_schedule(plan.data, tuning, floor=floor),
         timeout=completion_timeout(plan.data, tuning),
         on_timeout=tuning.on_timeout,
         postcopy=tuning.convergence is Convergence.POSTCOPY,

@@ -65,6 +65,7 @@ def _progress(stats: JobStats, elapsed: float, phase: str, max_downtime: int | N
         elapsed=elapsed,
         phase=phase,
         max_downtime=max_downtime / 1000 if max_downtime is not None else None,
+        throttle=stats.throttle,
     )
 
 

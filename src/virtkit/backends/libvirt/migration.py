@@ -88,6 +88,9 @@ def build_params(plan: MigrationPlan, *, dest_xml: str | None = None, persist_xm
         params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = plan.bandwidth
         if plan.convergence is Convergence.POSTCOPY:
             params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY] = plan.bandwidth
+    if plan.convergence is Convergence.AUTO_CONVERGE and plan.throttle is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL] = plan.throttle[0]
+        params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT] = plan.throttle[1]
     if plan.copy_disks:
         params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(plan.copy_disks)
     if dest_xml is not None:
@@ -143,6 +146,7 @@ def job_stats(raw: Mapping[str, Any]) -> JobStats:
         iteration=_int(raw, "memory_iteration"),
         downtime=downtime / 1000 if downtime is not None else None,
         elapsed=elapsed / 1000 if elapsed is not None else None,
+        throttle=_int(raw, "auto_converge_throttle"),
     )
 
 

@@ -1,0 +1,163 @@
+"""Draining a lab host: every VM leaves it for two others, at most two at a time, and the guests never reboot.
+(What a drain skips, such as a transient VM, and how it balances the hosts is pinned in tests/test_drain.py.)
+
+Runs after test_lab (whose host3 test needs host3 stopped): this module starts host3 and stops it again. VMs are
+named ``drain*``; only those are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import libvirt
+import pytest
+
+import virtkit
+from virtkit import MigrationProgress, MigrationResult, MigrationTuning, VirtkitError
+from virtkit.lab import daemons, image
+from virtkit.lab.paths import shared_dir
+from virtkit.lab.serial import GuestLog
+
+NAMES = ("drain-a", "drain-b", "drain-off")
+
+
+def _remove_all(uris: list[str]) -> None:
+    for uri in uris:
+        conn = libvirt.open(uri)
+        try:
+            for dom in conn.listAllDomains():
+                if dom.name() in NAMES:
+                    with contextlib.suppress(libvirt.libvirtError):
+                        if dom.isActive():
+                            dom.destroy()
+                        if dom.isPersistent():
+                            dom.undefine()
+        finally:
+            conn.close()
+    for name in NAMES:
+        (shared_dir() / f"{name}.serial.log").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def three(lab_hosts: list[daemons.LabHost]) -> Iterator[list[virtkit.Host]]:
+    lab = daemons.up(3)
+    uris = [h.uri for h in lab]
+    _remove_all(uris)
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(virtkit.connect(uri)) for uri in uris]
+    _remove_all(uris)
+    daemons.stop("host3")
+
+
+def _spec(guest: image.GuestImage, name: str, memory: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "memory": memory,
+        "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
+        "serial_log": str(shared_dir() / f"{name}.serial.log"),
+    }
+
+
+def test_drain_moves_every_vm_off_the_host(three: list[virtkit.Host]) -> None:
+    one, two, three_ = three
+    guest = image.build_guest()
+    logs: dict[str, GuestLog] = {}
+    for name, memory in (("drain-a", "192MiB"), ("drain-b", "128MiB")):
+        one.create(_spec(guest, name, memory), start=True)
+        logs[name] = GuestLog(shared_dir() / f"{name}.serial.log")
+    one.create(_spec(guest, "drain-off", "128MiB"))
+    for log in logs.values():
+        log.wait_for_boot(timeout=120)
+        log.wait_for_alive(timeout=15)
+
+    # Check mode, through the command line: where each would go, nothing moved.
+    planned = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("virtkit")),
+            "drain",
+            one.uri,
+            "--to",
+            two.uri,
+            "--to",
+            three_.uri,
+            "--check",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert plan["check"] and plan["complete"]
+    assert sorted(m["target"] for m in plan["moved"]) == ["drain-a", "drain-b", "drain-off"]
+    assert sorted(vm.name for vm in one.list()) == sorted(NAMES)
+
+    # The real thing, two at a time, slowed down so that they overlap.
+    lock = threading.Lock()
+    active: set[str] = set()
+    most = 0
+    finished: dict[str, MigrationResult | VirtkitError] = {}
+
+    def progress(name: str, _p: MigrationProgress) -> None:
+        nonlocal most
+        with lock:
+            if name not in finished:
+                active.add(name)
+            most = max(most, len(active))
+
+    def done(name: str, outcome: MigrationResult | VirtkitError) -> None:
+        with lock:
+            active.discard(name)
+            finished[name] = outcome
+
+    result = virtkit.drain(
+        one,
+        [two, three_],
+        max_concurrent=2,
+        tuning=MigrationTuning(bandwidth=10),
+        shared_storage=[shared_dir()],
+        progress=progress,
+        on_done=done,
+    )
+    assert result.complete and not result.failed and not result.skipped
+    assert sorted(r.target for r in result.moved) == ["drain-a", "drain-b", "drain-off"]
+    assert most == 2, "two migrations ran at once, never more"
+    assert set(finished) == {"drain-a", "drain-b", "drain-off"}
+
+    # Nothing left; each VM is on exactly one destination, in the state it had.
+    assert one.list() == []
+    where: dict[str, str] = {}
+    for name in ("drain-a", "drain-b", "drain-off"):
+        holders = [h for h in (two, three_) if h.exists(name)]
+        assert len(holders) == 1, name
+        info = holders[0].get(name).info()
+        assert info.persistent
+        expected = virtkit.VMState.STOPPED if name == "drain-off" else virtkit.VMState.RUNNING
+        assert info.state is expected, name
+        where[name] = holders[0].uri
+    # Balanced by memory (the exact choice depends on what else runs on the lab: tests/test_drain.py pins it).
+    assert set(where.values()) == {two.uri, three_.uri}
+    for name, log in logs.items():
+        last = log.last_alive()
+        assert last is not None
+        following = log.wait_for_alive(timeout=15, after_line=last.line_no)
+        assert following.counter == (last.counter or 0) + 1
+        assert len(log.boots()) == 1, name
+
+
+def test_drain_refuses_bad_arguments_before_anything(three: list[virtkit.Host]) -> None:
+    one, two, _ = three
+    with pytest.raises(virtkit.InvalidSpec) as err:
+        virtkit.drain(one, [two, one])
+    assert err.value.field == "to"
+    with pytest.raises(virtkit.InvalidSpec) as err:
+        virtkit.drain(one, two, max_concurrent=0)
+    assert err.value.field == "max_concurrent"
+    assert Path(shared_dir()).is_dir()

@@ -1,0 +1,232 @@
+"""``drain``: move every VM off a host for maintenance, a few at a time (Hyper-V's "Pause and drain roles").
+
+Each VM goes the way its state allows: a running VM moves with ``mode`` (``live`` by default), a paused one with a
+quick migration (it needs ``shared_storage``), a stopped one offline (its definition; its disks stay where they are,
+so they should be on shared storage too). A VM that cannot move at all (a transient VM, one with saved state on the
+host's disk) is reported as skipped with the reason, never silently left behind.
+
+Each VM gets the destination that can run its CPU and has the least memory committed to VMs, counting the VMs
+this drain already sent there. At most ``max_concurrent`` migrations run at once. One VM's failure does not stop
+the others; the failures are raised together at the end (:class:`~virtkit.errors.DrainIncomplete`, which carries
+the whole :class:`DrainResult`), after every VM was tried. Every migration keeps its own invariant: a VM that did
+not move runs where it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from virtkit.errors import DrainIncomplete, InvalidSpec, NotFound, VirtkitError
+from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
+from virtkit.models.state import VMState
+from virtkit.ops.migrate import MigrationResult, migrate
+
+if TYPE_CHECKING:
+    from virtkit.ops.host import Host
+    from virtkit.ops.vm import VM
+
+__all__ = ["DrainResult", "drain"]
+
+# States in which a VM holds memory on its host.
+_RESIDENT = frozenset(
+    {VMState.RUNNING, VMState.PAUSED, VMState.SHUTTING_DOWN, VMState.SUSPENDED, VMState.MIGRATING, VMState.UNKNOWN}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DrainResult:
+    """What a drain did: the VMs moved, those that failed (with the error) and those it did not try (why)."""
+
+    host: str
+    moved: tuple[MigrationResult, ...] = ()
+    failed: tuple[tuple[str, VirtkitError], ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+    total_time: float = 0.0
+    check: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every VM left the host (nothing failed or was skipped)."""
+        return not self.failed and not self.skipped
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output and Ansible results."""
+        return {
+            "host": self.host,
+            "changed": any(r.changed for r in self.moved),
+            "check": self.check,
+            "complete": self.complete,
+            "total_time": self.total_time,
+            "moved": [r.as_dict() for r in self.moved],
+            "failed": [{"name": n, "error": str(e), "type": type(e).__name__} for n, e in self.failed],
+            "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
+        }
+
+
+@dataclasses.dataclass
+class _Move:
+    vm: VM
+    mode: MigrationMode
+    memory: int
+
+
+def _mode_for(vm: VM, state: VMState, live_mode: MigrationMode, shared: Sequence[Path | str]) -> MigrationMode | str:
+    """The mode that moves ``vm`` from ``state``, or the reason it cannot be moved."""
+    if state is VMState.RUNNING:
+        return live_mode
+    if state is VMState.PAUSED:
+        return MigrationMode.QUICK if shared else "it is paused: resume it, or give shared storage for a quick move"
+    if state in (VMState.STOPPED, VMState.CRASHED):
+        return MigrationMode.OFFLINE
+    if state is VMState.SAVED:
+        return "its saved state is on this host's disk: start it (it resumes) or discard the saved state"
+    return f"it is {state.value}"
+
+
+def _committed(host: Host) -> int:
+    """Memory held by the VMs on ``host`` (a VM that vanishes meanwhile counts nothing)."""
+    total = 0
+    for vm in host.list():
+        try:
+            info = vm.info()
+        except NotFound:
+            continue
+        if info.state in _RESIDENT:
+            total += info.memory
+    return total
+
+
+class _Placer:
+    """Chooses destinations: one that can run the VM's CPU, with the least memory committed (this drain's too)."""
+
+    def __init__(self, targets: Sequence[Host], can_run: Callable[[Host, VM], bool]) -> None:
+        self._targets = list(targets)
+        self._can_run = can_run
+        self._lock = threading.Lock()
+        self._load = {t.uri: _committed(t) for t in targets}
+
+    def choose(self, vm: VM, memory: int) -> Host | str:
+        fits = [t for t in self._targets if self._can_run(t, vm)]
+        if not fits:
+            return f"no destination can run its CPU ({', '.join(t.uri for t in self._targets)})"
+        with self._lock:
+            best = min(fits, key=lambda t: (self._load[t.uri], self._targets.index(t)))
+            self._load[best.uri] += memory
+        return best
+
+
+def _check_args(host: Host, targets: Sequence[Host], max_concurrent: int) -> None:
+    if not targets:
+        raise InvalidSpec("to", "name at least one host to move the VMs to")
+    if any(t.uri == host.uri for t in targets):
+        raise InvalidSpec("to", f"{host.uri} is the host being drained")
+    if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+        raise InvalidSpec("max_concurrent", f"must be a whole number of at least 1, not {max_concurrent!r}")
+
+
+def drain(
+    host: Host,
+    to: Host | Sequence[Host],
+    *,
+    mode: MigrationMode | str = MigrationMode.LIVE,
+    max_concurrent: int = 2,
+    include_stopped: bool = True,
+    tuning: MigrationTuning | None = None,
+    shared_storage: Sequence[Path | str] = (),
+    progress: Callable[[str, MigrationProgress], None] | None = None,
+    on_done: Callable[[str, MigrationResult | VirtkitError], None] | None = None,
+    cancel: threading.Event | None = None,
+    check: bool = False,
+) -> DrainResult:
+    """Move every VM off ``host`` to the hosts ``to`` (see the module's docstring).
+
+    :param mode: how running VMs move: ``live`` (shared storage) or ``live-storage``.
+    :param max_concurrent: migrations at once.
+    :param include_stopped: move stopped VMs' definitions too (offline); else they are skipped.
+    :param progress: ``(vm name, progress)``, called from the worker threads.
+    :param on_done: ``(vm name, result or error)`` as each VM is done, from the worker threads.
+    :param cancel: set it to cancel the migrations under way and start no more; those VMs stay where they were.
+    :param check: report where each VM would go, moving nothing.
+    :raises InvalidSpec: a bad argument (its field named); nothing moved.
+    :raises DrainIncomplete: some VMs failed to move (each error is in its ``result``); the others moved.
+    """
+    targets = [to] if not isinstance(to, Sequence) else list(to)
+    _check_args(host, targets, max_concurrent)
+    live_mode = MigrationMode(mode) if mode in (MigrationMode.LIVE, MigrationMode.LIVE_STORAGE) else None
+    if live_mode is None:
+        raise InvalidSpec("mode", f"running VMs move live or live-storage, not {mode!r}")
+    started = time.monotonic()
+    moves: list[_Move] = []
+    skipped: list[tuple[str, str]] = []
+    for vm in host.list():
+        info = vm.info()
+        why = _mode_for(vm, info.state, live_mode, shared_storage)
+        if not info.persistent:
+            why = "it is transient (it has no definition to move): define it"
+        elif why is MigrationMode.OFFLINE and not include_stopped:
+            why = "it is stopped (include_stopped is off)"
+        if isinstance(why, MigrationMode):
+            moves.append(_Move(vm, why, info.memory))
+        else:
+            skipped.append((vm.name, why))
+    moves.sort(key=lambda m: (-m.memory, m.vm.name))  # the largest first: they balance the hosts best
+    placer = _Placer(targets, lambda target, vm: target.can_run_cpu(vm))
+
+    def move(item: _Move) -> MigrationResult | VirtkitError:
+        name = item.vm.name
+        if cancel is not None and cancel.is_set():
+            outcome: MigrationResult | VirtkitError = VirtkitError(f"{name}: the drain was cancelled before it moved")
+        else:
+            dest = placer.choose(item.vm, item.memory)
+            if isinstance(dest, str):
+                outcome = VirtkitError(f"{name}: {dest}")
+            else:
+                outcome = _one(
+                    item, dest, tuning=tuning, shared=shared_storage, progress=progress, cancel=cancel, check=check
+                )
+        if on_done is not None:
+            on_done(name, outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="virtkit-drain") as pool:
+        outcomes = list(pool.map(move, moves))
+    moved = tuple(o for o in outcomes if isinstance(o, MigrationResult))
+    failed = tuple((m.vm.name, o) for m, o in zip(moves, outcomes, strict=True) if isinstance(o, VirtkitError))
+    result = DrainResult(host.uri, moved, failed, tuple(skipped), time.monotonic() - started, check)
+    if failed:
+        names = ", ".join(n for n, _ in failed)
+        raise DrainIncomplete(f"draining {host.uri}: {len(failed)} VM(s) did not move ({names})", result=result)
+    return result
+
+
+def _one(
+    item: _Move,
+    dest: Host,
+    *,
+    tuning: MigrationTuning | None,
+    shared: Sequence[Path | str],
+    progress: Callable[[str, MigrationProgress], None] | None,
+    cancel: threading.Event | None,
+    check: bool,
+) -> MigrationResult | VirtkitError:
+    name = item.vm.name
+    report = (lambda p: progress(name, p)) if progress is not None else None
+    try:
+        return migrate(
+            item.vm,
+            dest,
+            mode=item.mode,
+            tuning=tuning,
+            progress=report,
+            cancel=cancel,
+            shared_storage=shared,
+            check=check,
+        )
+    except VirtkitError as exc:
+        return exc
