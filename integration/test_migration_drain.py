@@ -24,7 +24,8 @@ from virtkit.lab import daemons, image
 from virtkit.lab.paths import shared_dir
 from virtkit.lab.serial import GuestLog
 
-NAMES = ("drain-a", "drain-b", "drain-off")
+NAMES = ("drain-a", "drain-b", "drain-off", "drain-ex")
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 def _remove_all(uris: list[str]) -> None:
@@ -97,7 +98,7 @@ def test_drain_moves_every_vm_off_the_host(three: list[virtkit.Host]) -> None:
     plan = json.loads(planned.stdout)
     assert plan["check"] and plan["complete"]
     assert sorted(m["target"] for m in plan["moved"]) == ["drain-a", "drain-b", "drain-off"]
-    assert sorted(vm.name for vm in one.list()) == sorted(NAMES)
+    assert sorted(vm.name for vm in one.list()) == ["drain-a", "drain-b", "drain-off"]
 
     # The real thing, two at a time, slowed down so that they overlap.
     lock = threading.Lock()
@@ -161,3 +162,28 @@ def test_drain_refuses_bad_arguments_before_anything(three: list[virtkit.Host]) 
         virtkit.drain(one, two, max_concurrent=0)
     assert err.value.field == "max_concurrent"
     assert Path(shared_dir()).is_dir()
+
+
+def _example(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_the_migrate_and_drain_examples_work_on_the_lab(three: list[virtkit.Host]) -> None:
+    one, two, three_ = three
+    one.create(_spec(image.build_guest(), "drain-ex", "128MiB"), start=True)
+    log = GuestLog(shared_dir() / "drain-ex.serial.log")
+    log.wait_for_boot(timeout=120)
+    shared = str(shared_dir())
+
+    moved = _example(str(EXAMPLES / "migrate.py"), "drain-ex", "--from", one.uri, "--to", two.uri, "--shared", shared)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"drain-ex now runs on {two.uri}" in moved.stdout
+    assert two.get("drain-ex").state is virtkit.VMState.RUNNING and not one.exists("drain-ex")
+
+    drained = _example(str(EXAMPLES / "drain.py"), two.uri, "--to", one.uri, "--to", three_.uri, "--shared", shared)
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    assert "drain-ex: moved live to" in drained.stdout
+    assert two.list() == []
+    assert [h.get("drain-ex").state for h in (one, three_) if h.exists("drain-ex")] == [virtkit.VMState.RUNNING]
+    last = log.last_alive()
+    assert last is not None and len(log.boots()) == 1

@@ -1,4 +1,5 @@
-"""Every example script starts and documents itself (the integration suite and `make demo` run them for real)."""
+"""Every example script starts and documents itself (integration/test_migration_drain.py runs the migration and
+drain examples on the lab; `make demo` runs the CLI on examples/specs)."""
 
 from __future__ import annotations
 
