@@ -200,6 +200,11 @@ def test_host_create_through_ssh_makes_the_disk_on_the_host(
         other = _spec(guest, "remote3", {"path": str(PRIVATE / "remote3.qcow2")})
         with pytest.raises(virtkit.InvalidSpec, match="does not exist"):
             plain.create(other)
+    # Deleting with storage through SSH removes the disk where it is: on the host, not on this machine.
+    with virtkit.connect(lab_hosts[0].uri, storage_roots=_roots(), ssh=ssh[0]) as host1:
+        assert host1.get("remote2").delete(storage=True, force=True).changed
+        assert not _private_here(lab_hosts[0], disk).exists()
+        assert not (shared_dir() / "remote2.serial.log").exists()
 
 
 def test_stopping_only_the_sshd_and_starting_it_again(lab_hosts: list[daemons.LabHost], ssh: list[SSHConfig]) -> None:

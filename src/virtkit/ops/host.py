@@ -117,6 +117,11 @@ class Host:
 
     # -- reading ------------------------------------------------------------------------------------------------
 
+    @property
+    def _host_files(self) -> ImageTool | None:
+        """The tool that reaches the host's own files, when it was given one (SSH); else ``None``."""
+        return self._files if self._files_on_host else None
+
     def get(self, name: str) -> VM:
         """The VM of that name.
 
@@ -127,7 +132,7 @@ class Host:
         dom = self._backend.lookup(name)
         if dom is None:
             raise NotFound(f"no VM named {name!r} on {self.uri}")
-        return VM(self._backend, dom)
+        return VM(self._backend, dom, self._host_files)
 
     def exists(self, name: str) -> bool:
         """Whether a VM of that name is defined or running here."""
@@ -135,7 +140,7 @@ class Host:
 
     def list(self) -> builtins.list[VM]:
         """Every VM on the host (one listing call)."""
-        return [VM(self._backend, d) for d in self._backend.domains()]
+        return [VM(self._backend, d, self._host_files) for d in self._backend.domains()]
 
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> Subscription:
         """Call ``callback`` with each lifecycle event (started, suspended, stopped...) of any VM on the host.
@@ -171,7 +176,7 @@ class Host:
         accel = self._backend.resolve_accel(spec.accel)
         existing = self._backend.lookup(spec.name)
         if existing is not None:
-            return self._converge(VM(self._backend, existing), spec, accel, start=start, check=check)
+            return self._converge(VM(self._backend, existing, self._host_files), spec, accel, start=start, check=check)
         to_create = self._check_files(spec)
         if check:
             return Change("create", spec.name, None, self._predict(spec, accel, start), check=True)

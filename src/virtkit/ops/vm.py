@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from virtkit.backend import DomainBackend, HostBackend
 from virtkit.errors import Conflict, NotFound, OperationTimeout, Unsupported
+from virtkit.image_tool import ImageTool
 from virtkit.models.disk import DiskKind
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.snapshot import SnapshotKind
@@ -40,9 +41,10 @@ _OFF = (VMState.STOPPED, VMState.SAVED, VMState.CRASHED)
 class VM:
     """One VM on one host. Get one from :meth:`virtkit.Host.get`."""
 
-    def __init__(self, host: HostBackend, dom: DomainBackend) -> None:
+    def __init__(self, host: HostBackend, dom: DomainBackend, files: ImageTool | None = None) -> None:
         self._host = host
         self._dom = dom
+        self._files = files  # the host's own files (over SSH), when the Host was connected with one
 
     def __repr__(self) -> str:
         return f"<VM {self._dom.name} on {self._host.uri}>"
@@ -287,7 +289,7 @@ class VM:
                 f"cannot delete the storage of {self.name}: it has disk-only snapshots; delete them first "
                 "(that merges their overlays back), or delete the VM without storage"
             )
-        if files and not self._host.is_local:
+        if files and not self._host.is_local and self._files is None:
             raise Unsupported(f"deleting the storage of {self.name} on {self._host.uri} needs the files of that host")
         if check:
             return Change("delete", self.name, before, None, True)
@@ -295,7 +297,10 @@ class VM:
             self._dom.destroy()
         self._dom.undefine()
         for path in files:
-            path.unlink(missing_ok=True)
+            if self._files is not None:
+                self._files.unlink(path)  # on the host itself, where its files are
+            else:
+                path.unlink(missing_ok=True)
         return Change("delete", self.name, before, None)
 
     def _owned_files(self) -> list[Path]:
