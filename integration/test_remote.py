@@ -200,10 +200,16 @@ def test_host_create_through_ssh_makes_the_disk_on_the_host(
         other = _spec(guest, "remote3", {"path": str(PRIVATE / "remote3.qcow2")})
         with pytest.raises(virtkit.InvalidSpec, match="does not exist"):
             plain.create(other)
-    # Deleting with storage through SSH removes the disk where it is: on the host, not on this machine.
+    # A disk hot-added from a new image is made on the host too, and the guest sees it.
+    extra = PRIVATE / "remote2-extra.qcow2"
+    cleanup(_private_here(lab_hosts[0], extra)).unlink(missing_ok=True)
     with virtkit.connect(lab_hosts[0].uri, storage_roots=_roots(), ssh=ssh[0]) as host1:
+        attached = host1.get("remote2").disks.attach({"path": str(extra), "size": "32MiB", "bus": "scsi"})
+        assert attached.changed and _private_here(lab_hosts[0], extra).is_file() and not extra.exists()
+        assert log.wait_for_disks(lambda disks: "sda" in disks, timeout=60) == ("sda", "vda")
+        # Deleting with storage through SSH removes the disks where they are: on the host, not on this machine.
         assert host1.get("remote2").delete(storage=True, force=True).changed
-        assert not _private_here(lab_hosts[0], disk).exists()
+        assert not _private_here(lab_hosts[0], disk).exists() and not _private_here(lab_hosts[0], extra).exists()
         assert not (shared_dir() / "remote2.serial.log").exists()
 
 

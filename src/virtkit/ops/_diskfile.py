@@ -31,7 +31,7 @@ def check_disk_file(field: str, disk: DiskSpec, roots: tuple[Path, ...], *, loca
         )
     if not local:
         if disk.size is not None:
-            raise Unsupported(f"{field}.size: creating images on a remote host is not supported yet")
+            raise Unsupported(f"{field}.size: creating an image on a remote host needs SSH to it: connect(ssh=...)")
         return False
     if disk.kind is DiskKind.BLOCK:
         if not path.exists() or not stat.S_ISBLK(path.stat().st_mode):

@@ -22,12 +22,14 @@ from virtkit import images
 from virtkit.backend import DomainBackend, HostBackend
 from virtkit.backend_hotplug import DiskBackend
 from virtkit.errors import Conflict, InvalidSpec, Unsupported, VirtkitError
+from virtkit.image_tool import ImageTool
 from virtkit.models._fields import load
 from virtkit.models.attached import AttachedDisk, DiskLayout
 from virtkit.models.disk import DiskBus, DiskSpec
 from virtkit.models.state import VMInfo, VMState
 from virtkit.ops._disk_slots import Placement, check_address, place
 from virtkit.ops._diskfile import check_disk_file
+from virtkit.ops._hostfiles import check_disk_file_on
 from virtkit.ops.change import Change
 from virtkit.validate import check_path
 
@@ -45,9 +47,10 @@ _ROLLBACK_TIMEOUT = 5.0  # seconds to wait for the guest to release a controller
 class Disks:
     """The disks of one VM; get it as :attr:`virtkit.VM.disks`."""
 
-    def __init__(self, host: HostBackend, dom: DomainBackend) -> None:
+    def __init__(self, host: HostBackend, dom: DomainBackend, files: ImageTool | None = None) -> None:
         self._host = host
         self._dom = dom
+        self._files = files  # the host's own files (over SSH), when the Host was connected with one
 
     def __repr__(self) -> str:
         return f"<Disks of {self._dom.name} on {self._host.uri}>"
@@ -106,7 +109,11 @@ class Disks:
             )
         check_address(spec.bus, controller, unit)
         _check_flags(live, persistent)
-        create = check_disk_file("disk", spec, self._host.storage_roots(), local=self._host.is_local)
+        roots = self._host.storage_roots()
+        if self._files is not None:
+            create = check_disk_file_on(self._files, "disk", spec, roots)
+        else:
+            create = check_disk_file("disk", spec, roots, local=self._host.is_local)
         info = self._dom.info()
         live = self._live_allowed("attach", info, live=live, persistent=persistent)
         if persistent and not info.persistent:
@@ -128,7 +135,8 @@ class Disks:
         try:
             if image is not None:
                 assert image.size is not None  # check_disk_file asks for creation only with a size
-                images.create(image.path, image.size, image.format, roots=self._host.storage_roots())
+                roots = self._host.storage_roots()
+                images.create(image.path, image.size, image.format, roots=roots, tool=self._files)
                 created = True
             if placement.controller is not None and (
                 placement.add_controller_live or placement.add_controller_persistent
@@ -149,7 +157,9 @@ class Disks:
         except BaseException as exc:
             if added:
                 _remove_controller(backend, placement, exc)
-            if created:
+            if created and self._files is not None:
+                self._files.unlink(plan.defined.path)
+            elif created:
                 plan.defined.path.unlink(missing_ok=True)
             raise
 

@@ -78,7 +78,7 @@ class VM:
     @property
     def disks(self) -> Disks:
         """The VM's disks: list, hot-add and hot-remove them (:class:`virtkit.ops.disk.Disks`)."""
-        return Disks(self._host, self._dom)
+        return Disks(self._host, self._dom, self._files)
 
     def _change(
         self,
