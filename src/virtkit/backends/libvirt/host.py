@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -65,6 +66,28 @@ class LibvirtHost:
                 conn.registerCloseCallback(self._on_close, None)
         self._conn = conn
         self._dropped = False
+
+    @contextmanager
+    def dedicated(self) -> Iterator[libvirt.virConnect]:
+        """A connection of its own for one long blocking call, closed afterwards.
+
+        Other calls on the shared connection meanwhile can wait for the blocking call's socket: measured here, job
+        statistics during a migration answered after exactly 5 s (the keepalive interval) instead of 1 ms.
+
+        :raises HostUnavailable: the host cannot be reached.
+        """
+        try:
+            conn = libvirt.open(self._uri)
+        except libvirt.libvirtError as exc:
+            raise HostUnavailable(f"cannot connect to {self._uri}: {exc.get_error_message()}") from exc
+        try:
+            if conn.getType() != "TEST":
+                with libvirt_errors(f"set up keepalive on {self._uri}"):
+                    conn.setKeepAlive(_KEEPALIVE_INTERVAL, _KEEPALIVE_COUNT)
+            yield conn
+        finally:
+            with suppress(libvirt.libvirtError):  # it dropped meanwhile (the daemon restarted)
+                conn.close()
 
     def _on_close(self, _conn: libvirt.virConnect, _reason: int, _opaque: object) -> None:
         self._dropped = True

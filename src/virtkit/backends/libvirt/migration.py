@@ -267,9 +267,17 @@ class LibvirtMigrations:
     def migrate(self, name: str, destination: str, plan: MigrationPlan) -> None:
         """``virDomainMigrateToURI3`` to ``destination`` (the URI the source's libvirtd reaches the other by).
 
+        The call runs on a connection of its own, so that the monitor's job queries on the shared one are answered
+        at once (see ``LibvirtHost.dedicated``).
+
         :raises VirtkitError: translated from libvirt.
         """
-        dom = self._lookup(name)
+        with self._host.dedicated() as conn:
+            with libvirt_errors(self._what("look up", name)):
+                dom = conn.lookupByName(name)
+            self._migrate(dom, name, destination, plan)
+
+    def _migrate(self, dom: libvirt.virDomain, name: str, destination: str, plan: MigrationPlan) -> None:
         dest_xml = persist_xml = None
         if plan.disk_paths:
             with libvirt_errors(self._what("read the definition of", name)):
