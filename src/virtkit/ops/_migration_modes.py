@@ -64,22 +64,16 @@ def _remove(paths: list[Path] | tuple[Path, ...], ctx: Context, notes: list[str]
             notes.append(f"could not remove {path}: {exc}")
 
 
-def _give_back_snapshots(ctx: Context, plan: Plan, notes: list[str]) -> None:
-    """Redefine the snapshot metadata on the source after a failed move (it was dropped there to migrate)."""
-    if plan.snapshots:
-        try:
-            ctx.srcm.import_snapshots(ctx.name, plan.snapshots)
-        except VirtkitError as exc:
-            notes.append(f"snapshot metadata could not be redefined on {ctx.src.uri}: {exc}")
-
-
-def _carry_snapshots(ctx: Context, plan: Plan, notes: list[str]) -> None:
-    """Define the snapshot metadata on the destination after the VM arrived there."""
-    if plan.snapshots:
-        try:
-            ctx.dstm.import_snapshots(ctx.name, plan.snapshots)
-        except VirtkitError as exc:
-            notes.append(f"snapshot metadata could not be redefined on {ctx.dst.uri}: {exc}")
+def _redefine_snapshots(ctx: Context, plan: Plan, notes: list[str], *, on_source: bool) -> None:
+    """Define the snapshot metadata (dropped on the source to migrate) on the destination after the VM arrived
+    there, or back on the source after a failed move; a failure becomes a note."""
+    if not plan.snapshots:
+        return
+    host, side = (ctx.src, ctx.srcm) if on_source else (ctx.dst, ctx.dstm)
+    try:
+        side.import_snapshots(ctx.name, plan.snapshots)
+    except VirtkitError as exc:
+        notes.append(f"snapshot metadata could not be redefined on {host.uri}: {exc}")
 
 
 def _failure(ctx: Context, cause: str, error: BaseException | None, settled: Settled | None) -> MigrationFailed:
@@ -141,7 +135,7 @@ def run_live(ctx: Context, plan: Plan) -> Done:
         # An interrupt (the monitor aborted the job) or a failure: whatever is left of the source's side goes back.
         # Harmless when the VM did move: the source has no domain to redefine snapshots on, and images in use
         # by the destination's VM are refused removal.
-        _give_back_snapshots(ctx, plan, notes)
+        _redefine_snapshots(ctx, plan, notes, on_source=True)
         _remove(created, ctx, notes)
         raise
 
@@ -183,7 +177,7 @@ def _live_move(ctx: Context, plan: Plan, created: list[Path], notes: list[str]) 
     if settled.decision.outcome is Outcome.DESTINATION and settled.confirmed and not settled.decision.restarts:
         if mon.error is not None:
             notes.append(f"libvirt reported an error, but the VM runs on the destination: {mon.error}")
-        _carry_snapshots(ctx, plan, notes)
+        _redefine_snapshots(ctx, plan, notes, on_source=False)
         notes += [f"the source image {c.disk.path} was left in place" for c in plan.copies]
         stats = ctx.dstm.completed_job(ctx.name)
         return Done(
@@ -255,7 +249,7 @@ def run_quick(ctx: Context, plan: Plan) -> Done:
         raise _back_on_source(ctx, plan, exc, "restoring on the destination failed") from exc
     downtime = time.monotonic() - started
     notes = list(plan.notes)
-    _carry_snapshots(ctx, plan, notes)
+    _redefine_snapshots(ctx, plan, notes, on_source=False)
     try:
         dom = ctx.src.lookup(ctx.name)
         if dom is not None:
@@ -314,13 +308,13 @@ def run_offline(ctx: Context, plan: Plan) -> Done:
                 dom = ctx.src.lookup(ctx.name)
                 if dom is not None:
                     dom.undefine()
-        _carry_snapshots(ctx, plan, notes)
+        _redefine_snapshots(ctx, plan, notes, on_source=False)
         notes += [f"the source image {c.disk.path} was left in place" for c in plan.copies]
         return Done(notes=tuple(notes))
     if here.placement is Placement.ABSENT:
         with contextlib.suppress(VirtkitError):
             ctx.srcm.define(plan.definition)
-    _give_back_snapshots(ctx, plan, notes)
+    _redefine_snapshots(ctx, plan, notes, on_source=True)
     _remove(copied, ctx, notes)
     raise MigrationFailed(
         f"offline migration of {ctx.name} to {ctx.dst.uri} failed: {error}; it stays defined on {ctx.src.uri}",

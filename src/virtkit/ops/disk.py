@@ -22,7 +22,7 @@ from virtkit import images
 from virtkit.backend import DomainBackend, HostBackend
 from virtkit.backend_hotplug import DiskBackend
 from virtkit.errors import Conflict, InvalidSpec, Unsupported, VirtkitError
-from virtkit.image_tool import ImageTool
+from virtkit.image_tool import ImageTool, LocalImageTool
 from virtkit.models._fields import load
 from virtkit.models.attached import AttachedDisk, DiskLayout
 from virtkit.models.disk import DiskBus, DiskSpec
@@ -157,10 +157,8 @@ class Disks:
         except BaseException as exc:
             if added:
                 _remove_controller(backend, placement, exc)
-            if created and self._files is not None:
-                self._files.unlink(plan.defined.path)
-            elif created:
-                plan.defined.path.unlink(missing_ok=True)
+            if created:
+                (self._files or LocalImageTool()).unlink(plan.defined.path)
             raise
 
     # -- detach -------------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ class _Move:
     memory: int
 
 
-def _mode_for(vm: VM, state: VMState, live_mode: MigrationMode, shared: Sequence[Path | str]) -> MigrationMode | str:
+def _mode_for(state: VMState, live_mode: MigrationMode, shared: Sequence[Path | str]) -> MigrationMode | str:
     """The mode that moves ``vm`` from ``state``, or the reason it cannot be moved."""
     if state is VMState.RUNNING:
         return live_mode
@@ -166,7 +166,7 @@ def drain(
     skipped: list[tuple[str, str]] = []
     for vm in host.list():
         info = vm.info()
-        why = _mode_for(vm, info.state, live_mode, shared_storage)
+        why = _mode_for(info.state, live_mode, shared_storage)
         if not info.persistent:
             why = "it is transient (it has no definition to move): define it"
         elif why is MigrationMode.OFFLINE and not include_stopped:

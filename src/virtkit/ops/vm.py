@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from virtkit.backend import DomainBackend, HostBackend
 from virtkit.errors import Conflict, NotFound, OperationTimeout, Unsupported
-from virtkit.image_tool import ImageTool
+from virtkit.image_tool import ImageTool, LocalImageTool
 from virtkit.models.disk import DiskKind
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.snapshot import SnapshotKind
@@ -297,10 +297,7 @@ class VM:
             self._dom.destroy()
         self._dom.undefine()
         for path in files:
-            if self._files is not None:
-                self._files.unlink(path)  # on the host itself, where its files are
-            else:
-                path.unlink(missing_ok=True)
+            (self._files or LocalImageTool()).unlink(path)  # on the host itself, where its files are
         return Change("delete", self.name, before, None)
 
     def _owned_files(self) -> list[Path]:

@@ -52,17 +52,32 @@ class LibvirtHost:
 
     # -- connection ---------------------------------------------------------------------------------------------
 
-    def _open(self) -> None:
+    def _connect(self) -> libvirt.virConnect:
+        """A new connection to the host, with keepalive where the driver has it (not test:///).
+
+        :raises HostUnavailable: the host cannot be reached.
+        """
         libvirt.registerErrorHandler(_silence_libvirt, None)
         ensure_event_loop()
         try:
             conn = libvirt.open(self._uri)
         except libvirt.libvirtError as exc:
             raise HostUnavailable(f"cannot connect to {self._uri}: {exc.get_error_message()}") from exc
-        # Keepalive and close callbacks exist only for remote-driver connections (not for test:///).
         if conn.getType() != "TEST":
-            with libvirt_errors(f"set up keepalive on {self._uri}"):
-                conn.setKeepAlive(_KEEPALIVE_INTERVAL, _KEEPALIVE_COUNT)
+            try:
+                with libvirt_errors(f"set up keepalive on {self._uri}"):
+                    conn.setKeepAlive(_KEEPALIVE_INTERVAL, _KEEPALIVE_COUNT)
+            except BaseException:
+                with suppress(libvirt.libvirtError):
+                    conn.close()
+                raise
+        return conn
+
+    def _open(self) -> None:
+        conn = self._connect()
+        # Close callbacks exist only for remote-driver connections (not for test:///).
+        if conn.getType() != "TEST":
+            with libvirt_errors(f"watch the connection to {self._uri}"):
                 conn.registerCloseCallback(self._on_close, None)
         self._conn = conn
         self._dropped = False
@@ -76,14 +91,8 @@ class LibvirtHost:
 
         :raises HostUnavailable: the host cannot be reached.
         """
+        conn = self._connect()
         try:
-            conn = libvirt.open(self._uri)
-        except libvirt.libvirtError as exc:
-            raise HostUnavailable(f"cannot connect to {self._uri}: {exc.get_error_message()}") from exc
-        try:
-            if conn.getType() != "TEST":
-                with libvirt_errors(f"set up keepalive on {self._uri}"):
-                    conn.setKeepAlive(_KEEPALIVE_INTERVAL, _KEEPALIVE_COUNT)
             yield conn
         finally:
             with suppress(libvirt.libvirtError):  # it dropped meanwhile (the daemon restarted)
