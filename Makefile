@@ -17,6 +17,7 @@ test: setup lint type unit integration
 lint:
 	$(VENV)/bin/ruff check src tests integration bench examples
 	$(VENV)/bin/ruff format --check src tests integration bench examples
+	$(VENV)/bin/lint-imports --no-cache
 
 type:
 	$(VENV)/bin/mypy --strict src

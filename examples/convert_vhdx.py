@@ -34,7 +34,7 @@ def main() -> int:
         f"\n{after.path}: {after.format}, {after.virtual_size} bytes, identical: "
         f"{images.compare(args.src, args.dst, roots=ROOTS)}"
     )
-    print(f"attach it as driver type {images.attachable_format(after.format)!r}")
+    print(f"attach it with a disk of format {after.format.value!r}: {args.dst}")
     return 0
 
 

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from virtkit import DiskFormat, VirtkitError, images
-from virtkit.remote import RemoteHost
-from virtkit.ssh import SSHConfig
+from virtkit.remote.config import SSHConfig
+from virtkit.remote.ssh import SSHFiles
 
 ROOTS = [Path("/var/lib/libvirt/images"), Path("/var/lib/virtkit")]
 
@@ -55,7 +55,7 @@ def main() -> int:
     try:
         config = _config(args)
         start = time.monotonic()
-        with RemoteHost(config) as remote:
+        with SSHFiles(config) as remote:
             print(f"connected to {remote.where} ({remote.hostname()}) in {time.monotonic() - start:.2f} s")
             made = images.create(args.path, args.size, args.format, roots=ROOTS, tool=remote, exist_ok=True)
             print(f"{made.path} on {remote.where}: {made.format}, {made.virtual_size} bytes")

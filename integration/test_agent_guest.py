@@ -1,7 +1,7 @@
 """The lab guest's ``agent`` variant on a real lab host: qemu-guest-agent answers through libvirt, a graceful
 shutdown through virtkit powers the VM off, and quiesced disk-only snapshots succeed.
 
-Guests run under TCG (LAB.md). The agent variant is built on demand here, like any test that needs it would.
+Guests run under TCG (docs/platform.md). The agent variant is built on demand here, like any test that needs it would.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """CPU compatibility on the real lab hosts: the baseline of their CPUs, a check that names what a host lacks, and
 a VM with the baseline CPU defined, booted and checked against the other host.
 
-Both lab hosts are this machine, so their baseline is their host-model CPU. Guests here run under TCG (LAB.md), so
-the hypervisor's CPU is QEMU's TCG CPU; the KVM baseline is computed and defined too (not started).
+Both lab hosts are this machine, so their baseline is their host-model CPU. Guests here run under TCG
+(docs/platform.md), so the hypervisor's CPU is QEMU's TCG CPU; the KVM baseline is computed and defined too (not
+started).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def test_the_kvm_baseline_defines_on_the_real_daemon(
     baseline = virtkit.cpu_baseline(hosts, accel=Accel.KVM)
     assert baseline != virtkit.cpu_baseline(hosts, accel=Accel.TCG)  # KVM offers another CPU than TCG's
     spec = baseline.apply(virtkit.VMSpec(name="cpukvm", memory=128 * 2**20, accel=Accel.KVM))
-    hosts[0].create(spec)  # defined, not started: this machine's /dev/kvm cannot run a stock guest (LAB.md)
+    hosts[0].create(spec)  # defined, not started: this machine's /dev/kvm cannot run a stock guest (docs/platform.md)
     stored = hosts[0].get("cpukvm").spec()
     assert stored.accel is Accel.KVM and stored.cpu_model == baseline.model
     assert stored.cpu_features == baseline.features

@@ -1,7 +1,8 @@
 """Disk hot-plug on real lab hosts, proven from inside the guest: its serial log lists its block devices
 (``VIRTKIT-DISKS ... disks=sda,vda``) whenever they change.
 
-Guests run under TCG (LAB.md). VM and file names start with ``hot`` so parallel runs of other suites never collide.
+Guests run under TCG (docs/platform.md). VM and file names start with ``hot`` so parallel runs of other suites
+never collide.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ MIGRATE_FLAGS = (
     | libvirt.VIR_MIGRATE_PEER2PEER
     | libvirt.VIR_MIGRATE_PERSIST_DEST
     | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
-    # The lab's shared directory is a local file system, so libvirt cannot see that it is shared (LAB.md).
+    # The lab's shared directory is a local file system, so libvirt cannot see that it is shared (docs/platform.md).
     | libvirt.VIR_MIGRATE_UNSAFE
 )
 LAB_DAEMONS = ("libvirtd", "virtlogd", "virtlockd")

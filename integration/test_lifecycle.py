@@ -1,6 +1,6 @@
 """VM lifecycle on real lab hosts with the real test guest, checked from inside the guest (its serial log).
 
-Guests run under TCG here (the machine's /dev/kvm is PVM, see LAB.md); `accel: auto` must say so.
+Guests run under TCG here (the machine's /dev/kvm is PVM, see docs/platform.md); `accel: auto` must say so.
 """
 
 from __future__ import annotations

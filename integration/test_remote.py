@@ -19,8 +19,8 @@ from virtkit import CommandFailed, HostKeyRejected, OperationTimeout, images
 from virtkit.lab import _procs, _ssh, daemons, image
 from virtkit.lab.paths import lab_root, shared_dir
 from virtkit.lab.serial import GuestLog
-from virtkit.remote import RemoteHost
-from virtkit.ssh import SSHConfig
+from virtkit.remote.config import SSHConfig
+from virtkit.remote.ssh import SSHFiles
 
 PRIVATE = Path("/var/lib/libvirt/images")  # inside a lab host's namespace: its own directory, not this machine's
 
@@ -68,7 +68,7 @@ def test_each_host_has_an_sshd_on_its_own_loopback_address_only(
 
 def test_commands_run_on_the_host_itself(lab_hosts: list[daemons.LabHost], ssh: list[SSHConfig]) -> None:
     start = time.monotonic()
-    with RemoteHost(ssh[0]) as remote, virtkit.connect(lab_hosts[0].uri) as host:
+    with SSHFiles(ssh[0]) as remote, virtkit.connect(lab_hosts[0].uri) as host:
         connected = time.monotonic() - start
         print(f"\nSSH connect (key exchange, host key check, auth): {connected * 1000:.0f} ms")
         assert remote.hostname() == host.hostname == "virtkit-host1"
@@ -91,11 +91,11 @@ def test_a_wrong_host_key_is_refused(lab_hosts: list[daemons.LabHost], ssh: list
     wrong = tmp_path / "known_hosts"  # host2's key recorded for host1's address: what a man in the middle shows
     wrong.write_text(_ssh.known_hosts_line(lab_hosts[0].address, _ssh.PORT, host2_key) + "\n")
     with pytest.raises(HostKeyRejected, match="host key mismatch"):
-        RemoteHost(SSHConfig(host=ssh[0].host, port=ssh[0].port, key_file=ssh[0].key_file, known_hosts=wrong))
+        SSHFiles(SSHConfig(host=ssh[0].host, port=ssh[0].port, key_file=ssh[0].key_file, known_hosts=wrong))
     unknown = tmp_path / "known_hosts2"
     unknown.write_text(_ssh.known_hosts_line(lab_hosts[1].address, _ssh.PORT, host2_key) + "\n")
     with pytest.raises(HostKeyRejected, match="unknown host key"):
-        RemoteHost(SSHConfig(host=ssh[0].host, port=ssh[0].port, key_file=ssh[0].key_file, known_hosts=unknown))
+        SSHFiles(SSHConfig(host=ssh[0].host, port=ssh[0].port, key_file=ssh[0].key_file, known_hosts=unknown))
     assert unknown.read_text().count("\n") == 1  # nothing was added
 
 
@@ -106,7 +106,7 @@ def test_files_move_both_ways_and_long_commands_are_killed_there(
     src.write_bytes(os.urandom(3 * 2**20))
     remote_path = PRIVATE / "virtkit-remote-payload.bin"
     cleanup(_private_here(lab_hosts[0], remote_path)).unlink(missing_ok=True)
-    with RemoteHost(ssh[0]) as remote:
+    with SSHFiles(ssh[0]) as remote:
         remote.run(["mkdir", "-p", str(PRIVATE)], check=True)
         remote.put(src, remote_path)
         assert _private_here(lab_hosts[0], remote_path).read_bytes() == src.read_bytes()
@@ -158,7 +158,7 @@ def test_an_image_made_by_qemu_img_over_ssh_is_used_by_the_vm_there(
     disk = PRIVATE / "remote1.qcow2"
     cleanup(_private_here(lab_hosts[0], disk)).unlink(missing_ok=True)
     cleanup(shared_dir() / "remote1.serial.log").unlink(missing_ok=True)
-    with RemoteHost(ssh[0]) as remote:
+    with SSHFiles(ssh[0]) as remote:
         remote.run(["mkdir", "-p", str(PRIVATE)], check=True)
         start = time.monotonic()
         made = images.create(disk, "128MiB", roots=_roots(), tool=remote)
@@ -185,12 +185,12 @@ def test_host_create_through_ssh_makes_the_disk_on_the_host(
     cleanup(shared_dir() / "remote2.serial.log").unlink(missing_ok=True)
     spec = _spec(guest, "remote2", {"path": str(disk), "size": "96MiB"})
     with virtkit.connect(lab_hosts[0].uri, storage_roots=_roots(), ssh=ssh[0]) as host1:
-        host1.image_tool.run(["mkdir", "-p", str(PRIVATE)], timeout=30)
+        host1.storage.files.run(["mkdir", "-p", str(PRIVATE)], timeout=30)
         start = time.monotonic()
         change = host1.create(spec, start=True)
         print(f"\nHost.create with the disk made over SSH, started: {(time.monotonic() - start) * 1000:.0f} ms")
         assert change.changed and _private_here(lab_hosts[0], disk).is_file() and not disk.exists()
-        assert images.info(disk, roots=_roots(), tool=host1.image_tool).virtual_size == 96 * 2**20
+        assert images.info(disk, roots=host1.storage.roots).virtual_size == 96 * 2**20
         assert not host1.create(spec, start=True).changed  # the existing disk is checked on the host too
     log = GuestLog(shared_dir() / "remote2.serial.log")
     log.wait_for_boot(timeout=120)
@@ -225,5 +225,5 @@ def test_stopping_only_the_sshd_and_starting_it_again(lab_hosts: list[daemons.La
     again = daemons.ssh_config(host)
     print(f"\nsshd start in the host's namespaces: {(time.monotonic() - start) * 1000:.0f} ms")
     assert again == ssh[1] and again.known_hosts.read_text() == known  # the host key survives a restart
-    with RemoteHost(again) as remote:
+    with SSHFiles(again) as remote:
         assert remote.hostname() == "virtkit-host2"

@@ -17,7 +17,7 @@ import pytest
 import virtkit
 from virtkit import AttachedDisk, Conflict, DiskBus, DiskSpec, InvalidSpec, Unsupported, VMState
 from virtkit.models.attached import DiskLayout, DiskSlot, ScsiController
-from virtkit.ops._disk_slots import MAX_SCSI_UNIT, Placement, check_address, next_target, place
+from virtkit.ops.disks.slots import MAX_SCSI_UNIT, AttachPoint, check_address, next_target, place
 
 # -- placement: pure functions ---------------------------------------------------------------------------------
 
@@ -53,13 +53,13 @@ def test_requested_target_taken_is_a_conflict_naming_it() -> None:
 
 def test_scsi_without_controller_gets_a_new_one_on_both_definitions() -> None:
     p = place(_disk(), _layout(("vda", None, None)), live=True, persistent=True)
-    assert p == Placement("sda", 0, 0, add_controller_live=True, add_controller_persistent=True)
+    assert p == AttachPoint("sda", 0, 0, add_controller_live=True, add_controller_persistent=True)
 
 
 def test_scsi_next_free_unit_on_the_first_virtio_controller() -> None:
     ctrl = ScsiController(0, virtio=True, live=True, persistent=True)
     layout = _layout(("sda", 0, 0), ("sdb", 0, 2), controllers=(ctrl,))
-    assert place(_disk(), layout, live=True, persistent=True) == Placement("sdc", 0, 1)
+    assert place(_disk(), layout, live=True, persistent=True) == AttachPoint("sdc", 0, 1)
 
 
 def test_an_emulated_controller_is_skipped_and_a_new_index_used() -> None:
@@ -82,7 +82,7 @@ def test_explicit_controller_and_unit_are_honoured_or_refused() -> None:
     ctrl = ScsiController(0, virtio=True, live=True, persistent=True)
     layout = _layout(("sda", 0, 0), controllers=(ctrl,))
     p = place(_disk(), layout, live=True, persistent=True, controller=2, unit=5)
-    assert p == Placement("sdb", 2, 5, add_controller_live=True, add_controller_persistent=True)
+    assert p == AttachPoint("sdb", 2, 5, add_controller_live=True, add_controller_persistent=True)
     assert place(_disk(), layout, live=True, persistent=True, unit=7).controller == 0  # unit alone: first controller
     with pytest.raises(Conflict, match="unit 0 of SCSI controller 0 is already used by sda"):
         place(_disk(), layout, live=True, persistent=True, controller=0, unit=0)
@@ -98,7 +98,7 @@ def test_units_of_other_controllers_do_not_count() -> None:
 
 
 def test_virtio_has_no_controller() -> None:
-    assert place(_disk("virtio"), _layout(("vda", None, None)), live=True, persistent=True) == Placement("vdb")
+    assert place(_disk("virtio"), _layout(("vda", None, None)), live=True, persistent=True) == AttachPoint("vdb")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 import virtkit
 from virtkit import DrainIncomplete, InvalidSpec, VMState
-from virtkit.ops.drain import _Placer
+from virtkit.cluster.placement import Placer as _Placer
 from virtkit.units import MiB
 
 DATA = Path(__file__).parent / "data"

@@ -8,7 +8,7 @@ import pytest
 
 from virtkit import DiskFormat, images
 from virtkit.errors import NotFound
-from virtkit.image_header import probe
+from virtkit.images.header import probe
 
 
 @pytest.mark.parametrize("fmt", list(DiskFormat))

@@ -15,11 +15,11 @@ import pytest
 
 import virtkit
 from virtkit import Convergence, InvalidSpec, MigrationMode, MigrationTuning, TimeoutAction
-from virtkit.backend_migration import MigrationPlan
+from virtkit.backends.base.migration import MigrationRequest
 from virtkit.backends.libvirt.migration import build_flags, build_params, job_stats, retarget_disks
 from virtkit.errors import BackendError, Conflict
 from virtkit.models.migration import MIN_STEP_INTERVAL, TCG_MIN_DOWNTIME, completion_timeout, downtime_schedule
-from virtkit.ops import _inflight
+from virtkit.ops.migration import inflight as _inflight
 from virtkit.units import GiB, MiB
 
 DATA = Path(__file__).parent / "data"
@@ -120,13 +120,13 @@ _BASE = libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_PERSIST_DEST | libvi
 
 
 def test_live_flags_move_the_definition_and_leave_the_source() -> None:
-    flags = build_flags(MigrationPlan(live=True))
+    flags = build_flags(MigrationRequest(live=True))
     assert flags == _BASE | libvirt.VIR_MIGRATE_LIVE
 
 
 def test_unsafe_only_when_the_caller_vouches_for_shared_storage() -> None:
-    assert not build_flags(MigrationPlan(live=True)) & libvirt.VIR_MIGRATE_UNSAFE
-    assert build_flags(MigrationPlan(live=True, unsafe=True)) & libvirt.VIR_MIGRATE_UNSAFE
+    assert not build_flags(MigrationRequest(live=True)) & libvirt.VIR_MIGRATE_UNSAFE
+    assert build_flags(MigrationRequest(live=True, unsafe=True)) & libvirt.VIR_MIGRATE_UNSAFE
 
 
 @pytest.mark.parametrize(
@@ -137,22 +137,22 @@ def test_unsafe_only_when_the_caller_vouches_for_shared_storage() -> None:
     ],
 )
 def test_convergence_flags(convergence: Convergence, present: int, absent: int) -> None:
-    flags = build_flags(MigrationPlan(live=True, convergence=convergence))
+    flags = build_flags(MigrationRequest(live=True, convergence=convergence))
     assert flags & present and not flags & absent
-    none = build_flags(MigrationPlan(live=True, convergence=Convergence.NONE))
+    none = build_flags(MigrationRequest(live=True, convergence=Convergence.NONE))
     assert not none & (libvirt.VIR_MIGRATE_AUTO_CONVERGE | libvirt.VIR_MIGRATE_POSTCOPY)
 
 
 def test_auto_converge_throttle_parameters_only_with_auto_converge() -> None:
-    plan = MigrationPlan(live=True, convergence=Convergence.AUTO_CONVERGE, throttle=(40, 20))
+    plan = MigrationRequest(live=True, convergence=Convergence.AUTO_CONVERGE, throttle=(40, 20))
     params = build_params(plan)
     assert params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL] == 40
     assert params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT] == 20
-    assert build_params(MigrationPlan(live=True, convergence=Convergence.POSTCOPY, throttle=(40, 20))) == {}
+    assert build_params(MigrationRequest(live=True, convergence=Convergence.POSTCOPY, throttle=(40, 20))) == {}
 
 
 def test_storage_copy_flags_and_parameters() -> None:
-    plan = MigrationPlan(live=True, copy_disks=("vda", "sdb"), bandwidth=5)
+    plan = MigrationRequest(live=True, copy_disks=("vda", "sdb"), bandwidth=5)
     assert build_flags(plan) & libvirt.VIR_MIGRATE_NON_SHARED_DISK
     params = build_params(plan, dest_xml="<domain/>", persist_xml="<domain/>")
     assert params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] == ["vda", "sdb"]
@@ -162,9 +162,9 @@ def test_storage_copy_flags_and_parameters() -> None:
 
 
 def test_offline_flags_carry_no_live_options() -> None:
-    flags = build_flags(MigrationPlan(live=False, convergence=Convergence.AUTO_CONVERGE, copy_disks=("vda",)))
+    flags = build_flags(MigrationRequest(live=False, convergence=Convergence.AUTO_CONVERGE, copy_disks=("vda",)))
     assert flags == _BASE | libvirt.VIR_MIGRATE_OFFLINE
-    assert build_params(MigrationPlan(live=False)) == {}
+    assert build_params(MigrationRequest(live=False)) == {}
 
 
 def test_retarget_disks_changes_only_the_named_disks() -> None:

@@ -7,10 +7,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from virtkit.backend_migration import MigratableDisk, MigrationPlan, SnapshotExport
+from virtkit.backends.base.migration import MigratableDisk, MigrationRequest, SnapshotExport
 from virtkit.errors import Unsupported
-from virtkit.models.migration import JobStats, MigrationProgress, Placement, Presence, TimeoutAction
-from virtkit.ops._monitor import Monitored, Watch, run_monitored
+from virtkit.models.migration import JobStats, Location, MigrationProgress, Presence, TimeoutAction
+from virtkit.ops.migration.monitor import Monitored, Watch, run_monitored
 
 
 class ScriptedJob:
@@ -48,7 +48,7 @@ class ScriptedJob:
     # -- the rest of the protocol, unused by the monitor ---------------------------------------------------------
 
     def presence(self, name: str, uuid: str) -> Presence:
-        return Presence(Placement.RUNNING)
+        return Presence(Location.RUNNING)
 
     def completed_job(self, name: str) -> JobStats | None:
         return None
@@ -56,7 +56,7 @@ class ScriptedJob:
     def disks(self, name: str) -> Sequence[MigratableDisk]:
         return ()
 
-    def migrate(self, name: str, destination: str, plan: MigrationPlan) -> None:
+    def migrate(self, name: str, destination: str, plan: MigrationRequest) -> None:
         self.run()
 
     def definition(self, name: str) -> str:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from virtkit.models.migration import Placement, Presence
-from virtkit.ops._outcome import Outcome, Step, decide
+from virtkit.models.migration import Location, Presence
+from virtkit.ops.migration.outcome import Outcome, Step, decide
 
-ABSENT = Presence(Placement.ABSENT)
-UNKNOWN = Presence(Placement.UNKNOWN)
-RUNNING = Presence(Placement.RUNNING, persistent=True)
-PAUSED = Presence(Placement.PAUSED, persistent=True)
-DEFINED = Presence(Placement.DEFINED, persistent=True)
+ABSENT = Presence(Location.ABSENT)
+UNKNOWN = Presence(Location.UNKNOWN)
+RUNNING = Presence(Location.RUNNING, persistent=True)
+PAUSED = Presence(Location.PAUSED, persistent=True)
+DEFINED = Presence(Location.DEFINED, persistent=True)
 # The destination's copy during a migration: transient until libvirt makes it persistent at the end.
-DST_RUNNING = Presence(Placement.RUNNING, persistent=True)
-DST_PAUSED = Presence(Placement.PAUSED)
-DST_POSTCOPY = Presence(Placement.RUNNING, postcopy=True, persistent=True)
-SRC_POSTCOPY_PAUSED = Presence(Placement.PAUSED, postcopy=True, persistent=True)
-BUSY = Presence(Placement.RUNNING, job_active=True, persistent=True)
+DST_RUNNING = Presence(Location.RUNNING, persistent=True)
+DST_PAUSED = Presence(Location.PAUSED)
+DST_POSTCOPY = Presence(Location.RUNNING, postcopy=True, persistent=True)
+SRC_POSTCOPY_PAUSED = Presence(Location.PAUSED, postcopy=True, persistent=True)
+BUSY = Presence(Location.RUNNING, job_active=True, persistent=True)
 
 D, S = Outcome.DESTINATION, Outcome.SOURCE
 
@@ -56,7 +56,7 @@ D, S = Outcome.DESTINATION, Outcome.SOURCE
         # Gone everywhere: define it again from what was read before, and boot it on the source.
         (ABSENT, ABSENT, False, S, (Step.DEFINE_SOURCE, Step.START_SOURCE)),
         # The source let go and the destination holds it all, paused (never resumed): resume it there.
-        (ABSENT, Presence(Placement.PAUSED, persistent=True), False, D, (Step.RESUME_DEST,)),
+        (ABSENT, Presence(Location.PAUSED, persistent=True), False, D, (Step.RESUME_DEST,)),
     ],
 )  # fmt: skip
 def test_decision_table(
@@ -69,7 +69,7 @@ def test_decision_table(
 
 def test_a_running_job_is_waited_for() -> None:
     assert decide(BUSY, ABSENT, postcopy=False).outcome is Outcome.WAIT
-    assert decide(RUNNING, Presence(Placement.PAUSED, job_active=True), postcopy=False).outcome is Outcome.WAIT
+    assert decide(RUNNING, Presence(Location.PAUSED, job_active=True), postcopy=False).outcome is Outcome.WAIT
     final = decide(BUSY, ABSENT, postcopy=False, final=True)
     assert final.outcome is Outcome.UNKNOWN and final.steps == ()
 
@@ -117,7 +117,7 @@ def test_restarts_are_flagged() -> None:
 
 def test_every_decision_leaves_exactly_one_host_keeping_the_vm() -> None:
     """Over every combination of placements: a decided outcome never keeps a copy on the other host."""
-    placements = [Presence(p, persistent=p is not Placement.ABSENT) for p in Placement]
+    placements = [Presence(p, persistent=p is not Location.ABSENT) for p in Location]
     for src in placements:
         for dst in placements:
             for postcopy in (False, True):
@@ -129,5 +129,5 @@ def test_every_decision_leaves_exactly_one_host_keeping_the_vm() -> None:
                 else:
                     assert decision.steps == ()
                     continue
-                if other.placement in (Placement.RUNNING, Placement.PAUSED):
+                if other.location in (Location.RUNNING, Location.PAUSED):
                     assert destroy in decision.steps, (src, dst, postcopy, decision)

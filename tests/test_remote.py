@@ -16,8 +16,8 @@ import paramiko
 import pytest
 
 from virtkit import HostKeyRejected, HostUnavailable, InvalidSpec
-from virtkit.remote import RemoteHost
-from virtkit.ssh import SSHConfig, remote_command
+from virtkit.remote.config import SSHConfig, remote_command
+from virtkit.remote.ssh import SSHFiles
 
 HOSTILE = ["$(touch /tmp/virtkit-pwned)", "a b", "; echo second", "'quoted'", '"dq"', "*", "~", "\\", "-n", ""]
 
@@ -137,7 +137,7 @@ def test_an_unknown_host_is_refused_and_never_added(tmp_path: Path, server: tupl
     config = _client(tmp_path, port, f"[127.0.0.1]:{port + 1} {key.get_name()} {key.get_base64()}\n")
     before = config.known_hosts.read_text()
     with pytest.raises(HostKeyRejected, match="unknown host key") as err:
-        RemoteHost(config)
+        SSHFiles(config)
     assert key.fingerprint in str(err.value)
     assert config.known_hosts.read_text() == before
 
@@ -147,7 +147,7 @@ def test_a_changed_host_key_is_refused_as_a_mismatch(tmp_path: Path, server: tup
     other = paramiko.ECDSAKey.generate()
     config = _client(tmp_path, port, _line(port, other))
     with pytest.raises(HostKeyRejected, match="host key mismatch") as err:
-        RemoteHost(config)
+        SSHFiles(config)
     assert key.fingerprint in str(err.value) and other.fingerprint in str(err.value)
 
 
@@ -157,7 +157,7 @@ def test_the_recorded_key_passes_and_then_authentication_decides(
     port, key = server
     config = _client(tmp_path, port, _line(port, key))
     with pytest.raises(HostUnavailable, match="refused the key") as err:
-        RemoteHost(config)
+        SSHFiles(config)
     assert not isinstance(err.value, HostKeyRejected)
 
 
@@ -167,7 +167,7 @@ def test_nothing_listening_and_missing_files(tmp_path: Path) -> None:
         free = probe.getsockname()[1]
     config = _client(tmp_path, free, "")
     with pytest.raises(HostUnavailable, match="cannot connect"):
-        RemoteHost(config)
+        SSHFiles(config)
     for key_file, known_hosts, field in [
         (config.key_file, tmp_path / "nope", "known_hosts"),
         (tmp_path / "nope", config.known_hosts, "key_file"),
@@ -175,5 +175,5 @@ def test_nothing_listening_and_missing_files(tmp_path: Path) -> None:
     ]:
         missing = SSHConfig(host="127.0.0.1", port=free, key_file=key_file, known_hosts=known_hosts)
         with pytest.raises(InvalidSpec) as err:
-            RemoteHost(missing)
+            SSHFiles(missing)
         assert err.value.field == field

@@ -8,14 +8,14 @@
 
 from __future__ import annotations
 
-from virtkit.backend import LifecycleEvent
+from virtkit import images
+from virtkit.cluster.drain import drain
 from virtkit.connect import connect
 from virtkit.errors import (
     AlreadyExists,
     BackendError,
     CommandFailed,
     Conflict,
-    DrainIncomplete,
     HostKeyRejected,
     HostUnavailable,
     ImageError,
@@ -27,20 +27,26 @@ from virtkit.errors import (
     Unsupported,
     VirtkitError,
 )
+from virtkit.images import ImageInfo
 from virtkit.models.attached import AttachedDisk
+from virtkit.models.change import Change
 from virtkit.models.cpu import CPUModel
 from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSpec
+from virtkit.models.events import LifecycleEvent
 from virtkit.models.migration import Convergence, MigrationMode, MigrationProgress, MigrationTuning, TimeoutAction
 from virtkit.models.nic import NicKind, NicModel, NicSpec
+from virtkit.models.results import DrainIncomplete, DrainResult, MigrationResult
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec
-from virtkit.ops.change import Change
 from virtkit.ops.cpu import cpu_baseline
-from virtkit.ops.drain import DrainResult, drain
+from virtkit.ops.disks import Disks
 from virtkit.ops.host import Host
-from virtkit.ops.migrate import MigrationResult, migrate
+from virtkit.ops.migration import migrate
+from virtkit.ops.snapshot import Snapshots
+from virtkit.ops.storage import HostStorage
 from virtkit.ops.vm import VM
+from virtkit.remote.config import SSHConfig
 
 __all__ = [
     "VM",
@@ -59,13 +65,16 @@ __all__ = [
     "DiskFormat",
     "DiskKind",
     "DiskSpec",
+    "Disks",
     "DrainIncomplete",
     "DrainResult",
     "Firmware",
     "Host",
     "HostKeyRejected",
+    "HostStorage",
     "HostUnavailable",
     "ImageError",
+    "ImageInfo",
     "InvalidSpec",
     "KernelBoot",
     "LabError",
@@ -81,9 +90,11 @@ __all__ = [
     "NicSpec",
     "NotFound",
     "OperationTimeout",
+    "SSHConfig",
     "SnapshotInfo",
     "SnapshotKind",
     "SnapshotNode",
+    "Snapshots",
     "TimeoutAction",
     "Unsupported",
     "VMInfo",
@@ -93,5 +104,6 @@ __all__ = [
     "connect",
     "cpu_baseline",
     "drain",
+    "images",
     "migrate",
 ]

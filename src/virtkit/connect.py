@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from virtkit.errors import InvalidSpec
 from virtkit.ops.host import Host
-
-if TYPE_CHECKING:
-    from virtkit.ssh import SSHConfig
+from virtkit.remote.config import SSHConfig
+from virtkit.validate import check_path, shown
 
 __all__ = ["connect"]
 
@@ -23,23 +22,36 @@ def connect(
 
     :param storage_roots: directories in which VM files may live; default ``/var/lib/libvirt/images`` and
         ``/var/lib/virtkit``. Paths outside them are refused.
-    :param ssh: reach the host over SSH too (:class:`virtkit.ssh.SSHConfig`), for what must run on it: the disk
-        images a VM needs are then checked and made on the host itself (``qemu-img`` over SSH), also when its
-        files are not this machine's. Host keys are checked against the config's known_hosts file.
+    :param ssh: reach the host over SSH too (:class:`virtkit.SSHConfig`), for what must run on it: the files a VM
+        names are then checked and its disk images made on the host itself (``qemu-img`` over SSH). Host keys are
+        checked against the config's known_hosts file. Without it, a host whose files are not this machine's
+        (not a local or loopback URI) refuses every operation that needs its files.
     :raises HostUnavailable: the host cannot be reached (over SSH: :class:`HostKeyRejected` for a host key that is
         unknown or differs from the recorded one).
     """
     from virtkit.backends.libvirt.host import LibvirtHost  # imported here: `import virtkit` loads no libvirt
 
-    roots = tuple(Path(r) for r in storage_roots) if storage_roots is not None else None
+    if not isinstance(uri, str) or not uri or "\0" in uri or len(uri) > 4096:
+        raise InvalidSpec("uri", f"must be a libvirt URI such as qemu:///system, not {shown(uri)}")
+    roots = _roots(storage_roots)
+    if ssh is not None and not isinstance(ssh, SSHConfig):
+        raise InvalidSpec("ssh", f"must be a virtkit.SSHConfig, not {type(ssh).__name__}")
     backend = LibvirtHost(uri, storage_roots=roots)
     if ssh is None:
         return Host(backend)
-    from virtkit.remote import RemoteHost  # imported here: `import virtkit` loads no paramiko
+    from virtkit.remote.ssh import SSHFiles  # imported here: `import virtkit` loads no paramiko
 
     try:
-        remote = RemoteHost(ssh)
+        remote = SSHFiles(ssh)
     except BaseException:
         backend.close()
         raise
-    return Host(backend, image_tool=remote)
+    return Host(backend, files=remote)
+
+
+def _roots(value: Iterable[Path | str] | None) -> tuple[Path, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes | Path) or not isinstance(value, Iterable):
+        raise InvalidSpec("storage_roots", "must be a list of directories, not a single path")
+    return tuple(check_path(f"storage_roots[{i}]", r) for i, r in enumerate(value))

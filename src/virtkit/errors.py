@@ -15,23 +15,18 @@ Every error virtkit raises is a :class:`VirtkitError`; libvirt's own errors are 
     ├── ImageError           qemu-img failed on a disk image
     ├── CommandFailed        a command run on a host (over SSH) exited with an error; its stderr is kept
     ├── MigrationFailed      a migration did not move the VM; names the cause and the host it runs on now
+    ├── DrainIncomplete      a drain left VMs behind; carries the DrainResult (virtkit.models.results)
     ├── LabError             the local lab could not be built, started or stopped
     └── BackendError         any other failure of the hypervisor layer (libvirt code kept on it)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from virtkit.ops.drain import DrainResult
-
 __all__ = [
     "AlreadyExists",
     "BackendError",
     "CommandFailed",
     "Conflict",
-    "DrainIncomplete",
     "HostKeyRejected",
     "HostUnavailable",
     "ImageError",
@@ -48,13 +43,15 @@ __all__ = [
 class VirtkitError(Exception):
     """Base of every error virtkit raises.
 
-    ``code`` keeps the libvirt error code (``VIR_ERR_*`` as an int) when the error came from libvirt.
+    ``code`` keeps the libvirt error code (``VIR_ERR_*`` as an int) when the error came from libvirt; ``transient``
+    says whether trying again after re-reading state may succeed (a lock held by another call, a dropped connection).
     """
 
-    def __init__(self, message: str, *, code: int | None = None) -> None:
+    def __init__(self, message: str, *, code: int | None = None, transient: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.transient = transient
 
 
 class InvalidSpec(VirtkitError):
@@ -132,14 +129,6 @@ class MigrationFailed(VirtkitError):
         self.cause = cause
         self.host = host
         self.restarted = restarted
-
-
-class DrainIncomplete(VirtkitError):
-    """A drain moved some VMs but not all: ``result`` says which moved, failed and were skipped."""
-
-    def __init__(self, message: str, *, result: DrainResult) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 class LabError(VirtkitError):

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from virtkit.errors import VirtkitError
-from virtkit.ops.change import Change
+from virtkit.models.change import Change
 
 if TYPE_CHECKING:
     from virtkit.models.migration import MigrationTuning
@@ -263,7 +263,7 @@ def drain(
 ) -> None:
     """Move every VM off the host at libvirt URI SOURCE, for maintenance (Ctrl-C cancels what is under way)."""
     from virtkit.cli.migrate import run_drain
-    from virtkit.errors import DrainIncomplete
+    from virtkit.models.results import DrainIncomplete
 
     with _errors():
         try:

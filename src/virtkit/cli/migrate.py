@@ -15,10 +15,10 @@ from types import FrameType
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from virtkit.cluster.drain import drain
 from virtkit.errors import VirtkitError
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
-from virtkit.ops.drain import DrainResult, drain
-from virtkit.ops.migrate import MigrationResult
+from virtkit.models.results import DrainResult, MigrationResult
 
 __all__ = ["describe", "run_drain", "run_migration"]
 

@@ -1,7 +1,7 @@
 """Pure parts of the lab: host addressing and libvirt configuration files.
 
 Nothing here touches a daemon or the file system, so all of it is unit-tested without root. The settings follow
-``shared/LAB.md`` ("Two or more hosts on one machine"); each choice is explained where it is made.
+``docs/platform.md`` ("Several hosts on one machine"); each choice is explained where it is made.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ namespace (``unshare --mount --uts --propagation private``) where the host's own
 :func:`virtkit.lab.paths.hosts_dir`) are bind-mounted over the standard paths. Host ``N`` is called ``hostN``,
 listens on ``127.0.0.(N+1)`` and is reached at ``qemu+tcp://127.0.0.(N+1):16509/system``; traffic never leaves
 loopback. Every host sees :func:`virtkit.lab.paths.shared_dir` at the same path: the lab's cluster shared volume,
-where virtlockd keeps its leases so one disk cannot run in two VMs. See ``shared/LAB.md`` for the measurements.
+where virtlockd keeps its leases so one disk cannot run in two VMs. See ``docs/platform.md`` for the measurements.
 
 No systemd is needed, nor used. Typical use::
 
@@ -46,7 +46,7 @@ import libvirt  # noqa: TID251  (the lab drives its own daemons directly)
 from virtkit.errors import InvalidSpec, LabError
 from virtkit.lab import _config, _procs, _ssh
 from virtkit.lab.paths import hosts_dir, shared_dir
-from virtkit.ssh import SSHConfig
+from virtkit.remote.config import SSHConfig
 
 __all__ = [
     "DAEMONS",

@@ -23,10 +23,10 @@ from virtkit.units import GiB
 __all__ = [
     "Convergence",
     "JobStats",
+    "Location",
     "MigrationMode",
     "MigrationProgress",
     "MigrationTuning",
-    "Placement",
     "Presence",
     "TimeoutAction",
     "completion_timeout",
@@ -219,7 +219,7 @@ class MigrationProgress:
         return min(1.0, max(0.0, 1 - self.data_remaining / self.data_total))
 
 
-class Placement(StrEnum):
+class Location(StrEnum):
     """Whether and how a VM is on one host, as far as migration cares."""
 
     ABSENT = "absent"  # no VM of that identity on the host
@@ -233,7 +233,7 @@ class Placement(StrEnum):
 class Presence:
     """A VM on one host after (or during) a migration: where it is, and whether a job still runs on it."""
 
-    placement: Placement
+    location: Location
     #: The hypervisor says it is in, or failed in, post-copy.
     postcopy: bool = False
     #: A migration job still runs on it (the outcome is not decided yet).

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 from enum import StrEnum
+from pathlib import Path
 
 from virtkit.models.state import VMState
-from virtkit.models.vm import Accel
+from virtkit.models.vm import Accel, VMSpec
 
 __all__ = ["SavedImage", "SnapshotInfo", "SnapshotKind", "SnapshotNode"]
 
@@ -79,3 +80,7 @@ class SavedImage:
     #: Memory in use and the ceiling, in bytes.
     memory: int
     max_memory: int
+    #: The VM's definition as a spec: checked like any spec before anything runs from the file.
+    spec: VMSpec | None = None
+    #: Files the definition names that a spec does not model (CD-ROM images, more consoles): checked too.
+    other_files: tuple[Path, ...] = ()

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from virtkit.backend import HostBackend
+from virtkit.backends.base import HostBackend
 from virtkit.errors import InvalidSpec, Unsupported
 from virtkit.models.cpu import HOST_CPU_MODES, CPUModel
 from virtkit.models.vm import Accel, VMSpec
-from virtkit.ops.vm import VM
 
 if TYPE_CHECKING:
     from virtkit.ops.host import Host
@@ -26,9 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["check_cpu", "cpu_baseline"]
 
 
-def check_cpu(backend: HostBackend, what: CPUModel | VMSpec | VM, accel: Accel) -> None:
-    """Make sure the host of ``backend`` can run ``what``: a CPU model (under ``accel``), or the CPU of a spec or VM
-    (under the spec's own accelerator, with its default CPU model when it names none).
+def check_cpu(backend: HostBackend, what: CPUModel | VMSpec, accel: Accel) -> None:
+    """Make sure the host of ``backend`` can run ``what``: a CPU model (under ``accel``), or the CPU of a spec (under
+    the spec's own accelerator, with its default CPU model when it names none).
 
     A CPU that is the host's own (``host-model``, ``host-passthrough``) is whatever the host has, so there is
     nothing to compare; libvirt checks the expanded CPU of such a running VM itself when it migrates.
@@ -36,8 +35,6 @@ def check_cpu(backend: HostBackend, what: CPUModel | VMSpec | VM, accel: Accel) 
     :raises InvalidSpec: ``what`` is none of those.
     :raises Unsupported: the host cannot run it; the message names the features it lacks.
     """
-    if isinstance(what, VM):
-        what = what.spec()
     if isinstance(what, CPUModel):
         backend.check_cpu(what, backend.resolve_accel(accel))
         return

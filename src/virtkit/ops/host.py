@@ -13,21 +13,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from virtkit import images
-from virtkit.backend import HostBackend, LifecycleEvent, Subscription
+from virtkit.backends.base import HostBackend, HostFiles, Subscription
 from virtkit.errors import AlreadyExists, InvalidSpec, NotFound, Unsupported
-from virtkit.image_tool import ImageTool, LocalImageTool
+from virtkit.models.change import Change
 from virtkit.models.cpu import CPUModel
-from virtkit.models.disk import DiskSpec
+from virtkit.models.events import LifecycleEvent
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, VMSpec
 from virtkit.ops import saved
-from virtkit.ops._diskfile import check_disk_file
-from virtkit.ops._hostfiles import check_disk_file_on, check_other_files_on
-from virtkit.ops.change import Change
 from virtkit.ops.cpu import check_cpu
+from virtkit.ops.storage import HostStorage
 from virtkit.ops.vm import VM
-from virtkit.validate import check_name, check_path
+from virtkit.remote.local import LocalFiles
+from virtkit.remote.unreachable import UnreachableFiles
+from virtkit.validate import check_flag, check_name, shown
 
 __all__ = ["Host"]
 
@@ -35,11 +34,13 @@ __all__ = ["Host"]
 class Host:
     """One hypervisor host. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, backend: HostBackend, *, image_tool: ImageTool | None = None) -> None:
+    def __init__(self, backend: HostBackend, *, files: HostFiles | None = None) -> None:
+        """Wrap a backend; ``files`` reaches the host's files (``virtkit.connect`` chooses them: this machine's for
+        a local host, SSH for ``ssh=``; without either, every file access is refused with a reason)."""
         self._backend = backend
-        # With an image tool (a RemoteHost), the VM's files are made and checked on the host itself.
-        self._files: ImageTool = image_tool or LocalImageTool()
-        self._files_on_host = image_tool is not None
+        if files is None:
+            files = LocalFiles() if backend.is_local else UnreachableFiles(backend.uri)
+        self._storage = HostStorage(files, backend.storage_roots())
 
     def __enter__(self) -> Host:
         return self
@@ -68,21 +69,21 @@ class Host:
         return self._backend.storage_roots()
 
     @property
-    def image_tool(self) -> ImageTool:
-        """Where this host's image files are reached (``tool=`` of :mod:`virtkit.images`): this machine, or the
-        host itself over SSH when it was connected with ``ssh=``."""
-        return self._files
+    def storage(self) -> HostStorage:
+        """The host's files: its storage roots where they are (this machine, or the host over SSH). Pass
+        ``host.storage.roots`` as ``roots=`` to :mod:`virtkit.images` to work on this host's images."""
+        return self._storage
 
     def accel(self, requested: Accel = Accel.AUTO) -> Accel:
         """What ``requested`` resolves to here: ``kvm`` only where hardware virtualization is really present."""
-        return self._backend.resolve_accel(requested)
+        return self._backend.resolve_accel(_accel(requested))
 
     def cpu(self, accel: Accel = Accel.AUTO) -> CPUModel:
         """The CPU this host offers VMs under ``accel``: the hypervisor's host-model CPU, a named model + features.
 
         :raises Unsupported: the hypervisor offers no host-model CPU under ``accel``.
         """
-        return self._backend.host_cpu(self._backend.resolve_accel(accel))
+        return self._backend.host_cpu(self._backend.resolve_accel(_accel(accel)))
 
     def baseline_cpu(self, cpus: Sequence[CPUModel], *, accel: Accel = Accel.AUTO) -> CPUModel:
         """The richest CPU all of ``cpus`` can run, as this host's hypervisor provides it (see
@@ -90,7 +91,7 @@ class Host:
 
         :raises Unsupported: the CPUs have nothing in common.
         """
-        return self._backend.baseline_cpu(cpus, self._backend.resolve_accel(accel))
+        return self._backend.baseline_cpu(cpus, self._backend.resolve_accel(_accel(accel)))
 
     def check_cpu(self, cpu: CPUModel | VMSpec | VM, *, accel: Accel = Accel.AUTO) -> None:
         """Make sure this host can run ``cpu``: a CPU model, or the CPU of a spec or of a VM (before migrating it
@@ -98,7 +99,7 @@ class Host:
 
         :raises Unsupported: this host cannot run it; the message names the features it lacks.
         """
-        check_cpu(self._backend, cpu, accel)
+        check_cpu(self._backend, cpu.spec() if isinstance(cpu, VM) else cpu, _accel(accel))
 
     def can_run_cpu(self, cpu: CPUModel | VMSpec | VM, *, accel: Accel = Accel.AUTO) -> bool:
         """Whether this host can run ``cpu`` (see :meth:`check_cpu`, which says why not)."""
@@ -113,14 +114,9 @@ class Host:
         try:
             self._backend.close()
         finally:
-            self._files.close()
+            self._storage.files.close()
 
     # -- reading ------------------------------------------------------------------------------------------------
-
-    @property
-    def _host_files(self) -> ImageTool | None:
-        """The tool that reaches the host's own files, when it was given one (SSH); else ``None``."""
-        return self._files if self._files_on_host else None
 
     def get(self, name: str) -> VM:
         """The VM of that name.
@@ -132,7 +128,7 @@ class Host:
         dom = self._backend.lookup(name)
         if dom is None:
             raise NotFound(f"no VM named {name!r} on {self.uri}")
-        return VM(self._backend, dom, self._host_files)
+        return VM(self._backend, dom, self._storage)
 
     def exists(self, name: str) -> bool:
         """Whether a VM of that name is defined or running here."""
@@ -140,7 +136,7 @@ class Host:
 
     def list(self) -> builtins.list[VM]:
         """Every VM on the host (one listing call)."""
-        return [VM(self._backend, d, self._host_files) for d in self._backend.domains()]
+        return [VM(self._backend, d, self._storage) for d in self._backend.domains()]
 
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> Subscription:
         """Call ``callback`` with each lifecycle event (started, suspended, stopped...) of any VM on the host.
@@ -157,7 +153,7 @@ class Host:
         :raises AlreadyExists: another VM of that name is defined here.
         :raises Conflict: the VM is saved (managed) or in a transition.
         """
-        return saved.restore(self._backend, path, check=check)
+        return saved.restore(self._backend, self._storage, path, check=check)
 
     # -- creating -----------------------------------------------------------------------------------------------
 
@@ -173,19 +169,22 @@ class Host:
             remote host connected without ``ssh=``).
         """
         spec = VMSpec.from_dict(spec) if isinstance(spec, Mapping) else spec
+        if not isinstance(spec, VMSpec):
+            raise InvalidSpec("spec", f"must be a VMSpec or a mapping of its fields, not {type(spec).__name__}")
+        check_flag("start", start)
+        check_flag("check", check)
         accel = self._backend.resolve_accel(spec.accel)
         existing = self._backend.lookup(spec.name)
         if existing is not None:
-            return self._converge(VM(self._backend, existing, self._host_files), spec, accel, start=start, check=check)
-        to_create = self._check_files(spec)
+            return self._converge(VM(self._backend, existing, self._storage), spec, accel, start=start, check=check)
+        to_create = self._storage.check_spec(spec)
         if check:
             return Change("create", spec.name, None, self._predict(spec, accel, start), check=True)
         created: builtins.list[Path] = []
         defined = False
         try:
             for disk in to_create:
-                assert disk.size is not None
-                images.create(disk.path, disk.size, disk.format, roots=self.storage_roots, tool=self._files)
+                self._storage.create_image(disk)
                 created.append(disk.path)
             dom = self._backend.define(spec, accel, new=True)
             defined = True
@@ -207,8 +206,7 @@ class Host:
                 if dom.info().state is not VMState.STOPPED:
                     dom.destroy()
                 dom.undefine()
-        for path in created:
-            self._files.unlink(path)
+        self._storage.discard(created)
 
     def _converge(self, vm: VM, spec: VMSpec, accel: Accel, *, start: bool, check: bool) -> Change[VMInfo]:
         actual = vm.spec()
@@ -223,39 +221,6 @@ class Host:
             return dataclasses.replace(change, action="create")
         info = vm.info()
         return Change("create", spec.name, info, info, check)
-
-    def _check_files(self, spec: VMSpec) -> builtins.list[DiskSpec]:
-        """Check every file the spec names; return the disks whose images must be made.
-
-        :raises InvalidSpec: a path outside the roots, a missing file, or an existing image of another format.
-        :raises Unsupported: vhdx (libvirt 9.0 has no driver for it), or files on a remote host.
-        """
-        roots = self.storage_roots
-        if self._files_on_host:
-            made = [d for i, d in enumerate(spec.disks) if check_disk_file_on(self._files, f"disks[{i}]", d, roots)]
-            check_other_files_on(self._files, spec, roots)
-            return made
-        local = self._backend.is_local
-        to_create: builtins.list[DiskSpec] = []
-        for i, disk in enumerate(spec.disks):
-            if check_disk_file(f"disks[{i}]", disk, roots, local=local):
-                to_create.append(disk)
-        self._check_other_files(spec, roots, local)
-        return to_create
-
-    @staticmethod
-    def _check_other_files(spec: VMSpec, roots: tuple[Path, ...], local: bool) -> None:
-        if spec.serial_log is not None:
-            log = check_path("serial_log", spec.serial_log, roots)
-            if local and not log.parent.is_dir():
-                raise InvalidSpec("serial_log", f"directory {log.parent} does not exist")
-        if spec.kernel is not None:
-            for field, value in (("kernel.kernel", spec.kernel.kernel), ("kernel.initrd", spec.kernel.initrd)):
-                if value is None:
-                    continue
-                path = check_path(field, value, roots)
-                if local and not path.is_file():
-                    raise InvalidSpec(field, f"{path} is not a file")
 
     def _predict(self, spec: VMSpec, accel: Accel, start: bool, *, uuid: str = "") -> VMInfo:
         return VMInfo(
@@ -272,3 +237,13 @@ class Host:
             managed_save=False,
             host=self.uri,
         )
+
+
+def _accel(value: object) -> Accel:
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return Accel(value)
+    except (ValueError, TypeError):
+        allowed = ", ".join(a.value for a in Accel)
+        raise InvalidSpec("accel", f"{shown(value)} is not an accelerator; use one of {allowed}") from None

@@ -12,11 +12,13 @@ import contextlib
 import dataclasses
 from pathlib import Path
 
-from virtkit.backend import DomainBackend, HostBackend
+from virtkit.backends.base import DomainBackend, HostBackend
 from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, VirtkitError
+from virtkit.models.change import Change
 from virtkit.models.state import VMInfo, VMState
-from virtkit.ops.change import Change
-from virtkit.validate import check_path
+from virtkit.ops.blockers import refuse_blockers
+from virtkit.ops.storage import HostStorage
+from virtkit.storage import Entry
 
 __all__ = ["discard_saved_state", "managed_save", "restore", "save"]
 
@@ -24,45 +26,48 @@ _ACTIVE = (VMState.RUNNING, VMState.PAUSED)
 _OFF = (VMState.STOPPED, VMState.CRASHED)
 
 
-def _holds(host: HostBackend, path: Path, uuid: str) -> bool:
-    """Whether ``path`` is a saved state of the VM with ``uuid``."""
-    if host.is_local and not path.is_file():
+def _holds(host: HostBackend, entry: Entry, uuid: str) -> bool:
+    """Whether the regular file ``entry`` is a saved state of the VM with ``uuid``."""
+    if not entry.exists:
         return False
     try:
-        return host.saved_image(path).uuid == uuid
+        return host.saved_image(entry.real).uuid == uuid
     except InvalidSpec:
         return False
 
 
-def save(host: HostBackend, dom: DomainBackend, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
+def save(
+    host: HostBackend, dom: DomainBackend, storage: HostStorage, path: str | Path, *, check: bool = False
+) -> Change[VMInfo]:
     """Write the VM's memory and device state to ``path`` (inside the storage roots) and stop it.
 
-    A stopped VM whose saved state ``path`` already holds changes nothing. A file at ``path`` is overwritten only
-    when it is an earlier saved state of the same VM.
+    A stopped VM whose saved state ``path`` already holds changes nothing. A file at ``path`` is replaced only when
+    it is an earlier saved state of the same VM, and only once the new one is complete: a save that fails leaves
+    the file as it was (the state is written beside it first).
 
     :raises InvalidSpec: (field ``path``) outside the storage roots, in a missing directory, or an existing file
         that is not a saved state of this VM.
     :raises Conflict: the VM is neither running nor paused (and ``path`` holds no saved state of it).
+    :raises Unsupported: the VM has a disk that cannot be saved (a VHD).
     """
-    path = check_path("path", path, host.storage_roots())
     before = dom.info()
-    if before.state in _OFF and _holds(host, path, before.uuid):
+    target = storage.check_new(
+        "path", path, replace=lambda e: _holds(host, e, before.uuid), what=f"a saved state of {dom.name}"
+    )
+    if before.state in _OFF and _holds(host, target, before.uuid):
         return Change("save", dom.name, before, before, check)
     if before.state not in _ACTIVE:
         raise Conflict(f"cannot save {dom.name}: it is {before.state.value}")
-    if host.is_local:
-        if not path.parent.is_dir():
-            raise InvalidSpec("path", f"directory {path.parent} does not exist")
-        if path.exists() and not _holds(host, path, before.uuid):
-            raise InvalidSpec("path", f"{path} exists and is not a saved state of {dom.name}; choose another path")
+    refuse_blockers(dom, "save")
     if check:
         predicted = dataclasses.replace(before, state=VMState.STOPPED, reason="saved")
         return Change("save", dom.name, before, predicted, check=True)
-    dom.save(path)
+    with storage.replacing("path", target) as tmp:
+        dom.save(tmp)
     return Change("save", dom.name, before, dom.info())
 
 
-def restore(host: HostBackend, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
+def restore(host: HostBackend, storage: HostStorage, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
     """Start the VM saved in ``path`` from it, in the power state it was saved in: into its definition when the
     host has one, else as a transient VM. The file stays; restoring it again after the VM has run on would take its
     memory back while its disks went on, so remove it when done.
@@ -70,15 +75,16 @@ def restore(host: HostBackend, path: str | Path, *, check: bool = False) -> Chan
     A VM that already runs changes nothing. If the restore fails (a truncated or corrupted file), the VM is left
     as it was: not running, and not there at all when it was not defined.
 
-    :raises InvalidSpec: (field ``path``) outside the storage roots, missing, or not a saved state.
+    :raises InvalidSpec: (field ``path``) outside the storage roots, missing, or not a saved state; or the VM it
+        holds names files outside the storage roots, or of the wrong kind (``path.disks[0].path``...): a saved
+        state is checked like a spec before anything runs from it.
     :raises AlreadyExists: another VM of the same name (a different UUID) is defined on the host.
     :raises Conflict: the VM is saved (managed) or in a transition.
     :raises VirtkitError: libvirt failed to restore it.
     """
-    path = check_path("path", path, host.storage_roots())
-    if host.is_local and not path.is_file():
-        raise InvalidSpec("path", f"{path} does not exist")
-    image = host.saved_image(path)
+    entry = storage.check_file("path", path)
+    image = host.saved_image(entry.real)
+    storage.check_saved(image)
     existing = host.lookup(image.name)
     before = existing.info() if existing is not None else None
     if before is not None:
@@ -109,7 +115,7 @@ def restore(host: HostBackend, path: str | Path, *, check: bool = False) -> Chan
         )
         return Change("restore", image.name, before, predicted, check=True)
     try:
-        dom = host.restore(path)
+        dom = host.restore(entry.real)
     except VirtkitError:
         _undo_restore(host, image.name)
         raise
@@ -130,6 +136,7 @@ def managed_save(dom: DomainBackend, *, check: bool = False) -> Change[VMInfo]:
 
     :raises Conflict: the VM is neither running nor paused, or it is transient (only a defined VM has a place
         for its saved state: use :func:`save` with a path).
+    :raises Unsupported: the VM has a disk that cannot be saved (a VHD).
     """
     before = dom.info()
     if before.state is VMState.SAVED:
@@ -138,6 +145,7 @@ def managed_save(dom: DomainBackend, *, check: bool = False) -> Change[VMInfo]:
         raise Conflict(f"cannot save the state of {dom.name}: it is {before.state.value}")
     if not before.persistent:
         raise Conflict(f"cannot keep the saved state of {dom.name}: it is a transient VM; save it to a file instead")
+    refuse_blockers(dom, "save the state of")
     if check:
         predicted = dataclasses.replace(before, state=VMState.SAVED, reason="saved", managed_save=True)
         return Change("managed-save", dom.name, before, predicted, check=True)

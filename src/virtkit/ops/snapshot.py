@@ -15,12 +15,14 @@ import builtins
 import dataclasses
 import time
 
-from virtkit.backend import DomainBackend, HostBackend
+from virtkit.backends.base import DomainBackend, HostBackend
 from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unsupported
+from virtkit.models.change import Change
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
-from virtkit.ops.change import Change
-from virtkit.validate import check_name, check_path, check_text
+from virtkit.ops.blockers import refuse_blockers
+from virtkit.ops.storage import HostStorage
+from virtkit.validate import check_flag, check_name, check_text, shown
 
 __all__ = ["Snapshots"]
 
@@ -42,17 +44,18 @@ _SATISFIES = {
 def _kind(value: SnapshotKind | str) -> SnapshotKind:
     try:
         return SnapshotKind(value)
-    except ValueError:
+    except (ValueError, TypeError):
         allowed = ", ".join(k.value for k in SnapshotKind)
-        raise InvalidSpec("kind", f"{value!r} is not a snapshot kind; use one of {allowed}") from None
+        raise InvalidSpec("kind", f"{shown(value)} is not a snapshot kind; use one of {allowed}") from None
 
 
 class Snapshots:
     """The snapshots of one VM."""
 
-    def __init__(self, host: HostBackend, dom: DomainBackend) -> None:
+    def __init__(self, host: HostBackend, dom: DomainBackend, storage: HostStorage) -> None:
         self._host = host
         self._dom = dom
+        self._storage = storage
         self._snaps = dom.snapshots()
 
     def __repr__(self) -> str:
@@ -142,6 +145,8 @@ class Snapshots:
         name = check_name("name", name)
         kind = _kind(kind)
         description = check_text("description", description)
+        check_flag("fallback", fallback)
+        check_flag("check", check)
         target = f"{self._vm}/{name}"
         existing = self._snaps.get(name)
         if existing is not None:
@@ -159,6 +164,8 @@ class Snapshots:
             hint = "; start it (it resumes) or discard its saved state first" if state is VMState.SAVED else ""
             raise Conflict(f"cannot take a snapshot of {self._vm}: it is {state.value}{hint}")
         take = self._choose(kind, fallback)
+        if take is SnapshotKind.MEMORY and state is not VMState.STOPPED:
+            refuse_blockers(self._dom, "take a memory snapshot of")
         self._check_files(name, take)
         if check:
             predicted = SnapshotInfo(
@@ -181,6 +188,7 @@ class Snapshots:
             if take is not SnapshotKind.QUIESCED or not fallback or self._snaps.get(name) is not None:
                 raise
             self._snaps.check_create(SnapshotKind.MEMORY)
+            refuse_blockers(self._dom, "take a memory snapshot of")
             after = self._snaps.create(name, SnapshotKind.MEMORY, description=description)
         return Change("create-snapshot", target, None, after)
 
@@ -223,18 +231,11 @@ class Snapshots:
 
         :raises InvalidSpec: (field ``name``, which names the overlays) they do not.
         """
-        roots = self._host.storage_roots()
         for path in self._snaps.new_files(name, kind):
             try:
-                check_path("name", path, roots)
+                self._storage.check_new("name", path)
             except InvalidSpec as exc:
                 raise InvalidSpec("name", f"the overlay of snapshot {name}: {exc.reason}") from None
-            if self._host.is_local and path.exists():
-                raise InvalidSpec(
-                    "name",
-                    f"{path}, the overlay snapshot {name} would create, exists already; remove it or choose "
-                    "another name",
-                )
 
     # -- reverting and deleting ---------------------------------------------------------------------------------
 
@@ -247,6 +248,7 @@ class Snapshots:
         :raises Conflict: the VM is saved (its saved state would no longer match its disks), or in a transition.
         :raises Unsupported: the host cannot revert to this snapshot (a disk-only one before libvirt 9.9).
         """
+        check_flag("check", check)
         snap = self.get(name)
         before = self._dom.info()
         if before.state not in _REVERT_FROM:
@@ -270,6 +272,8 @@ class Snapshots:
         :raises Unsupported: the host cannot delete it (a disk-only snapshot on top of a memory one).
         """
         name = check_name("name", name)
+        check_flag("children", children)
+        check_flag("check", check)
         target = f"{self._vm}/{name}"
         existing = self._snaps.get(name)
         if existing is None:

@@ -12,23 +12,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from virtkit.backend import DomainBackend, HostBackend
-from virtkit.errors import Conflict, NotFound, OperationTimeout, Unsupported
-from virtkit.image_tool import ImageTool, LocalImageTool
+from virtkit.backends.base import DomainBackend, HostBackend
+from virtkit.errors import Conflict, InvalidSpec, NotFound, OperationTimeout
+from virtkit.models.change import Change
 from virtkit.models.disk import DiskKind
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
+from virtkit.models.results import MigrationResult
 from virtkit.models.snapshot import SnapshotKind
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import VMSpec
 from virtkit.ops import saved
-from virtkit.ops._inflight import refuse_if_migrating
-from virtkit.ops.change import Change
-from virtkit.ops.disk import Disks
-from virtkit.ops.migrate import MigrationResult
-from virtkit.ops.migrate import migrate as _migrate
+from virtkit.ops.disks import Disks
+from virtkit.ops.migration import migrate as _migrate
+from virtkit.ops.migration.inflight import refuse_if_migrating
 from virtkit.ops.snapshot import Snapshots
+from virtkit.ops.storage import HostStorage
 from virtkit.ops.wait import wait_for
-from virtkit.validate import check_path
+from virtkit.validate import check_flag, check_timeout, shown
 
 if TYPE_CHECKING:
     from virtkit.ops.host import Host
@@ -41,10 +41,10 @@ _OFF = (VMState.STOPPED, VMState.SAVED, VMState.CRASHED)
 class VM:
     """One VM on one host. Get one from :meth:`virtkit.Host.get`."""
 
-    def __init__(self, host: HostBackend, dom: DomainBackend, files: ImageTool | None = None) -> None:
+    def __init__(self, host: HostBackend, dom: DomainBackend, storage: HostStorage) -> None:
         self._host = host
         self._dom = dom
-        self._files = files  # the host's own files (over SSH), when the Host was connected with one
+        self._storage = storage
 
     def __repr__(self) -> str:
         return f"<VM {self._dom.name} on {self._host.uri}>"
@@ -77,8 +77,8 @@ class VM:
 
     @property
     def disks(self) -> Disks:
-        """The VM's disks: list, hot-add and hot-remove them (:class:`virtkit.ops.disk.Disks`)."""
-        return Disks(self._host, self._dom, self._files)
+        """The VM's disks: list, hot-add and hot-remove them (:class:`virtkit.ops.disks.Disks`)."""
+        return Disks(self._host, self._dom, self._storage)
 
     def _change(
         self,
@@ -91,6 +91,7 @@ class VM:
         predict: Callable[[VMInfo], VMInfo],
     ) -> Change[VMInfo]:
         """The shape of every lifecycle operation: read, decide, (act), read again."""
+        check_flag("check", check)
         refuse_if_migrating(self._dom.uuid, self.name, action)
         before = self._dom.info()
         if noop(before):
@@ -160,6 +161,8 @@ class VM:
 
         :raises Conflict: the VM is not running.
         """
+        check_flag("hard", hard)
+        check_flag("check", check)
         refuse_if_migrating(self._dom.uuid, self.name, "reboot")
         before = self._dom.info()
         if before.state is not VMState.RUNNING:
@@ -177,6 +180,11 @@ class VM:
         :raises OperationTimeout: the guest did not power off in time and ``force`` is false (it still runs).
         :raises Conflict: the VM is paused and ``force`` is false (a paused guest cannot act on the request).
         """
+        timeout = check_timeout("timeout", timeout, allow_zero=True)
+        check_flag("force", force)
+        check_flag("check", check)
+        if agent is not None:
+            check_flag("agent", agent)
         refuse_if_migrating(self._dom.uuid, self.name, "shut down")
         before = self._dom.info()
         if before.state in _OFF:
@@ -205,7 +213,7 @@ class VM:
     @property
     def snapshots(self) -> Snapshots:
         """The VM's snapshots (checkpoints): create, list, tree, revert, delete (see :mod:`virtkit.ops.snapshot`)."""
-        return Snapshots(self._host, self._dom)
+        return Snapshots(self._host, self._dom, self._storage)
 
     def save(self, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
         """Write the VM's memory to ``path`` and stop it; :meth:`virtkit.Host.restore` resumes it from there.
@@ -213,8 +221,9 @@ class VM:
         :raises InvalidSpec: (field ``path``) outside the storage roots, or an existing file of something else.
         :raises Conflict: the VM is neither running nor paused, or is being migrated.
         """
+        check_flag("check", check)
         refuse_if_migrating(self._dom.uuid, self.name, "save")
-        return saved.save(self._host, self._dom, path, check=check)
+        return saved.save(self._host, self._dom, self._storage, path, check=check)
 
     def managed_save(self, *, check: bool = False) -> Change[VMInfo]:
         """Save the VM's state where the host keeps it and stop it (Hyper-V's Save-VM): it reads ``saved``, and
@@ -222,11 +231,13 @@ class VM:
 
         :raises Conflict: the VM is neither running nor paused, is transient, or is being migrated.
         """
+        check_flag("check", check)
         refuse_if_migrating(self._dom.uuid, self.name, "save the state of")
         return saved.managed_save(self._dom, check=check)
 
     def discard_saved_state(self, *, check: bool = False) -> Change[VMInfo]:
         """Drop the state :meth:`managed_save` kept; the next start boots afresh (Hyper-V's Remove-VMSavedState)."""
+        check_flag("check", check)
         return saved.discard_saved_state(self._dom, check=check)
 
     def migrate(
@@ -262,8 +273,12 @@ class VM:
     def wait_for_state(self, state: VMState, *, timeout: float = 60.0) -> VMInfo:
         """Wait until the VM is in ``state``.
 
+        :raises InvalidSpec: not a state, or a timeout that is not a finite, positive number of seconds.
         :raises OperationTimeout: it did not get there in time.
         """
+        if not isinstance(state, VMState):
+            state = _state(state)
+        timeout = check_timeout("timeout", timeout)
         return wait_for(self._dom.info, lambda i: i.state is state, timeout=timeout, what=f"{self.name} to be {state}")
 
     def delete(self, *, storage: bool = False, force: bool = False, check: bool = False) -> Change[VMInfo]:
@@ -272,9 +287,14 @@ class VM:
 
         Deleting a VM that is already gone changes nothing.
 
+        :raises InvalidSpec: a file it owns lies outside the storage roots (resolved) or is no regular file: then
+            nothing is deleted.
         :raises Conflict: the VM is running and ``force`` is false.
-        :raises Unsupported: ``storage`` on a remote host (its files are not this machine's).
+        :raises Unsupported: ``storage`` on a host whose files cannot be reached (connect with ``ssh=``).
         """
+        check_flag("storage", storage)
+        check_flag("force", force)
+        check_flag("check", check)
         refuse_if_migrating(self._dom.uuid, self.name, "delete")
         try:
             before = self._dom.info()
@@ -289,26 +309,34 @@ class VM:
                 f"cannot delete the storage of {self.name}: it has disk-only snapshots; delete them first "
                 "(that merges their overlays back), or delete the VM without storage"
             )
-        if files and not self._host.is_local and self._files is None:
-            raise Unsupported(f"deleting the storage of {self.name} on {self._host.uri} needs the files of that host")
         if check:
             return Change("delete", self.name, before, None, True)
         if before.state not in _OFF:
             self._dom.destroy()
         self._dom.undefine()
-        for path in files:
-            (self._files or LocalImageTool()).unlink(path)  # on the host itself, where its files are
+        for field, path in files:
+            self._storage.remove(field, path)  # on the host itself, where its files are
         return Change("delete", self.name, before, None)
 
-    def _owned_files(self) -> list[Path]:
-        """The files ``delete(storage=True)`` removes: writable image files and the serial log, inside the roots."""
+    def _owned_files(self) -> list[tuple[str, Path]]:
+        """The files ``delete(storage=True)`` removes, each checked: writable image files and the serial log.
+
+        :raises InvalidSpec: one lies outside the roots, or is no regular file.
+        """
         spec = self._dom.spec()
-        roots = self._host.storage_roots()
-        out = [
-            check_path(f"disks[{i}].path", d.path, roots)
-            for i, d in enumerate(spec.disks)
-            if d.kind is DiskKind.FILE and not d.readonly
+        wanted = [
+            (f"disks[{i}].path", d.path) for i, d in enumerate(spec.disks) if d.kind is DiskKind.FILE and not d.readonly
         ]
         if spec.serial_log is not None:
-            out.append(check_path("serial_log", spec.serial_log, roots))
-        return out
+            wanted.append(("serial_log", spec.serial_log))
+        return [(field, path) for field, path in wanted if self._storage.owned(field, path) is not None]
+
+
+def _state(value: object) -> VMState:
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return VMState(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in VMState)
+        raise InvalidSpec("state", f"{shown(value)} is not a VM state; use one of {allowed}") from None

@@ -18,6 +18,7 @@ __all__ = [
     "Firmware",
     "HostFacts",
     "default_cpu_mode",
+    "foreign_firmware",
     "host_facts",
     "resolve_accel",
 ]
@@ -38,11 +39,29 @@ class Firmware:
 
 
 #: Debian's ovmf package. A bare ``<os firmware='efi'>`` would pick the Secure Boot build with Microsoft keys and
-#: turn SMM on (measured, see LAB.md), so virtkit names the files itself.
+#: turn SMM on (measured, see docs/platform.md), so virtkit names the files itself.
 OVMF = {
     False: Firmware(Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd")),
     True: Firmware(Path("/usr/share/OVMF/OVMF_CODE_4M.ms.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")),
 }
+
+
+def foreign_firmware(root: ET.Element) -> str | None:
+    """Why the ``<os>`` firmware of a domain definition is not one virtkit writes, or ``None`` when it is.
+
+    virtkit names its firmware itself (:data:`OVMF`): a loader or NVRAM template from anywhere else would let a
+    definition read a host file into the guest.
+    """
+    known_code = {str(f.code) for f in OVMF.values()}
+    known_vars = {str(f.vars_template) for f in OVMF.values()}
+    loader = root.findtext("os/loader")
+    if loader and loader not in known_code:
+        return f"loader {loader[:120]}"
+    nvram = root.find("os/nvram")
+    template = nvram.get("template") if nvram is not None else None
+    if template and template not in known_vars:
+        return f"NVRAM template {template[:120]}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -58,8 +77,8 @@ class HostFacts:
         """Hardware virtualization is really there, not only a /dev/kvm.
 
         libvirt lists ``type='kvm'`` whenever /dev/kvm opens, which is also true of PVM ("pagetable-based VM"), on
-        which a stock guest kernel does not run (LAB.md). So both must hold: libvirt offers kvm, and the host CPU
-        that libvirt reports carries vmx or svm.
+        which a stock guest kernel does not run (docs/platform.md). So both must hold: libvirt offers kvm, and the
+        host CPU that libvirt reports carries vmx or svm.
         """
         return self.hardware_virt and self.kvm_domain_type
 

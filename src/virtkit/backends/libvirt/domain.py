@@ -114,7 +114,7 @@ class LibvirtDomain:
             self._dom.shutdownFlags(flags)
 
     def destroy(self) -> None:
-        """Power off at once (QEMU is terminated; under TCG this takes about 1.5 s, LAB.md)."""
+        """Power off at once (QEMU is terminated; under TCG this takes about 1.5 s, docs/platform.md)."""
         with libvirt_errors(self._what("destroy")):
             self._dom.destroy()
 

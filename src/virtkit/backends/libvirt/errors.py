@@ -78,13 +78,13 @@ def translate(exc: libvirt.libvirtError, what: str) -> VirtkitError:
         cls = _BY_CODE.get(code, BackendError)
     err = InvalidSpec("xml", message) if cls is InvalidSpec else cls(message, code=code)
     err.code = code
-    err.transient = code in _TRANSIENT_CODES or cls is HostUnavailable  # type: ignore[attr-defined]
+    err.transient = code in _TRANSIENT_CODES or cls is HostUnavailable
     return err
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is a translated libvirt error that a retry may cure."""
-    return bool(getattr(exc, "transient", False))
+    return isinstance(exc, VirtkitError) and exc.transient
 
 
 @contextmanager

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import libvirt
 
-from virtkit.backend import LifecycleEvent
 from virtkit.backends.libvirt.errors import libvirt_errors
+from virtkit.models.events import LifecycleEvent
 
 __all__ = ["EventSubscription", "ensure_event_loop"]
 

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import libvirt
 
-from virtkit.backend import LifecycleEvent
 from virtkit.backends.libvirt import cpu, design, saved
 from virtkit.backends.libvirt.domain import LibvirtDomain
 from virtkit.backends.libvirt.errors import libvirt_errors, retry_transient
@@ -20,6 +19,7 @@ from virtkit.backends.libvirt.migration import LibvirtMigrations
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.errors import HostUnavailable, NotFound
 from virtkit.models.cpu import CPUModel
+from virtkit.models.events import LifecycleEvent
 from virtkit.models.snapshot import SavedImage
 from virtkit.models.vm import Accel, VMSpec
 

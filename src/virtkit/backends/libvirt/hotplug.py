@@ -1,7 +1,7 @@
-"""``LibvirtDisks``: disk and SCSI-controller hot-plug on one domain (the :class:`~virtkit.backend_hotplug.DiskBackend`
-of libvirt).
+"""``LibvirtDisks``: disk and SCSI-controller hot-plug on one domain (libvirt's
+:class:`~virtkit.backends.base.disks.DiskBackend`).
 
-Facts measured with libvirt 9.0 and QEMU 7.2 (LAB.md), which this module relies on:
+Facts measured with libvirt 9.0 and QEMU 7.2 (docs/platform.md), which this module relies on:
 
 - ``attachDeviceFlags(LIVE | CONFIG)`` is all-or-nothing: libvirt edits a copy of the persistent definition and
   saves it only after the live attach succeeded (a locked image leaves the definition as it was).

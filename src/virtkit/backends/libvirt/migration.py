@@ -6,7 +6,7 @@ connection meanwhile), makes the definition persistent on the destination and re
 Quirks of libvirt 9.0 handled here:
 
 - ``VIR_MIGRATE_UNSAFE`` is needed for disks on a shared directory of a local file system (the lab's shared
-  volume): libvirt cannot see that such a directory is shared. The caller decides (``MigrationPlan.unsafe``).
+  volume): libvirt cannot see that such a directory is shared. The caller decides (``MigrationRequest.unsafe``).
 - libvirt refuses to migrate a domain that has snapshot metadata ("cannot migrate domain with N snapshots") and
   never carries that metadata: :meth:`LibvirtMigrations.export_snapshots` reads it,
   :meth:`~LibvirtMigrations.forget_snapshots` drops it (``DELETE_METADATA_ONLY``: the data stays in the images) and
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import libvirt
 
-from virtkit.backend_migration import MigratableDisk, MigrationPlan, SnapshotExport
+from virtkit.backends.base.migration import MigratableDisk, MigrationRequest, SnapshotExport
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
 from virtkit.errors import BackendError, Conflict, HostUnavailable, NotFound, Unsupported
 from virtkit.models.disk import DiskFormat
-from virtkit.models.migration import Convergence, JobStats, Placement, Presence
+from virtkit.models.migration import Convergence, JobStats, Location, Presence
 
 if TYPE_CHECKING:
     from virtkit.backends.libvirt.host import LibvirtHost
@@ -55,15 +55,15 @@ _NO_JOB = (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED)
 
 # Active domain states: RUNNING/BLOCKED/SHUTDOWN (shutting down, still running)/PMSUSPENDED count as running.
 _ACTIVE = {
-    libvirt.VIR_DOMAIN_RUNNING: Placement.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: Placement.RUNNING,
-    libvirt.VIR_DOMAIN_SHUTDOWN: Placement.RUNNING,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: Placement.RUNNING,
-    libvirt.VIR_DOMAIN_PAUSED: Placement.PAUSED,
+    libvirt.VIR_DOMAIN_RUNNING: Location.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: Location.RUNNING,
+    libvirt.VIR_DOMAIN_SHUTDOWN: Location.RUNNING,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: Location.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: Location.PAUSED,
 }
 
 
-def build_flags(plan: MigrationPlan) -> int:
+def build_flags(plan: MigrationRequest) -> int:
     """The ``virDomainMigrateToURI3`` flags for ``plan``."""
     flags: int = libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
     if plan.live:
@@ -81,7 +81,9 @@ def build_flags(plan: MigrationPlan) -> int:
     return flags
 
 
-def build_params(plan: MigrationPlan, *, dest_xml: str | None = None, persist_xml: str | None = None) -> dict[str, Any]:
+def build_params(
+    plan: MigrationRequest, *, dest_xml: str | None = None, persist_xml: str | None = None
+) -> dict[str, Any]:
     """The typed parameters of ``virDomainMigrateToURI3`` for ``plan`` (the XML ones given when disks move)."""
     params: dict[str, Any] = {}
     if plan.bandwidth is not None:
@@ -190,17 +192,17 @@ class LibvirtMigrations:
             persistent = bool(dom.isPersistent())
             job = state in _ACTIVE and dom.jobInfo()[0] not in _NO_JOB
         except HostUnavailable:
-            return Presence(Placement.UNKNOWN)
+            return Presence(Location.UNKNOWN)
         except libvirt.libvirtError as exc:
             err = translate(exc, self._what("read the state of", name))
             if isinstance(err, NotFound):
-                return Presence(Placement.ABSENT)
+                return Presence(Location.ABSENT)
             if isinstance(err, HostUnavailable):
-                return Presence(Placement.UNKNOWN)
+                return Presence(Location.UNKNOWN)
             raise err from exc
         placement = _ACTIVE.get(state)
         if placement is None:
-            placement = Placement.DEFINED if persistent else Placement.ABSENT
+            placement = Location.DEFINED if persistent else Location.ABSENT
         postcopy = (state, reason) in _POSTCOPY_REASONS
         return Presence(placement, postcopy=postcopy, job_active=job, persistent=persistent)
 
@@ -264,7 +266,7 @@ class LibvirtMigrations:
             for d in snapshot_xml.domain_disks(xml)
         ]
 
-    def migrate(self, name: str, destination: str, plan: MigrationPlan) -> None:
+    def migrate(self, name: str, destination: str, plan: MigrationRequest) -> None:
         """``virDomainMigrateToURI3`` to ``destination`` (the URI the source's libvirtd reaches the other by).
 
         The call runs on a connection of its own, so that the monitor's job queries on the shared one are answered
@@ -277,7 +279,7 @@ class LibvirtMigrations:
                 dom = conn.lookupByName(name)
             self._migrate(dom, name, destination, plan)
 
-    def _migrate(self, dom: libvirt.virDomain, name: str, destination: str, plan: MigrationPlan) -> None:
+    def _migrate(self, dom: libvirt.virDomain, name: str, destination: str, plan: MigrationRequest) -> None:
         dest_xml = persist_xml = None
         if plan.disk_paths:
             with libvirt_errors(self._what("read the definition of", name)):

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
 
+from virtkit.backends.libvirt import design
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.backends.libvirt.xml.snapshot import domain_identity
@@ -34,7 +36,16 @@ def read_image(conn: libvirt.virConnect, path: Path, host: str) -> SavedImage:
             raise InvalidSpec("path", reason) from exc
         raise err from exc
     name, uuid, dom_type = domain_identity(xml)
-    spec = domain_xml.parse(xml)
+    root = ET.fromstring(xml)
+    foreign = design.foreign_firmware(root)
+    if foreign is not None:
+        raise InvalidSpec("path", f"{path} holds a VM whose firmware is not one virtkit knows: {foreign}")
+    try:
+        spec = domain_xml.parse(xml)
+    except BackendError as exc:
+        raise InvalidSpec("path", f"{path} holds a VM virtkit cannot check: {exc.message}") from exc
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"path.{exc.field}", exc.reason) from exc
     return SavedImage(
         name=name,
         uuid=uuid,
@@ -42,6 +53,8 @@ def read_image(conn: libvirt.virConnect, path: Path, host: str) -> SavedImage:
         vcpus=spec.vcpus,
         memory=spec.memory,
         max_memory=spec.effective_max_memory,
+        spec=spec,
+        other_files=tuple(domain_xml.unmodelled_files(root)),
     )
 
 

@@ -2,7 +2,7 @@
 
 ``memory`` snapshots are libvirt's internal snapshots (``savevm`` into the qcow2 images); ``disk-only`` and
 ``quiesced`` are external snapshots: each writable disk gets a new qcow2 overlay beside it (see :func:`overlay_path`)
-that the VM writes to from then on. Limits measured on libvirt 9.0 (shared/LAB.md), refused here before anything
+that the VM writes to from then on. Limits measured on libvirt 9.0 (docs/platform.md), refused here before anything
 changes:
 
 - internal snapshots need every writable disk in qcow2, and fail with UEFI pflash firmware;

@@ -26,7 +26,7 @@ ET.register_namespace("virtkit", METADATA_NS)
 
 _BOOT_DEV = {BootDevice.DISK: "hd", BootDevice.NETWORK: "network", BootDevice.CDROM: "cdrom"}
 _BOOT_FROM_XML = {v: k for k, v in _BOOT_DEV.items()}
-# libvirt names the VHD format "vpc" (QEMU's name); vhdx has no libvirt driver type in 9.0 (LAB.md).
+# libvirt names the VHD format "vpc" (QEMU's name); vhdx has no libvirt driver type in 9.0 (docs/platform.md).
 _DRIVER_TYPE = {DiskFormat.QCOW2: "qcow2", DiskFormat.RAW: "raw", DiskFormat.VHD: "vpc", DiskFormat.VHDX: "vhdx"}
 _FORMAT_FROM_DRIVER = {v: k for k, v in _DRIVER_TYPE.items()}
 _ACCEL_TYPE = {Accel.KVM: "kvm", Accel.TCG: "qemu"}
@@ -383,3 +383,37 @@ def _parse_nic(el: ET.Element) -> NicSpec:
         mac=mac.get("address") if mac is not None else None,
         mtu=int(mtu.get("size", "1500")) if mtu is not None else None,
     )
+
+
+# Devices whose <source> names a file QEMU opens on the host: a disk virtkit does not model (a CD-ROM, a floppy), a
+# shared directory, a character device written to a file or a pipe. (A unix socket channel is libvirt's own.)
+_FILE_DEVICES = ("disk", "filesystem", "serial", "console", "parallel", "channel")
+_FILE_SOURCE_TYPES = ("file", "block", "dev", "pipe", "mount")
+
+
+def unmodelled_files(root: ET.Element) -> list[Path]:
+    """The files a domain definition names that :func:`parse` does not put in its spec (CD-ROM and floppy images,
+    shared directories, character devices on files or pipes, a device tree), in document order.
+
+    The disks a spec models and the serial log are left out: they are checked as a spec is.
+    """
+    out: list[Path] = []
+    dtb = root.findtext("os/dtb")
+    if dtb:
+        out.append(Path(dtb))
+    devices = root.find("devices")
+    serial_log_seen = False
+    for el in list(devices) if devices is not None else []:
+        if el.tag not in _FILE_DEVICES or el.get("type", "file") not in _FILE_SOURCE_TYPES:
+            continue
+        if el.tag == "disk" and el.get("device", "disk") == "disk" and el.get("type") in ("file", "block"):
+            continue  # a modelled disk
+        if el.tag == "serial" and el.get("type") == "file" and not serial_log_seen:
+            serial_log_seen = True  # the serial log
+            continue
+        for source in el.iterfind("source"):
+            for attr in ("file", "dev", "path", "dir"):
+                value = source.get(attr)
+                if value:
+                    out.append(Path(value))
+    return out

@@ -2,7 +2,7 @@
 
 About every 0.2 s the monitor reads the job on the source, reports it to the ``progress`` callback, raises the
 maximum downtime along the ramp, and acts on a cancel request or on the completion timeout. It never decides the
-outcome: that is read from the hosts afterwards (:mod:`virtkit.ops._outcome`).
+outcome: that is read from the hosts afterwards (:mod:`virtkit.ops.migration.outcome`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from virtkit.backend_migration import MigrationBackend
+from virtkit.backends.base.migration import MigrationBackend
 from virtkit.errors import VirtkitError
 from virtkit.models.migration import JobStats, MigrationProgress, TimeoutAction
 

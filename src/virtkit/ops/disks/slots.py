@@ -11,11 +11,20 @@ import contextlib
 import dataclasses
 
 from virtkit.errors import Conflict, InvalidSpec
-from virtkit.models.attached import DiskLayout
+from virtkit.models.attached import AttachedDisk, DiskLayout
 from virtkit.models.disk import DiskBus, DiskSpec
 from virtkit.models.vm import assign_targets
 
-__all__ = ["MAX_SCSI_CONTROLLER", "MAX_SCSI_UNIT", "Placement", "check_address", "next_target", "place"]
+__all__ = [
+    "MAX_SCSI_CONTROLLER",
+    "MAX_SCSI_UNIT",
+    "AttachPlan",
+    "AttachPoint",
+    "check_address",
+    "next_target",
+    "place",
+    "plan_attach",
+]
 
 #: virtio-scsi addresses LUNs 0-16383 (QEMU); libvirt refuses a unit above it.
 MAX_SCSI_UNIT = 16383
@@ -24,7 +33,7 @@ MAX_SCSI_CONTROLLER = 31
 
 
 @dataclasses.dataclass(frozen=True)
-class Placement:
+class AttachPoint:
     """Where a disk will be attached, and which definitions still need its virtio-scsi controller."""
 
     target: str
@@ -82,7 +91,7 @@ def place(
     persistent: bool,
     controller: int | None = None,
     unit: int | None = None,
-) -> Placement:
+) -> AttachPoint:
     """The target, controller and unit for ``disk``; the lowest free ones unless given.
 
     On the scsi bus without ``controller``, the lowest-indexed virtio-scsi controller with a free unit is used, or
@@ -93,7 +102,7 @@ def place(
     """
     target = next_target(disk, layout)
     if disk.bus is not DiskBus.SCSI:
-        return Placement(target)
+        return AttachPoint(target)
     by_index = {c.index: c for c in layout.controllers}
     used: dict[int, dict[int, str]] = {}
     for slot in layout.slots:
@@ -111,7 +120,7 @@ def place(
             raise Conflict(f"SCSI controller {controller} has no free unit")
     elif unit in taken:
         raise Conflict(f"unit {unit} of SCSI controller {controller} is already used by {taken[unit]}")
-    return Placement(
+    return AttachPoint(
         target,
         controller,
         unit,
@@ -133,3 +142,85 @@ def _auto_controller(layout: DiskLayout, used: dict[int, dict[int, str]], *, any
     if free is None:
         raise Conflict("no SCSI controller has a free unit and no controller index is free")
     return free
+
+
+@dataclasses.dataclass(frozen=True)
+class AttachPlan:
+    """An attach worked out: the attachment before, where the disk goes, and which definitions still lack it."""
+
+    before: AttachedDisk | None
+    placement: AttachPoint
+    defined: DiskSpec
+    live: bool
+    persistent: bool
+
+    def predicted(self) -> AttachedDisk:
+        before = self.before
+        return AttachedDisk(
+            self.defined,
+            self.placement.target,
+            self.placement.controller,
+            self.placement.unit,
+            live=self.live or (before is not None and before.live),
+            persistent=self.persistent or (before is not None and before.persistent),
+        )
+
+
+def plan_attach(
+    spec: DiskSpec, layout: DiskLayout, *, live: bool, persistent: bool, controller: int | None, unit: int | None
+) -> AttachPlan:
+    """Where ``spec`` goes and what is still to do; nothing to do when it is attached already where asked.
+
+    :raises Conflict: the place is taken, or the path is attached differently.
+    """
+    before = _attached_as(spec, layout, controller, unit)
+    if before is None:
+        placement = place(spec, layout, live=live, persistent=persistent, controller=controller, unit=unit)
+    else:
+        live, persistent = live and not before.live, persistent and not before.persistent
+        if live or persistent:
+            placement = _complete(before, layout, live=live, persistent=persistent)
+        else:  # attached already where asked
+            placement = AttachPoint(before.target, before.controller, before.unit)
+    defined = dataclasses.replace(spec, target=placement.target, size=None)
+    return AttachPlan(before, placement, defined, live, persistent)
+
+
+def _attached_as(spec: DiskSpec, layout: DiskLayout, controller: int | None, unit: int | None) -> AttachedDisk | None:
+    """The attachment of ``spec.path`` if it is the one asked for, ``None`` if the path is not attached.
+
+    :raises Conflict: the path is attached differently (another target, bus, address, format or options).
+    """
+    found = layout.find(spec.path)
+    if not found:
+        return None
+    have = found[0]
+    same = dataclasses.replace(spec, target=None, size=None) == dataclasses.replace(have.disk, target=None)
+    where = f"as {have.target}" + (f" (SCSI {have.controller}:{have.unit})" if have.controller is not None else "")
+    if len(found) > 1 or not same or spec.target not in (None, have.target):
+        raise Conflict(f"{spec.path} is already attached {where} with other settings; detach it first")
+    if (controller is not None and controller != have.controller) or (unit is not None and unit != have.unit):
+        raise Conflict(f"{spec.path} is already attached {where}; detach it first to move it")
+    return have
+
+
+def _complete(have: AttachedDisk, layout: DiskLayout, *, live: bool, persistent: bool) -> AttachPoint:
+    """Where to add ``have`` to the definition that lacks it: the same target and address, and its controller.
+
+    :raises Conflict: another device holds that target or unit in the other definition.
+    """
+    for slot in layout.slots:
+        same_target = slot.target == have.target
+        same_unit = have.controller is not None and (slot.controller, slot.unit) == (have.controller, have.unit)
+        if (same_target or same_unit) and slot.source != have.disk.path:
+            raise Conflict(f"{have.target} of {have.disk.path} is taken by {slot.source or 'another device'}")
+    ctrl = next((c for c in layout.controllers if c.index == have.controller), None)
+    return AttachPoint(
+        have.target,
+        have.controller,
+        have.unit,
+        add_controller_live=have.controller is not None and live and not (ctrl is not None and ctrl.live),
+        add_controller_persistent=have.controller is not None
+        and persistent
+        and not (ctrl is not None and ctrl.persistent),
+    )

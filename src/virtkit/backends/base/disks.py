@@ -1,4 +1,4 @@
-"""The seam for hot-plug between :mod:`virtkit.ops.disk` and a hypervisor backend. No libvirt here.
+"""The seam for hot-plug between :mod:`virtkit.ops.disks` and a hypervisor backend. No libvirt here.
 
 The backend applies exactly what it is told (which definitions, which controller and unit); choosing targets and
 units, idempotence, check mode and rolling back are the operations layer's job.

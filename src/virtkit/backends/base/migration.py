@@ -1,4 +1,4 @@
-"""The seam for migration between :mod:`virtkit.ops.migrate` and a hypervisor backend. No libvirt here.
+"""The seam for migration between :mod:`virtkit.ops.migration` and a hypervisor backend. No libvirt here.
 
 A :class:`MigrationBackend` belongs to one host and names VMs by name on every call: it looks the VM up afresh
 each time, so it keeps working after its connection was dropped and re-opened (a daemon restarted in the middle
@@ -16,7 +16,7 @@ from typing import Protocol
 from virtkit.models.disk import DiskFormat
 from virtkit.models.migration import Convergence, JobStats, Presence
 
-__all__ = ["MigratableDisk", "MigrationBackend", "MigrationPlan", "SnapshotExport"]
+__all__ = ["MigratableDisk", "MigrationBackend", "MigrationRequest", "SnapshotExport"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +35,7 @@ class MigratableDisk:
 
 
 @dataclasses.dataclass(frozen=True)
-class MigrationPlan:
+class MigrationRequest:
     """One migration call: what moves and how."""
 
     #: Move a running VM (memory included); ``False`` moves a stopped VM's definition only.
@@ -91,7 +91,7 @@ class MigrationBackend(Protocol):
     def disks(self, name: str) -> Sequence[MigratableDisk]:
         """The VM's disks: the running definition's while it runs, else the persistent one's."""
 
-    def migrate(self, name: str, destination: str, plan: MigrationPlan) -> None:
+    def migrate(self, name: str, destination: str, plan: MigrationRequest) -> None:
         """Move the VM to the host at URI ``destination`` (its definition made persistent there and removed
         here); blocks until the hypervisor says it is done.
 

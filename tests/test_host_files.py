@@ -1,6 +1,6 @@
-"""The image-tool seam: LocalImageTool itself, and images / Host.create reaching every file and program through a
-tool. The tool used for the seam keeps its "host's" files under a directory of its own, so a path such as
-/srv/vmhost/images/web1.qcow2 exists only there: anything that bypassed the tool would not find it.
+"""The seam for a host's files: LocalFiles itself, and images / Host.create reaching every file and program through
+a HostFiles. The one used for the seam keeps its "host's" files under a directory of its own, so a path such as
+/srv/vmhost/images/web1.qcow2 exists only there: anything that bypassed the seam would not find it.
 """
 
 from __future__ import annotations
@@ -16,18 +16,21 @@ import pytest
 
 import virtkit
 from virtkit import DiskFormat, ImageError, InvalidSpec, OperationTimeout, VMSpec, images
+from virtkit.backends.base.files import NOT_FOUND, CompletedRun, FileStat
 from virtkit.backends.libvirt.host import LibvirtHost
-from virtkit.image_tool import NOT_FOUND, CompletedRun, LocalImageTool
+from virtkit.remote.local import LocalFiles
 
 ROOT = Path("/srv/vmhost/images")  # does not exist on this machine: only inside ElsewhereTool
 
 
 class ElsewhereTool:
-    """An ImageTool for a "host" whose file system is ``base`` here: every absolute path is moved under it."""
+    """A HostFiles for a "host" whose file system is ``base`` here: every absolute path is moved under it."""
+
+    local = False
 
     def __init__(self, base: Path, *, fail_creates_after: int | None = None) -> None:
         self.base = base
-        self.local = LocalImageTool()
+        self.here = LocalFiles()
         self.commands: list[tuple[str, ...]] = []
         self.fail_creates_after = fail_creates_after
         self.closed = False
@@ -47,19 +50,24 @@ class ElsewhereTool:
         if self.fail_creates_after is not None and creates > self.fail_creates_after:
             return CompletedRun(tuple(args), 1, "", "qemu-img: injected failure")
         moved = [str(self._here(Path(a))) if a.startswith("/") else a for a in args]
-        return self.local.run(moved, timeout=timeout, on_stdout=on_stdout)
+        return self.here.run(moved, timeout=timeout, on_stdout=on_stdout)
 
-    def mode(self, path: Path, *, follow_symlinks: bool = True) -> int | None:
-        return self.local.mode(self._here(path), follow_symlinks=follow_symlinks)
+    def stat(self, path: Path, *, follow_symlinks: bool = True) -> FileStat | None:
+        return self.here.stat(self._here(path), follow_symlinks=follow_symlinks)
+
+    def read(self, path: Path, *, offset: int, size: int) -> bytes:
+        return self.here.read(self._here(path), offset=offset, size=size)
 
     def resolve(self, path: Path) -> Path:
-        return Path("/") / self.local.resolve(self._here(path)).relative_to(self.base.resolve())
+        real = self.here.resolve(self._here(path))
+        base = self.base.resolve()
+        return Path("/") / real.relative_to(base) if real.is_relative_to(base) else Path("/outside") / real.name
 
     def link(self, src: Path, dst: Path) -> None:
-        self.local.link(self._here(src), self._here(dst))
+        self.here.link(self._here(src), self._here(dst))
 
     def unlink(self, path: Path) -> bool:
-        return self.local.unlink(self._here(path))
+        return self.here.unlink(self._here(path))
 
     def close(self) -> None:
         self.closed = True
@@ -73,7 +81,7 @@ def elsewhere(tmp_path: Path) -> ElsewhereTool:
 
 
 def test_local_tool_runs_programs_from_argument_lists() -> None:
-    tool = LocalImageTool()
+    tool = LocalFiles()
     done = tool.run(["printf", "%s|", "a b", "$HOME"], timeout=10)
     assert done == CompletedRun(("printf", "%s|", "a b", "$HOME"), 0, "a b|$HOME|", "")
     assert tool.run(["sh", "-c", "echo oops >&2; exit 3"], timeout=10).returncode == 3
@@ -82,7 +90,7 @@ def test_local_tool_runs_programs_from_argument_lists() -> None:
 
 
 def test_local_tool_kills_what_runs_too_long_or_is_cancelled() -> None:
-    tool = LocalImageTool()
+    tool = LocalFiles()
     start = time.monotonic()
     with pytest.raises(OperationTimeout, match="sleep 30"):
         tool.run(["sleep", "30"], timeout=0.3)
@@ -98,19 +106,31 @@ def test_local_tool_kills_what_runs_too_long_or_is_cancelled() -> None:
 
 
 def test_local_tool_files(tmp_path: Path) -> None:
-    tool = LocalImageTool()
+    tool = LocalFiles()
     a, b = tmp_path / "a", tmp_path / "b"
-    assert tool.mode(a) is None and not tool.unlink(a)
+    assert tool.stat(a) is None and not tool.unlink(a)
     a.write_text("x")
     tool.link(a, b)
-    mode = tool.mode(b)
-    assert mode is not None and stat.S_ISREG(mode)
+    found = tool.stat(b)
+    assert found is not None and stat.S_ISREG(found.mode) and found.size == 1
+    assert tool.read(b, offset=0, size=10) == b"x"
     with pytest.raises(FileExistsError):
         tool.link(a, b)
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
-    assert tool.mode(tmp_path / "dangling") is None
-    assert tool.mode(tmp_path / "dangling", follow_symlinks=False) is not None
-    assert tool.unlink(a) and tool.mode(a) is None
+    assert tool.stat(tmp_path / "dangling") is None
+    assert tool.stat(tmp_path / "dangling", follow_symlinks=False) is not None
+    assert tool.unlink(a) and tool.stat(a) is None
+
+
+def test_local_read_refuses_what_is_no_regular_file_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    start = time.monotonic()
+    with pytest.raises(OSError, match="not a regular file"):
+        LocalFiles().read(fifo, offset=0, size=512)
+    assert time.monotonic() - start < 5
+    with pytest.raises(OSError):
+        LocalFiles().read(tmp_path, offset=0, size=512)
 
 
 def test_images_work_on_the_tools_host_only(elsewhere: ElsewhereTool) -> None:
@@ -163,12 +183,12 @@ def _spec(name: str, **extra: object) -> VMSpec:
 def _host(tmp_path: Path, tool: ElsewhereTool) -> virtkit.Host:
     node = tmp_path / "node.xml"
     shutil.copy(Path(__file__).parent / "data" / "node.xml", node)
-    return virtkit.Host(LibvirtHost(f"test://{node}", storage_roots=(ROOT,)), image_tool=tool)
+    return virtkit.Host(LibvirtHost(f"test://{node}", storage_roots=(ROOT,)), files=tool)
 
 
 def test_host_create_makes_images_through_the_tool(tmp_path: Path, elsewhere: ElsewhereTool) -> None:
     with _host(tmp_path, elsewhere) as host:
-        assert host.image_tool is elsewhere
+        assert host.storage.files is elsewhere
         change = host.create(_spec("web1"), start=True)
         assert change.changed and host.exists("web1")
         assert (elsewhere.base / "srv/vmhost/images/web1.qcow2").is_file()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 
-from virtkit.models.migration import Placement, Presence
+from virtkit.models.migration import Location, Presence
 
 __all__ = ["Decision", "Outcome", "Step", "decide"]
 
@@ -67,15 +67,15 @@ class Decision:
         return Step.START_SOURCE in self.steps or Step.START_DEST in self.steps
 
 
-_ACTIVE = (Placement.RUNNING, Placement.PAUSED)
+_ACTIVE = (Location.RUNNING, Location.PAUSED)
 
 
 def _drop(p: Presence, destroy: Step, undefine: Step) -> tuple[Step, ...]:
     """Steps that remove the VM from a host that does not keep it."""
     steps: tuple[Step, ...] = ()
-    if p.placement in _ACTIVE:
+    if p.location in _ACTIVE:
         steps += (destroy,)
-    if p.persistent or p.placement is Placement.DEFINED:
+    if p.persistent or p.location is Location.DEFINED:
         steps += (undefine,)
     return steps
 
@@ -84,7 +84,7 @@ def _keep_dest(src: Presence, dst: Presence, reason: str) -> Decision:
     steps = _drop(src, Step.DESTROY_SOURCE, Step.UNDEFINE_SOURCE)
     if not dst.persistent:
         steps += (Step.DEFINE_DEST,)
-    if dst.placement is Placement.PAUSED:
+    if dst.location is Location.PAUSED:
         steps += (Step.RESUME_DEST,)
     return Decision(Outcome.DESTINATION, steps, reason)
 
@@ -93,18 +93,18 @@ def _keep_source(src: Presence, dst: Presence, reason: str) -> Decision:
     steps = _drop(dst, Step.DESTROY_DEST, Step.UNDEFINE_DEST)
     if not src.persistent:
         steps += (Step.DEFINE_SOURCE,)
-    if src.placement is Placement.PAUSED:
+    if src.location is Location.PAUSED:
         steps += (Step.RESUME_SOURCE,)
     return Decision(Outcome.SOURCE, steps, reason)
 
 
 def _boot(src: Presence, dst: Presence, reason: str) -> Decision:
     """Neither host runs the guest: boot it where its definition is, the source first."""
-    if src.placement is Placement.DEFINED or dst.placement is not Placement.DEFINED:
+    if src.location is Location.DEFINED or dst.location is not Location.DEFINED:
         steps = _drop(dst, Step.DESTROY_DEST, Step.UNDEFINE_DEST)
-        if src.placement in _ACTIVE:
+        if src.location in _ACTIVE:
             steps = (Step.DESTROY_SOURCE, *steps)
-        if src.placement is Placement.ABSENT:
+        if src.location is Location.ABSENT:
             steps += (Step.DEFINE_SOURCE,)
         return Decision(Outcome.SOURCE, (*steps, Step.START_SOURCE), reason)
     steps = _drop(src, Step.DESTROY_SOURCE, Step.UNDEFINE_SOURCE)
@@ -117,41 +117,41 @@ def decide(src: Presence, dst: Presence, *, postcopy: bool, final: bool = False)
     :param postcopy: the caller switched the migration to post-copy (the hosts' own word is taken too).
     :param final: no more reads will come: decide with what is known instead of waiting.
     """
-    s, d = src.placement, dst.placement
+    s, d = src.location, dst.location
     post = postcopy or src.postcopy or dst.postcopy
     if src.job_active or dst.job_active:
         if not final:
             return Decision(Outcome.WAIT, (), "a migration job still runs")
         return Decision(Outcome.UNKNOWN, (), "a migration job still runs and did not end in time")
-    unknown = Placement.UNKNOWN
-    if d is unknown and s is Placement.RUNNING:
+    unknown = Location.UNKNOWN
+    if d is unknown and s is Location.RUNNING:
         return Decision(
             Outcome.SOURCE,
             (),
             "it runs on the source; the destination did not answer (its libvirt discards an unfinished incoming "
             "VM when it comes back)",
         )
-    if s is unknown and d is Placement.RUNNING and final:
+    if s is unknown and d is Location.RUNNING and final:
         return Decision(Outcome.DESTINATION, (), "it runs on the destination; the source did not answer")
     if unknown in (s, d):
         if not final:
             return Decision(Outcome.WAIT, (), "a host did not answer")
         return Decision(Outcome.UNKNOWN, (), f"the {'source' if s is unknown else 'destination'} did not answer")
-    if d is Placement.RUNNING:
-        if s is Placement.RUNNING and not post:
+    if d is Location.RUNNING:
+        if s is Location.RUNNING and not post:
             return _keep_source(src, dst, "it ran on both hosts before post-copy: the source is authoritative")
         return _keep_dest(src, dst, "it runs on the destination")
-    if d is Placement.PAUSED:
+    if d is Location.PAUSED:
         if post:
             return _keep_dest(src, dst, "post-copy started: the destination is authoritative")
         if s in _ACTIVE:
             return _keep_source(src, dst, "the migration did not finish: the source is authoritative")
         return _keep_dest(src, dst, "the source let it go and the destination holds all of it, paused")
     # The destination has no running copy.
-    if s is Placement.RUNNING:
+    if s is Location.RUNNING:
         return _keep_source(src, dst, "it runs on the source")
-    if s is Placement.PAUSED and not post:
+    if s is Location.PAUSED and not post:
         return _keep_source(src, dst, "the migration did not finish: the source is authoritative")
-    if s is Placement.PAUSED:
+    if s is Location.PAUSED:
         return _boot(src, dst, "post-copy started and the destination lost the guest: its memory is gone")
     return _boot(src, dst, "it ran on neither host")

@@ -1,6 +1,6 @@
 """The pure parts of reaching a host over SSH: :class:`SSHConfig` and the quoting of commands.
 
-Nothing here imports paramiko or opens a connection (:mod:`virtkit.remote` does), so a configuration can be built,
+Nothing here imports paramiko or opens a connection (:mod:`virtkit.remote.ssh` does), so a configuration can be built,
 checked and passed around cheaply, e.g. to ``virtkit.connect(uri, ssh=...)``.
 """
 

@@ -11,17 +11,17 @@ import threading
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from virtkit import images
-from virtkit.backend import DomainBackend, HostBackend
-from virtkit.backend_migration import MigratableDisk, MigrationBackend, SnapshotExport
+from virtkit.backends.base import DomainBackend, HostBackend, MigratableDisk, MigrationBackend, SnapshotExport
 from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unsupported
 from virtkit.images import ImageInfo
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel
-from virtkit.validate import check_path
+from virtkit.ops.blockers import refuse_blockers
+from virtkit.ops.cpu import check_cpu
+from virtkit.ops.storage import HostStorage
 
-__all__ = ["Context", "DiskCopy", "Plan", "preflight"]
+__all__ = ["Context", "DiskCopy", "MovePlan", "preflight"]
 
 # The states each mode moves a VM from.
 _FROM = {
@@ -44,6 +44,8 @@ class Context:
 
     src: HostBackend
     dst: HostBackend
+    src_storage: HostStorage
+    dst_storage: HostStorage
     name: str
     uuid: str
     mode: MigrationMode
@@ -70,7 +72,7 @@ class DiskCopy:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class MovePlan:
     """What preflight found and decided."""
 
     before: VMInfo
@@ -92,7 +94,7 @@ def _under(path: Path, dirs: tuple[Path, ...]) -> bool:
     return any(text.startswith(str(PurePosixPath(d)).rstrip("/") + "/") for d in dirs)
 
 
-def _locate(ctx: Context) -> DomainBackend | Plan:
+def _locate(ctx: Context) -> DomainBackend | MovePlan:
     """The VM on the source, or a no-op plan when it is on the destination already.
 
     :raises NotFound: on neither host.
@@ -103,7 +105,7 @@ def _locate(ctx: Context) -> DomainBackend | Plan:
     there = ctx.dst.lookup(ctx.name)
     if there is not None and there.uuid == ctx.uuid:
         info = there.info()
-        return Plan(before=info, noop=info)
+        return MovePlan(before=info, noop=info)
     raise NotFound(f"{ctx.name} is on neither {ctx.src.uri} nor {ctx.dst.uri}")
 
 
@@ -134,13 +136,13 @@ def _plan_copies(ctx: Context, disks: list[MigratableDisk], snapshots: SnapshotE
             f"cannot copy the disks of {ctx.name}: it has snapshots, and a copy carries only the disks' present "
             "contents; delete the snapshots first, or move it with shared storage"
         )
-    if not (ctx.src.is_local and ctx.dst.is_local):
+    if not ctx.src_storage.same_machine(ctx.dst_storage):
         raise Unsupported(f"copying the disks of {ctx.name} needs both hosts' image files on this machine")
     copies: list[DiskCopy] = []
     for disk in disks:
         if disk.kind != "file" or disk.path is None or disk.format is None:
             raise Unsupported(f"cannot copy disk {disk.target} of {ctx.name}: it is not an image file virtkit knows")
-        image = images.info(disk.path, roots=ctx.src.storage_roots(), fmt=disk.format)
+        image = ctx.src_storage.image_info(f"disks.{disk.target}", disk.path, disk.format)
         dest = ctx.storage / disk.path.name if ctx.storage is not None else disk.path
         if dest == disk.path:
             raise InvalidSpec(
@@ -148,10 +150,8 @@ def _plan_copies(ctx: Context, disks: list[MigratableDisk], snapshots: SnapshotE
                 f"both hosts are this machine, so copying {disk.path} to the same path would overwrite it; give a "
                 "directory for the copies",
             )
-        check_path("storage", dest, ctx.dst.storage_roots())
-        if not dest.parent.is_dir():
-            raise InvalidSpec("storage", f"directory {dest.parent} does not exist on {ctx.dst.uri}")
-        if dest.exists() or any(c.dest == dest for c in copies):
+        entry = ctx.dst_storage.roots.new("storage", dest)
+        if ctx.dst_storage.exists("storage", dest) or any(c.dest == entry.path for c in copies):
             raise AlreadyExists(f"{dest} exists already on {ctx.dst.uri}; remove it or choose another directory")
         copies.append(DiskCopy(disk, image, dest))
     return tuple(copies)
@@ -174,12 +174,12 @@ def _save_path(ctx: Context, disks: list[MigratableDisk]) -> Path:
                 "it; move it live with its storage instead",
             )
     path = ctx.shared[0] / f"{ctx.name}.migrating.save"
-    check_path("shared_storage[0]", path, ctx.src.storage_roots())
-    check_path("shared_storage[0]", path, ctx.dst.storage_roots())
+    ctx.src_storage.roots.new("shared_storage[0]", path)
+    ctx.dst_storage.roots.new("shared_storage[0]", path)
     return path
 
 
-def preflight(ctx: Context) -> Plan:
+def preflight(ctx: Context) -> MovePlan:
     """Check everything and plan the move (see the module's docstring).
 
     :raises InvalidSpec: bad input (the field is named).
@@ -189,13 +189,12 @@ def preflight(ctx: Context) -> Plan:
     :raises Unsupported: this mode cannot move this VM, or the destination cannot run its CPU.
     """
     found = _locate(ctx)
-    if isinstance(found, Plan):
+    if isinstance(found, MovePlan):
         return found
     before = found.info()
     _check_state(ctx, before)
-    # Here, not at the top: virtkit.ops.cpu imports the VM class, whose module imports this one.
-    from virtkit.ops.cpu import check_cpu
-
+    if ctx.mode is not MigrationMode.OFFLINE:
+        refuse_blockers(found, f"move (mode {ctx.mode.value})")
     check_cpu(ctx.dst, found.spec(), Accel.AUTO)  # the spec's own accelerator is used
     disks = [d for d in ctx.srcm.disks(ctx.name) if not d.readonly]
     snapshots = ctx.srcm.export_snapshots(ctx.name)
@@ -212,7 +211,7 @@ def preflight(ctx: Context) -> Plan:
         copies = _plan_copies(ctx, disks, snapshots)
     elif ctx.mode is MigrationMode.QUICK:
         save_path = _save_path(ctx, disks)
-    return Plan(
+    return MovePlan(
         before=before,
         definition=ctx.srcm.definition(ctx.name),
         snapshots=snapshots,

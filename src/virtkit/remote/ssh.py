@@ -1,7 +1,7 @@
 """Hosts reached over SSH (paramiko): run a program there, move files to and from it, read a few host facts.
 
 This is for what must run on a hypervisor host itself, such as making or inspecting a disk image where its VM will
-run: a :class:`RemoteHost` is an :class:`~virtkit.image_tool.ImageTool`, so every function of
+run: an :class:`SSHFiles` is a :class:`~virtkit.backends.base.files.HostFiles`, so every function of
 :mod:`virtkit.images` works through it (``images.create(path, "1GiB", roots=..., tool=remote)``).
 
 Security, by construction:
@@ -10,9 +10,9 @@ Security, by construction:
   file (never ``~/.ssh/known_hosts``). An unknown host or a changed key is refused with
   :class:`~virtkit.errors.HostKeyRejected` (paramiko's ``RejectPolicy``); virtkit never adds a key itself.
 - Only the private key file named is used: no agent, no keys looked up in ``~/.ssh``.
-- The remote side of an SSH command is a shell. :meth:`RemoteHost.run` takes an argument list and quotes it on this
-  side with :func:`shlex.join` (:func:`virtkit.ssh.remote_command`); it never accepts a shell string. Each command
-  runs under coreutils ``timeout`` on the host, so one that runs too long is killed there too, not only abandoned.
+- The remote side of an SSH command is a shell. :meth:`SSHFiles.run` takes an argument list and quotes it on this
+  side with :func:`shlex.join` (:func:`virtkit.remote.config.remote_command`); it never accepts a shell string.
+  Each command runs under coreutils ``timeout`` on the host, so one that runs too long is killed there too.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import NoReturn
 
 import paramiko
 
+from virtkit.backends.base.files import NOT_FOUND, CompletedRun, FileStat
 from virtkit.errors import (
     AlreadyExists,
     CommandFailed,
@@ -43,11 +44,10 @@ from virtkit.errors import (
     OperationTimeout,
     VirtkitError,
 )
-from virtkit.image_tool import NOT_FOUND, CompletedRun
-from virtkit.ssh import KILL_AFTER, TIMED_OUT, SSHConfig, remote_command
+from virtkit.remote.config import KILL_AFTER, TIMED_OUT, SSHConfig, remote_command
 from virtkit.validate import check_path
 
-__all__ = ["CompletedRun", "RemoteHost", "SSHConfig", "remote_command"]
+__all__ = ["SSHFiles"]
 
 _GRACE = KILL_AFTER + 10.0  # how long past its timeout this side waits for a command before giving up on it
 
@@ -70,7 +70,7 @@ def _fingerprint(key: paramiko.PKey) -> str:
     return f"{key.get_name()} {key.fingerprint}"
 
 
-class RemoteHost:
+class SSHFiles:
     """One SSH connection to a host. Use as a context manager, or call :meth:`close`.
 
     Thread-safe: commands run on separate channels of the one connection.
@@ -137,7 +137,7 @@ class RemoteHost:
             return HostUnavailable(f"cannot connect to {c.target}: {exc}")
         return exc
 
-    def __enter__(self) -> RemoteHost:
+    def __enter__(self) -> SSHFiles:
         return self
 
     def __exit__(
@@ -146,7 +146,7 @@ class RemoteHost:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<RemoteHost {self._config.target}>"
+        return f"<SSHFiles {self._config.target}>"
 
     @property
     def config(self) -> SSHConfig:
@@ -157,6 +157,11 @@ class RemoteHost:
     def where(self) -> str:
         """``user@host:port``."""
         return self._config.target
+
+    @property
+    def local(self) -> bool:
+        """``False``: the files are the host's."""
+        return False
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -281,8 +286,8 @@ class RemoteHost:
             host=self.where,
         )
 
-    def mode(self, path: Path, *, follow_symlinks: bool = True) -> int | None:
-        """``st_mode`` of ``path`` on the host, or ``None`` if nothing is there.
+    def stat(self, path: Path, *, follow_symlinks: bool = True) -> FileStat | None:
+        """What is at ``path`` on the host (SFTP ``stat``, or ``lstat`` without ``follow_symlinks``), or ``None``.
 
         :raises CommandFailed: the host refused to tell (permissions).
         """
@@ -293,14 +298,26 @@ class RemoteHost:
                 if exc.errno == errno.ENOENT:
                     return None
                 raise self._sftp_error("stat", path, exc) from exc
-        return attrs.st_mode
+        return FileStat(attrs.st_mode or 0, attrs.st_size or 0)
+
+    def read(self, path: Path, *, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the regular file ``path`` on the host from ``offset`` (SFTP).
+
+        :raises OSError: not a regular file (``EINVAL``: checked before it is opened), or it cannot be read.
+        """
+        found = self.stat(path)
+        if found is None or not stat.S_ISREG(found.mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with self._sftp("read", path) as sftp, sftp.open(str(path), "rb") as f:
+            f.seek(offset)
+            return bytes(f.read(size))
 
     def exists(self, path: Path | str) -> bool:
         """Whether ``path`` exists on the host (symlinks followed).
 
         :raises InvalidSpec: not an absolute, clean path.
         """
-        return self.mode(check_path("path", path)) is not None
+        return self.stat(check_path("path", path)) is not None
 
     def resolve(self, path: Path) -> Path:
         """``path`` with its symlinks resolved on the host; a missing last component is kept as it is.
@@ -325,7 +342,7 @@ class RemoteHost:
             try:
                 sftp.rename(str(src), str(dst))
             except OSError as exc:
-                if self.mode(dst, follow_symlinks=False) is not None:
+                if self.stat(dst, follow_symlinks=False) is not None:
                     raise FileExistsError(str(dst)) from exc
                 raise self._sftp_error("rename", src, exc) from exc
 
@@ -423,5 +440,5 @@ class RemoteHost:
 
         :raises InvalidSpec: not an absolute, clean path.
         """
-        mode = self.mode(check_path("path", path))
-        return mode is not None and stat.S_ISDIR(mode)
+        found = self.stat(check_path("path", path))
+        return found is not None and stat.S_ISDIR(found.mode)

@@ -1,6 +1,6 @@
 """After a migration call: read where the VM is on both hosts, make it run on exactly one, and check that it does.
 
-:func:`settle` reads both hosts until :func:`~virtkit.ops._outcome.decide` can decide (a daemon that restarts
+:func:`settle` reads both hosts until :func:`~virtkit.ops.migration.outcome.decide` can decide (a daemon that restarts
 meanwhile is waited for), runs the repair steps, and reads again: the VM must run, not paused, on the host the
 decision keeps, and nowhere else.
 """
@@ -11,11 +11,11 @@ import contextlib
 import dataclasses
 import time
 
-from virtkit.backend import DomainBackend, HostBackend
-from virtkit.backend_migration import MigrationBackend
+from virtkit.backends.base import DomainBackend, HostBackend
+from virtkit.backends.base.migration import MigrationBackend
 from virtkit.errors import NotFound, VirtkitError
-from virtkit.models.migration import Placement, Presence
-from virtkit.ops._outcome import Decision, Outcome, Step, decide
+from virtkit.models.migration import Location, Presence
+from virtkit.ops.migration.outcome import Decision, Outcome, Step, decide
 
 __all__ = ["Side", "settle"]
 
@@ -114,10 +114,10 @@ def settle(
         here = keep.migrations.presence(name, uuid)
         there = other.migrations.presence(name, uuid)
         confirmed = (
-            here.placement is Placement.RUNNING
+            here.location is Location.RUNNING
             and here.persistent
-            and there.placement in (Placement.ABSENT, Placement.UNKNOWN)
+            and there.location in (Location.ABSENT, Location.UNKNOWN)
         )
         if not confirmed:
-            problems.append(f"afterwards it is {here.placement.value} there and {there.placement.value} on the other")
+            problems.append(f"afterwards it is {here.location.value} there and {there.location.value} on the other")
     return Settled(decision, s, d, tuple(problems), confirmed)

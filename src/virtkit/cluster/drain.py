@@ -20,53 +20,20 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from virtkit.errors import DrainIncomplete, InvalidSpec, NotFound, VirtkitError
+from virtkit.cluster.placement import Placer
+from virtkit.errors import InvalidSpec, VirtkitError
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
+from virtkit.models.results import DrainIncomplete, DrainResult, MigrationResult
 from virtkit.models.state import VMState
-from virtkit.ops.migrate import MigrationResult, migrate
+from virtkit.ops.migration import migrate
 
 if TYPE_CHECKING:
     from virtkit.ops.host import Host
     from virtkit.ops.vm import VM
 
 __all__ = ["DrainResult", "drain"]
-
-# States in which a VM holds memory on its host.
-_RESIDENT = frozenset(
-    {VMState.RUNNING, VMState.PAUSED, VMState.SHUTTING_DOWN, VMState.SUSPENDED, VMState.MIGRATING, VMState.UNKNOWN}
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class DrainResult:
-    """What a drain did: the VMs moved, those that failed (with the error) and those it did not try (why)."""
-
-    host: str
-    moved: tuple[MigrationResult, ...] = ()
-    failed: tuple[tuple[str, VirtkitError], ...] = ()
-    skipped: tuple[tuple[str, str], ...] = ()
-    total_time: float = 0.0
-    check: bool = False
-
-    @property
-    def complete(self) -> bool:
-        """Every VM left the host (nothing failed or was skipped)."""
-        return not self.failed and not self.skipped
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON output and Ansible results."""
-        return {
-            "host": self.host,
-            "changed": any(r.changed for r in self.moved),
-            "check": self.check,
-            "complete": self.complete,
-            "total_time": self.total_time,
-            "moved": [r.as_dict() for r in self.moved],
-            "failed": [{"name": n, "error": str(e), "type": type(e).__name__} for n, e in self.failed],
-            "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
-        }
 
 
 @dataclasses.dataclass
@@ -87,38 +54,6 @@ def _mode_for(state: VMState, live_mode: MigrationMode, shared: Sequence[Path | 
     if state is VMState.SAVED:
         return "its saved state is on this host's disk: start it (it resumes) or discard the saved state"
     return f"it is {state.value}"
-
-
-def _committed(host: Host) -> int:
-    """Memory held by the VMs on ``host`` (a VM that vanishes meanwhile counts nothing)."""
-    total = 0
-    for vm in host.list():
-        try:
-            info = vm.info()
-        except NotFound:
-            continue
-        if info.state in _RESIDENT:
-            total += info.memory
-    return total
-
-
-class _Placer:
-    """Chooses destinations: one that can run the VM's CPU, with the least memory committed (this drain's too)."""
-
-    def __init__(self, targets: Sequence[Host], can_run: Callable[[Host, VM], bool]) -> None:
-        self._targets = list(targets)
-        self._can_run = can_run
-        self._lock = threading.Lock()
-        self._load = {t.uri: _committed(t) for t in targets}
-
-    def choose(self, vm: VM, memory: int) -> Host | str:
-        fits = [t for t in self._targets if self._can_run(t, vm)]
-        if not fits:
-            return f"no destination can run its CPU ({', '.join(t.uri for t in self._targets)})"
-        with self._lock:
-            best = min(fits, key=lambda t: (self._load[t.uri], self._targets.index(t)))
-            self._load[best.uri] += memory
-        return best
 
 
 def _check_args(host: Host, targets: Sequence[Host], max_concurrent: int) -> None:
@@ -176,7 +111,7 @@ def drain(
         else:
             skipped.append((vm.name, why))
     moves.sort(key=lambda m: (-m.memory, m.vm.name))  # the largest first: they balance the hosts best
-    placer = _Placer(targets, lambda target, vm: target.can_run_cpu(vm))
+    placer = Placer(targets, lambda target, vm: target.can_run_cpu(vm))
 
     def move(item: _Move) -> MigrationResult | VirtkitError:
         name = item.vm.name

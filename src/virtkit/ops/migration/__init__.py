@@ -7,8 +7,8 @@ One call for every mode (see :class:`~virtkit.models.migration.MigrationMode`)::
 
 The invariant, whatever fails: afterwards the VM runs on exactly one host, not paused, with its persistent
 definition there and nowhere else. The outcome is read from both hosts, never guessed from an error message
-(:mod:`virtkit.ops._outcome`); a failure raises :class:`~virtkit.errors.MigrationFailed` naming its cause and the
-host the VM runs on. While a VM is moving, a second migration or a lifecycle call on it is refused with
+(:mod:`virtkit.ops.migration.outcome`); a failure raises :class:`~virtkit.errors.MigrationFailed` naming its cause
+and the host the VM runs on. While a VM is moving, a second migration or a lifecycle call on it is refused with
 :class:`~virtkit.errors.Conflict`.
 
 Shared storage: libvirt cannot tell that a directory on a local file system is shared between hosts (the lab's
@@ -25,59 +25,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from virtkit.errors import InvalidSpec, MigrationFailed
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
-from virtkit.models.state import VMInfo
-from virtkit.ops import _inflight
-from virtkit.ops._migration_modes import Context, preflight, run_live, run_offline, run_quick
-from virtkit.ops.change import Change
-from virtkit.validate import check_path
+from virtkit.models.results import MigrationResult
+from virtkit.ops.migration import inflight as _inflight
+from virtkit.ops.migration.modes import Context, preflight, run_live, run_offline, run_quick
+from virtkit.validate import check_flag, check_path
 
 if TYPE_CHECKING:
     from virtkit.ops.host import Host
     from virtkit.ops.vm import VM
 
-__all__ = ["MigrationResult", "migrate"]
-
-
-@dataclasses.dataclass(frozen=True)
-class MigrationResult(Change[VMInfo]):
-    """A migration's :class:`Change` (``before`` on the source, ``after`` on the destination) with its figures.
-
-    Times are in seconds; ``downtime`` is how long the guest was paused, from the hypervisor's own count for a live
-    migration and from save to restore for a quick one (``None`` when it cannot be known: offline, check mode).
-    """
-
-    mode: MigrationMode = MigrationMode.LIVE
-    source: str = ""
-    destination: str = ""
-    total_time: float = 0.0
-    downtime: float | None = None
-    #: Bytes sent (memory, and the disks' contents for a storage copy).
-    data_moved: int | None = None
-    #: Passes over memory (1 when nothing had to be resent).
-    iterations: int | None = None
-    postcopy: bool = False
-    #: Things worth knowing that did not stop the move (a snapshot not redefined, a source image left in place).
-    notes: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON output and Ansible results: the change and the figures."""
-        data = super().as_dict()
-        data.update(
-            mode=self.mode.value,
-            source=self.source,
-            destination=self.destination,
-            total_time=self.total_time,
-            downtime=self.downtime,
-            data_moved=self.data_moved,
-            iterations=self.iterations,
-            postcopy=self.postcopy,
-            notes=list(self.notes),
-        )
-        return data
+__all__ = ["migrate"]
 
 
 def _mode(value: MigrationMode | str) -> MigrationMode:
@@ -129,12 +90,21 @@ def migrate(
     src, dst = vm._host, to._backend
     if src.uri == dst.uri:
         raise InvalidSpec("to", f"{dst.uri} is the host {vm.name} is on")
+    check_flag("check", check)
+    if cancel is not None and not isinstance(cancel, threading.Event):
+        raise InvalidSpec("cancel", f"must be a threading.Event, not {type(cancel).__name__}")
+    if progress is not None and not callable(progress):
+        raise InvalidSpec("progress", f"must be a function of MigrationProgress, not {type(progress).__name__}")
+    if isinstance(shared_storage, str | bytes | Path):
+        raise InvalidSpec("shared_storage", "must be a list of directories, not a single path")
     shared = tuple(check_path(f"shared_storage[{i}]", p) for i, p in enumerate(shared_storage))
-    target = check_path("storage", storage, dst.storage_roots()) if storage is not None else None
+    target = to._storage.check_directory("storage", storage).path if storage is not None else None
     uuid = vm._dom.uuid
     ctx = Context(
         src=src,
         dst=dst,
+        src_storage=vm._storage,
+        dst_storage=to._storage,
         name=vm.name,
         uuid=uuid,
         mode=mode,

@@ -1,6 +1,6 @@
 """``vm.disks``: list, hot-add and hot-remove the disks of one VM, live and persistent.
 
-Each change is idempotent, returns a :class:`~virtkit.ops.change.Change` of
+Each change is idempotent, returns a :class:`~virtkit.models.change.Change` of
 :class:`~virtkit.models.attached.AttachedDisk` and has a check mode. Every input is checked before anything changes;
 a failed attach leaves the persistent definition as it was and removes the image it created.
 
@@ -18,20 +18,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from virtkit import images
-from virtkit.backend import DomainBackend, HostBackend
-from virtkit.backend_hotplug import DiskBackend
+from virtkit.backends.base import DiskBackend, DomainBackend, HostBackend
 from virtkit.errors import Conflict, InvalidSpec, Unsupported, VirtkitError
-from virtkit.image_tool import ImageTool, LocalImageTool
 from virtkit.models._fields import load
 from virtkit.models.attached import AttachedDisk, DiskLayout
+from virtkit.models.change import Change
 from virtkit.models.disk import DiskBus, DiskSpec
 from virtkit.models.state import VMInfo, VMState
-from virtkit.ops._disk_slots import Placement, check_address, place
-from virtkit.ops._diskfile import check_disk_file
-from virtkit.ops._hostfiles import check_disk_file_on
-from virtkit.ops.change import Change
-from virtkit.validate import check_path
+from virtkit.ops.disks.slots import AttachPlan, AttachPoint, check_address, plan_attach
+from virtkit.ops.storage import HostStorage
+from virtkit.validate import check_flag, check_path, check_timeout, shown
 
 __all__ = ["Disks"]
 
@@ -47,10 +43,10 @@ _ROLLBACK_TIMEOUT = 5.0  # seconds to wait for the guest to release a controller
 class Disks:
     """The disks of one VM; get it as :attr:`virtkit.VM.disks`."""
 
-    def __init__(self, host: HostBackend, dom: DomainBackend, files: ImageTool | None = None) -> None:
+    def __init__(self, host: HostBackend, dom: DomainBackend, storage: HostStorage) -> None:
         self._host = host
         self._dom = dom
-        self._files = files  # the host's own files (over SSH), when the Host was connected with one
+        self._storage = storage
 
     def __repr__(self) -> str:
         return f"<Disks of {self._dom.name} on {self._host.uri}>"
@@ -102,6 +98,7 @@ class Disks:
         :raises VirtkitError: the hypervisor refused the attach (translated); nothing was changed.
         """
         spec = disk if isinstance(disk, DiskSpec) else load(DiskSpec, disk, "disk")
+        check_flag("check", check)
         if spec.bus not in HOTPLUG_BUSES:
             raise Unsupported(
                 f"disk.bus: {spec.bus.value} disks cannot be hot-plugged (QEMU cannot add IDE or SATA disks to a "
@@ -109,17 +106,13 @@ class Disks:
             )
         check_address(spec.bus, controller, unit)
         _check_flags(live, persistent)
-        roots = self._host.storage_roots()
-        if self._files is not None:
-            create = check_disk_file_on(self._files, "disk", spec, roots)
-        else:
-            create = check_disk_file("disk", spec, roots, local=self._host.is_local)
+        create = self._storage.check_disk("disk", spec)
         info = self._dom.info()
         live = self._live_allowed("attach", info, live=live, persistent=persistent)
         if persistent and not info.persistent:
             raise Conflict(f"{self._dom.name} is transient: it has no persistent definition; pass persistent=False")
         backend = self._backend()
-        plan = _plan(spec, backend.layout(), live=live, persistent=persistent, controller=controller, unit=unit)
+        plan = plan_attach(spec, backend.layout(), live=live, persistent=persistent, controller=controller, unit=unit)
         key = self._key(plan.placement.target)
         if not (plan.live or plan.persistent):
             return Change("attach", key, plan.before, plan.before, check)
@@ -128,15 +121,13 @@ class Disks:
         self._apply(backend, plan, image=spec if create else None)
         return Change("attach", key, plan.before, _by_target(backend.layout(), plan.placement.target))
 
-    def _apply(self, backend: DiskBackend, plan: _Plan, *, image: DiskSpec | None) -> None:
+    def _apply(self, backend: DiskBackend, plan: AttachPlan, *, image: DiskSpec | None) -> None:
         """Create the image, add the controller, attach; on any failure undo the first two, then re-raise."""
         placement = plan.placement
         created = added = False
         try:
             if image is not None:
-                assert image.size is not None  # check_disk_file asks for creation only with a size
-                roots = self._host.storage_roots()
-                images.create(image.path, image.size, image.format, roots=roots, tool=self._files)
+                self._storage.create_image(image)
                 created = True
             if placement.controller is not None and (
                 placement.add_controller_live or placement.add_controller_persistent
@@ -158,7 +149,7 @@ class Disks:
             if added:
                 _remove_controller(backend, placement, exc)
             if created:
-                (self._files or LocalImageTool()).unlink(plan.defined.path)
+                self._storage.discard([plan.defined.path])
             raise
 
     # -- detach -------------------------------------------------------------------------------------------------
@@ -189,8 +180,8 @@ class Disks:
         """
         key = _check_key(target_or_path)
         _check_flags(live, persistent)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise InvalidSpec("timeout", f"must be a positive number of seconds, not {timeout!r}")
+        timeout = check_timeout("timeout", timeout)
+        check_flag("check", check)
         info = self._dom.info()
         live = self._live_allowed("detach", info, live=live, persistent=True)
         backend = self._backend()
@@ -232,49 +223,7 @@ class Disks:
         return False
 
 
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """An attach worked out: the attachment before, where the disk goes, and which definitions still lack it."""
-
-    before: AttachedDisk | None
-    placement: Placement
-    defined: DiskSpec
-    live: bool
-    persistent: bool
-
-    def predicted(self) -> AttachedDisk:
-        before = self.before
-        return AttachedDisk(
-            self.defined,
-            self.placement.target,
-            self.placement.controller,
-            self.placement.unit,
-            live=self.live or (before is not None and before.live),
-            persistent=self.persistent or (before is not None and before.persistent),
-        )
-
-
-def _plan(
-    spec: DiskSpec, layout: DiskLayout, *, live: bool, persistent: bool, controller: int | None, unit: int | None
-) -> _Plan:
-    """Where ``spec`` goes and what is still to do; nothing to do when it is attached already where asked.
-
-    :raises Conflict: the place is taken, or the path is attached differently.
-    """
-    before = _attached_as(spec, layout, controller, unit)
-    if before is None:
-        placement = place(spec, layout, live=live, persistent=persistent, controller=controller, unit=unit)
-    else:
-        live, persistent = live and not before.live, persistent and not before.persistent
-        if live or persistent:
-            placement = _complete(before, layout, live=live, persistent=persistent)
-        else:  # attached already where asked
-            placement = Placement(before.target, before.controller, before.unit)
-    defined = dataclasses.replace(spec, target=placement.target, size=None)
-    return _Plan(before, placement, defined, live, persistent)
-
-
-def _remove_controller(backend: DiskBackend, placement: Placement, exc: BaseException) -> None:
+def _remove_controller(backend: DiskBackend, placement: AttachPoint, exc: BaseException) -> None:
     """Remove the controller added for a failed attach: from the persistent definition first (immediate), then
     from the running VM (waited for); a failure is noted on ``exc``, which is re-raised by the caller."""
     assert placement.controller is not None
@@ -291,8 +240,7 @@ def _remove_controller(backend: DiskBackend, placement: Placement, exc: BaseExce
 
 def _check_flags(live: object, persistent: object) -> None:
     for field, value in (("live", live), ("persistent", persistent)):
-        if not isinstance(value, bool):
-            raise InvalidSpec(field, f"must be true or false, not {value!r}")
+        check_flag(field, value)
     if not (live or persistent):
         raise InvalidSpec("persistent", "live and persistent are both false: nothing would change")
 
@@ -301,49 +249,9 @@ def _check_key(value: object) -> str:
     if isinstance(value, Path) or (isinstance(value, str) and value.startswith("/")):
         return str(check_path("target_or_path", value))
     if not isinstance(value, str) or not _TARGET_RE.fullmatch(value):
-        raise InvalidSpec("target_or_path", f"{value!r} is neither a target like vdb or sdb nor an absolute path")
+        raise InvalidSpec("target_or_path", f"{shown(value)} is neither a target like vdb or sdb nor an absolute path")
     return value
 
 
 def _by_target(layout: DiskLayout, target: str) -> AttachedDisk | None:
     return next((d for d in layout.disks if d.target == target), None)
-
-
-def _attached_as(spec: DiskSpec, layout: DiskLayout, controller: int | None, unit: int | None) -> AttachedDisk | None:
-    """The attachment of ``spec.path`` if it is the one asked for, ``None`` if the path is not attached.
-
-    :raises Conflict: the path is attached differently (another target, bus, address, format or options).
-    """
-    found = layout.find(spec.path)
-    if not found:
-        return None
-    have = found[0]
-    same = dataclasses.replace(spec, target=None, size=None) == dataclasses.replace(have.disk, target=None)
-    where = f"as {have.target}" + (f" (SCSI {have.controller}:{have.unit})" if have.controller is not None else "")
-    if len(found) > 1 or not same or spec.target not in (None, have.target):
-        raise Conflict(f"{spec.path} is already attached {where} with other settings; detach it first")
-    if (controller is not None and controller != have.controller) or (unit is not None and unit != have.unit):
-        raise Conflict(f"{spec.path} is already attached {where}; detach it first to move it")
-    return have
-
-
-def _complete(have: AttachedDisk, layout: DiskLayout, *, live: bool, persistent: bool) -> Placement:
-    """Where to add ``have`` to the definition that lacks it: the same target and address, and its controller.
-
-    :raises Conflict: another device holds that target or unit in the other definition.
-    """
-    for slot in layout.slots:
-        same_target = slot.target == have.target
-        same_unit = have.controller is not None and (slot.controller, slot.unit) == (have.controller, have.unit)
-        if (same_target or same_unit) and slot.source != have.disk.path:
-            raise Conflict(f"{have.target} of {have.disk.path} is taken by {slot.source or 'another device'}")
-    ctrl = next((c for c in layout.controllers if c.index == have.controller), None)
-    return Placement(
-        have.target,
-        have.controller,
-        have.unit,
-        add_controller_live=have.controller is not None and live and not (ctrl is not None and ctrl.live),
-        add_controller_persistent=have.controller is not None
-        and persistent
-        and not (ctrl is not None and ctrl.persistent),
-    )

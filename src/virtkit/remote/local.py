@@ -1,79 +1,24 @@
-"""Where ``qemu-img`` runs and image files live: this machine, or the host a VM runs on, reached over SSH.
-
-:mod:`virtkit.images` makes every check and builds every ``qemu-img`` command itself; it reaches programs and files
-only through an :class:`ImageTool`. :class:`LocalImageTool` is this machine (a subprocess, ``os``);
-:class:`virtkit.remote.RemoteHost` is the same protocol over SSH, so an image can be made, inspected or removed on
-the host where its VM runs. Paths given to a tool are paths on the machine the tool reaches.
-"""
+"""``LocalFiles``: this machine's files and programs, as a :class:`~virtkit.backends.base.files.HostFiles`."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
+import stat
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
+from virtkit.backends.base.files import NOT_FOUND, CompletedRun, FileStat
 from virtkit.errors import OperationTimeout
 
-__all__ = ["NOT_FOUND", "CompletedRun", "ImageTool", "LocalImageTool"]
-
-#: The exit status of a program that could not be found (what a shell reports too).
-NOT_FOUND = 127
+__all__ = ["LocalFiles"]
 
 
-@dataclass(frozen=True)
-class CompletedRun:
-    """A program that ran to its end: its argument list, exit status and output."""
-
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class ImageTool(Protocol):
-    """Runs programs and reaches files on one machine."""
-
-    @property
-    def where(self) -> str:
-        """The machine, for messages: ``this machine``, ``root@127.0.0.2:2222``."""
-
-    def run(
-        self, args: Sequence[str], *, timeout: float, on_stdout: Callable[[bytes], None] | None = None
-    ) -> CompletedRun:
-        """Run ``args`` (the program first; an argument list, never a shell string) and wait for it.
-
-        ``on_stdout`` is called with each piece of standard output as it arrives; an exception raised from it stops
-        the program and propagates. Exit status :data:`NOT_FOUND` means the program is not installed there.
-
-        :raises OperationTimeout: it ran longer than ``timeout`` seconds; it was killed.
-        """
-
-    def mode(self, path: Path, *, follow_symlinks: bool = True) -> int | None:
-        """``st_mode`` of ``path``, or ``None`` if nothing is there (a dangling symlink, when following)."""
-
-    def resolve(self, path: Path) -> Path:
-        """``path`` with its symlinks resolved (a missing last component is kept as it is)."""
-
-    def link(self, src: Path, dst: Path) -> None:
-        """Give the file ``src`` the name ``dst`` too (a hard link; a rename where the file system has none).
-
-        :raises FileExistsError: ``dst`` exists; it is never replaced.
-        """
-
-    def unlink(self, path: Path) -> bool:
-        """Remove the file (or symlink) ``path``; ``False`` if nothing was there."""
-
-    def close(self) -> None:
-        """Release what the tool holds (a connection); idempotent."""
-
-
-class LocalImageTool:
+class LocalFiles:
     """This machine: programs run as subprocesses, files are reached with ``os``."""
 
     @property
@@ -81,10 +26,15 @@ class LocalImageTool:
         """``this machine``."""
         return "this machine"
 
+    @property
+    def local(self) -> bool:
+        """``True``."""
+        return True
+
     def run(
         self, args: Sequence[str], *, timeout: float, on_stdout: Callable[[bytes], None] | None = None
     ) -> CompletedRun:
-        """Run ``args`` as a subprocess (see :meth:`ImageTool.run`); stdin is ``/dev/null``.
+        """Run ``args`` as a subprocess (see :meth:`HostFiles.run`); stdin is ``/dev/null``.
 
         :raises OperationTimeout: it ran longer than ``timeout`` seconds; it was killed.
         """
@@ -123,12 +73,27 @@ class LocalImageTool:
             stderr = err.read().decode(errors="replace")
         return CompletedRun(tuple(argv), code, out.decode(errors="replace"), stderr)
 
-    def mode(self, path: Path, *, follow_symlinks: bool = True) -> int | None:
-        """``st_mode`` of ``path``, or ``None`` if nothing is there."""
+    def stat(self, path: Path, *, follow_symlinks: bool = True) -> FileStat | None:
+        """What is at ``path`` (``os.stat``; ``os.lstat`` without ``follow_symlinks``), or ``None``."""
         try:
-            return os.stat(path, follow_symlinks=follow_symlinks).st_mode
+            st = os.stat(path, follow_symlinks=follow_symlinks)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        return FileStat(st.st_mode, st.st_size)
+
+    def read(self, path: Path, *, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the regular file ``path`` from ``offset``; opened with ``O_NONBLOCK``, so a FIFO
+        or a device is refused without waiting for a writer.
+
+        :raises OSError: not a regular file (``EINVAL``), or it cannot be read.
+        """
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", str(path))
+            return os.pread(fd, size, offset)
+        finally:
+            os.close(fd)
 
     def resolve(self, path: Path) -> Path:
         """``path`` with its symlinks resolved."""

@@ -1,4 +1,4 @@
-"""The seam between virtkit's neutral operations and a hypervisor backend. No libvirt here.
+"""The protocol of one hypervisor host, as a backend provides it. No libvirt here.
 
 ``virtkit.ops`` talks only to these protocols; ``virtkit.backends.libvirt`` implements them. A backend speaks in
 specs, states and infos; it does no idempotence checks and no check mode: the operations layer does.
@@ -6,30 +6,18 @@ specs, states and infos; it does no idempotence checks and no check mode: the op
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from virtkit.backend_hotplug import DiskBackend
-from virtkit.backend_migration import MigrationBackend
-from virtkit.backend_snapshots import SnapshotBackend
+from virtkit.backends.base.domain import DomainBackend
+from virtkit.backends.base.migration import MigrationBackend
 from virtkit.models.cpu import CPUModel
+from virtkit.models.events import LifecycleEvent
 from virtkit.models.snapshot import SavedImage
-from virtkit.models.state import VMInfo
 from virtkit.models.vm import Accel, VMSpec
 
-__all__ = ["DomainBackend", "HostBackend", "LifecycleEvent", "Subscription"]
-
-
-@dataclasses.dataclass(frozen=True)
-class LifecycleEvent:
-    """A VM changed state on a host: ``event`` like ``started``/``stopped``/``suspended``, ``detail`` the reason."""
-
-    host: str
-    vm: str
-    event: str
-    detail: str
+__all__ = ["HostBackend", "Subscription"]
 
 
 class Subscription(Protocol):
@@ -37,60 +25,6 @@ class Subscription(Protocol):
 
     def close(self) -> None:
         """Stop delivering events."""
-
-
-class DomainBackend(Protocol):
-    """One VM on one host."""
-
-    @property
-    def name(self) -> str:
-        """The VM's name."""
-
-    @property
-    def uuid(self) -> str:
-        """The VM's UUID (known to the handle: no round trip)."""
-
-    def info(self) -> VMInfo:
-        """The VM's state and resources now."""
-
-    def spec(self) -> VMSpec:
-        """The persistent definition, in canonical form."""
-
-    def disks(self) -> DiskBackend:
-        """Disk hot-plug on this VM."""
-
-    def start(self) -> None:
-        """Boot it (or resume a managed save)."""
-
-    def shutdown(self, *, agent: bool) -> None:
-        """Ask the guest to power off (ACPI, or the guest agent); returns at once."""
-
-    def destroy(self) -> None:
-        """Power off at once."""
-
-    def reboot(self, *, hard: bool) -> None:
-        """Ask the guest to reboot, or reset the virtual hardware (``hard``)."""
-
-    def pause(self) -> None:
-        """Stop the vCPUs."""
-
-    def resume(self) -> None:
-        """Restart the vCPUs."""
-
-    def undefine(self) -> None:
-        """Remove the definition with its managed save, snapshot metadata and NVRAM."""
-
-    def snapshots(self) -> SnapshotBackend:
-        """The VM's snapshots."""
-
-    def save(self, path: Path) -> None:
-        """Write the VM's memory and device state to ``path`` and stop it (:meth:`HostBackend.restore` resumes it)."""
-
-    def managed_save(self) -> None:
-        """Save the VM's memory where the host keeps it and stop it; :meth:`start` resumes it."""
-
-    def discard_saved_state(self) -> None:
-        """Drop the managed-save image; the next start boots afresh."""
 
 
 class HostBackend(Protocol):

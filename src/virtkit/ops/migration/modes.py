@@ -14,24 +14,25 @@ import time
 from pathlib import Path
 
 from virtkit import images
-from virtkit.backend_migration import MigrationPlan
+from virtkit.backends.base import MigrationRequest
 from virtkit.errors import HostUnavailable, MigrationFailed, NotFound, VirtkitError
 from virtkit.models.migration import (
     TCG_MIN_DOWNTIME,
     Convergence,
+    Location,
     MigrationProgress,
-    Placement,
     completion_timeout,
     downtime_schedule,
 )
 from virtkit.models.state import VMState
 from virtkit.models.vm import Accel
-from virtkit.ops._migration_plan import Context, Plan, preflight
-from virtkit.ops._monitor import Monitored, Watch, run_monitored
-from virtkit.ops._outcome import Outcome
-from virtkit.ops._settle import Settled, Side, settle
+from virtkit.ops.migration.monitor import Monitored, Watch, run_monitored
+from virtkit.ops.migration.outcome import Outcome
+from virtkit.ops.migration.plan import Context, MovePlan, preflight
+from virtkit.ops.migration.settle import Settled, Side, settle
+from virtkit.storage import StorageRoots
 
-__all__ = ["Context", "Done", "Plan", "preflight", "run_live", "run_offline", "run_quick"]
+__all__ = ["Context", "Done", "MovePlan", "preflight", "run_live", "run_offline", "run_quick"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,14 +58,15 @@ def _pause_source(ctx: Context) -> None:
 
 
 def _remove(paths: list[Path] | tuple[Path, ...], ctx: Context, notes: list[str]) -> None:
+    """Remove copies made on the destination; one a running VM uses there (the move succeeded) is refused."""
     for path in paths:
         try:
-            images.remove(path, roots=ctx.dst.storage_roots())
+            images.remove(path, roots=ctx.dst_storage.roots)
         except VirtkitError as exc:
             notes.append(f"could not remove {path}: {exc}")
 
 
-def _redefine_snapshots(ctx: Context, plan: Plan, notes: list[str], *, on_source: bool) -> None:
+def _redefine_snapshots(ctx: Context, plan: MovePlan, notes: list[str], *, on_source: bool) -> None:
     """Define the snapshot metadata (dropped on the source to migrate) on the destination after the VM arrived
     there, or back on the source after a failed move; a failure becomes a note."""
     if not plan.snapshots:
@@ -97,9 +99,9 @@ def _cause(mon: Monitored, settled: Settled) -> str:
     """Why the VM did not move, in a few words: the monitor's own reason, else what the hosts show."""
     if mon.cause is not None:
         return mon.cause
-    if settled.destination.placement is Placement.UNKNOWN:
+    if settled.destination.location is Location.UNKNOWN:
         return "the destination stopped answering"
-    if settled.source.placement is Placement.UNKNOWN:
+    if settled.source.location is Location.UNKNOWN:
         return "the source stopped answering"
     if isinstance(mon.error, HostUnavailable):
         return "the connection to the source dropped"
@@ -111,14 +113,13 @@ def _cause(mon: Monitored, settled: Settled) -> str:
 # -- live and live with storage ----------------------------------------------------------------------------------
 
 
-def run_live(ctx: Context, plan: Plan) -> Done:
+def run_live(ctx: Context, plan: MovePlan) -> Done:
     """Move a running VM with libvirt's live migration, watched by the monitor; see the package docs."""
     created: list[Path] = []
     notes = list(plan.notes)
     try:
         for copy in plan.copies:
-            fmt = copy.image.format
-            images.create(copy.dest, copy.image.virtual_size, fmt, roots=ctx.dst.storage_roots())
+            ctx.dst_storage.create_like(copy.dest, copy.image.virtual_size, copy.image.format)
             created.append(copy.dest)
     except VirtkitError as exc:
         _remove(created, ctx, notes)
@@ -140,9 +141,9 @@ def run_live(ctx: Context, plan: Plan) -> Done:
         raise
 
 
-def _live_move(ctx: Context, plan: Plan, created: list[Path], notes: list[str]) -> Done:
+def _live_move(ctx: Context, plan: MovePlan, created: list[Path], notes: list[str]) -> Done:
     tuning = ctx.tuning
-    move = MigrationPlan(
+    move = MigrationRequest(
         live=True,
         unsafe=plan.unsafe,
         bandwidth=tuning.bandwidth,
@@ -199,24 +200,25 @@ def _report(ctx: Context, phase: str, elapsed: float) -> None:
         ctx.progress(MigrationProgress(None, None, None, None, None, None, None, elapsed, phase=phase))
 
 
-def _back_on_source(ctx: Context, plan: Plan, error: BaseException | None, cause: str) -> MigrationFailed:
+def _back_on_source(ctx: Context, plan: MovePlan, error: BaseException | None, cause: str) -> MigrationFailed:
     """After a failed save or restore: the VM runs on the source again (from the save file if it was written)."""
     assert plan.save_path is not None
     with contextlib.suppress(VirtkitError):
         here = ctx.srcm.presence(ctx.name, ctx.uuid)
-        if here.placement is Placement.DEFINED and plan.save_path.exists():
+        if here.location is Location.DEFINED and ctx.src_storage.exists("shared_storage[0]", plan.save_path):
             ctx.src.restore(plan.save_path)
     src, dst = _sides(ctx)
     settled = settle(src, dst, ctx.name, ctx.uuid, definition=plan.definition, postcopy=False, allow_restart=False)
-    plan.save_path.unlink(missing_ok=True)
+    ctx.src_storage.discard([plan.save_path])
     return _failure(ctx, cause, error, settled)
 
 
-def run_quick(ctx: Context, plan: Plan) -> Done:
+def run_quick(ctx: Context, plan: MovePlan) -> Done:
     """Save the VM to the shared directory, define and restore it on the destination, undefine it on the source."""
     path = plan.save_path
     assert path is not None
-    path.unlink(missing_ok=True)  # a stale file of an earlier, interrupted attempt: the VM runs, so it is outdated
+    # A stale file of an earlier, interrupted attempt: the VM runs, so it is outdated.
+    ctx.src_storage.remove("shared_storage[0]", path)
     dom = ctx.src.lookup(ctx.name)
     if dom is None:
         raise NotFound(f"{ctx.name} is gone from {ctx.src.uri}")
@@ -234,7 +236,7 @@ def run_quick(ctx: Context, plan: Plan) -> Done:
     if mon.error is not None or mon.cause is not None:
         failure = _back_on_source(ctx, plan, mon.error, mon.cause or "saving on the source failed")
         raise failure from mon.callback_error or mon.error
-    size = path.stat().st_size if path.exists() else None
+    size = ctx.src_storage.roots.lookup("shared_storage[0]", path).size or None
     _report(ctx, "restoring", time.monotonic() - started)
     try:
         ctx.dstm.define(plan.definition)
@@ -256,14 +258,14 @@ def run_quick(ctx: Context, plan: Plan) -> Done:
             dom.undefine()
     except VirtkitError as exc:
         notes.append(f"the definition on {ctx.src.uri} could not be removed: {exc}")
-    path.unlink(missing_ok=True)
+    ctx.src_storage.discard([path], notes)
     return Done(downtime=downtime, data_moved=size, notes=tuple(notes))
 
 
 # -- offline -----------------------------------------------------------------------------------------------------
 
 
-def run_offline(ctx: Context, plan: Plan) -> Done:
+def run_offline(ctx: Context, plan: MovePlan) -> Done:
     """Copy the disks when asked, then move the stopped VM's definition with libvirt's offline migration."""
     notes = list(plan.notes)
     copied: list[Path] = []
@@ -280,7 +282,7 @@ def run_offline(ctx: Context, plan: Plan) -> Done:
                     elapsed = time.monotonic() - started
                     ctx.progress(MigrationProgress(total, remaining, moved, None, None, None, None, elapsed, "copying"))
 
-            roots = (*ctx.src.storage_roots(), *ctx.dst.storage_roots())
+            roots = StorageRoots(ctx.src_storage.files, (*ctx.src_storage.roots.roots, *ctx.dst_storage.roots.roots))
             assert copy.disk.path is not None
             images.convert(copy.disk.path, copy.dest, copy.image.format, roots=roots, progress=step)
             copied.append(copy.dest)
@@ -294,7 +296,7 @@ def run_offline(ctx: Context, plan: Plan) -> Done:
         ) from exc
     if plan.snapshots:
         ctx.srcm.forget_snapshots(ctx.name)
-    move = MigrationPlan(live=False, disk_paths={c.disk.target: c.dest for c in plan.copies})
+    move = MigrationRequest(live=False, disk_paths={c.disk.target: c.dest for c in plan.copies})
     error: VirtkitError | None = None
     try:
         ctx.srcm.migrate(ctx.name, ctx.dst.uri, move)
@@ -302,8 +304,8 @@ def run_offline(ctx: Context, plan: Plan) -> Done:
         error = exc
     here = ctx.srcm.presence(ctx.name, ctx.uuid)
     there = ctx.dstm.presence(ctx.name, ctx.uuid)
-    if there.placement is Placement.DEFINED:
-        if here.placement is not Placement.ABSENT:
+    if there.location is Location.DEFINED:
+        if here.location is not Location.ABSENT:
             with contextlib.suppress(VirtkitError):
                 dom = ctx.src.lookup(ctx.name)
                 if dom is not None:
@@ -311,7 +313,7 @@ def run_offline(ctx: Context, plan: Plan) -> Done:
         _redefine_snapshots(ctx, plan, notes, on_source=False)
         notes += [f"the source image {c.disk.path} was left in place" for c in plan.copies]
         return Done(notes=tuple(notes))
-    if here.placement is Placement.ABSENT:
+    if here.location is Location.ABSENT:
         with contextlib.suppress(VirtkitError):
             ctx.srcm.define(plan.definition)
     _redefine_snapshots(ctx, plan, notes, on_source=True)

@@ -1,0 +1,67 @@
+"""The protocol of one VM on one host, as a hypervisor backend provides it. No libvirt here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from virtkit.backends.base.disks import DiskBackend
+from virtkit.backends.base.snapshots import SnapshotBackend
+from virtkit.models.state import VMInfo
+from virtkit.models.vm import VMSpec
+
+__all__ = ["DomainBackend"]
+
+
+class DomainBackend(Protocol):
+    """One VM on one host."""
+
+    @property
+    def name(self) -> str:
+        """The VM's name."""
+
+    @property
+    def uuid(self) -> str:
+        """The VM's UUID (known to the handle: no round trip)."""
+
+    def info(self) -> VMInfo:
+        """The VM's state and resources now."""
+
+    def spec(self) -> VMSpec:
+        """The persistent definition, in canonical form."""
+
+    def disks(self) -> DiskBackend:
+        """Disk hot-plug on this VM."""
+
+    def start(self) -> None:
+        """Boot it (or resume a managed save)."""
+
+    def shutdown(self, *, agent: bool) -> None:
+        """Ask the guest to power off (ACPI, or the guest agent); returns at once."""
+
+    def destroy(self) -> None:
+        """Power off at once."""
+
+    def reboot(self, *, hard: bool) -> None:
+        """Ask the guest to reboot, or reset the virtual hardware (``hard``)."""
+
+    def pause(self) -> None:
+        """Stop the vCPUs."""
+
+    def resume(self) -> None:
+        """Restart the vCPUs."""
+
+    def undefine(self) -> None:
+        """Remove the definition with its managed save, snapshot metadata and NVRAM."""
+
+    def snapshots(self) -> SnapshotBackend:
+        """The VM's snapshots."""
+
+    def save(self, path: Path) -> None:
+        """Write the VM's memory and device state to ``path`` and stop it (:meth:`HostBackend.restore` resumes it)."""
+
+    def managed_save(self) -> None:
+        """Save the VM's memory where the host keeps it and stop it; :meth:`start` resumes it."""
+
+    def discard_saved_state(self) -> None:
+        """Drop the managed-save image; the next start boots afresh."""

@@ -1,0 +1,1 @@
+"""Policies over several hosts: placing VMs, draining a host (and, later, failover)."""
