@@ -131,3 +131,9 @@ def test_every_decision_leaves_exactly_one_host_keeping_the_vm() -> None:
                     continue
                 if other.location in (Location.RUNNING, Location.PAUSED):
                     assert destroy in decision.steps, (src, dst, postcopy, decision)
+
+
+def test_every_repair_step_has_a_side_and_an_action() -> None:
+    from virtkit.ops.migration import settle
+
+    assert set(settle._STEPS) == set(Step)

@@ -233,10 +233,11 @@ class HostStorage:
         return entry is not None and self.files.unlink(entry.path)
 
     def discard(self, paths: Iterable[Path], notes: list[str] | None = None) -> None:
-        """Remove files virtkit made itself in a step that failed; a failure is noted, never raised."""
+        """Remove files virtkit made itself in a step that failed, each checked like :meth:`owned` first; a
+        failure is noted, never raised."""
         for path in paths:
             try:
-                self.files.unlink(path)
+                self.remove("path", path)
             except (VirtkitError, OSError) as exc:
                 if notes is not None:
                     notes.append(f"could not remove {path}: {exc}")

@@ -26,7 +26,7 @@ _READ_INTERVAL = 0.5
 
 @dataclasses.dataclass(frozen=True)
 class Side:
-    """One end of a migration: the host, its migration backend, and the VM's definition to restore there."""
+    """One end of a migration: the host and its migration backend."""
 
     host: HostBackend
     migrations: MigrationBackend
@@ -57,21 +57,29 @@ def _lookup(side: Side, name: str) -> DomainBackend:
     return dom
 
 
+# Each repair step: the side it acts on, and what it does there.
+_STEPS: dict[Step, tuple[bool, str]] = {
+    Step.DESTROY_SOURCE: (True, "destroy"),
+    Step.DESTROY_DEST: (False, "destroy"),
+    Step.UNDEFINE_SOURCE: (True, "undefine"),
+    Step.UNDEFINE_DEST: (False, "undefine"),
+    Step.DEFINE_SOURCE: (True, "define"),
+    Step.DEFINE_DEST: (False, "define"),
+    Step.RESUME_SOURCE: (True, "resume"),
+    Step.RESUME_DEST: (False, "resume"),
+    Step.START_SOURCE: (True, "start"),
+    Step.START_DEST: (False, "start"),
+}
+
+
 def _run(step: Step, src: Side, dst: Side, name: str, definition: str) -> None:
-    side = src if step.value.endswith("source") else dst
-    action = step.value.rsplit("-", 1)[0]
+    on_source, action = _STEPS[step]
+    side = src if on_source else dst
     if action == "define":
         side.migrations.define(definition)
         return
     dom = _lookup(side, name)
-    if action == "destroy":
-        dom.destroy()
-    elif action == "undefine":
-        dom.undefine()
-    elif action == "resume":
-        dom.resume()
-    else:
-        dom.start()
+    {"destroy": dom.destroy, "undefine": dom.undefine, "resume": dom.resume, "start": dom.start}[action]()
 
 
 def settle(
