@@ -29,7 +29,6 @@ Facts measured with qemu-img 7.2 and libvirt 9.0 (Debian 12), which this module 
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -46,6 +45,7 @@ from virtkit.models.disk import DiskFormat
 from virtkit.remote.local import LocalFiles
 from virtkit.storage import Entry, Kind, StorageRoots
 from virtkit.units import MAX_SIZE, GiB, parse_size
+from virtkit.validate import check_flag, check_path, check_timeout, shown
 
 __all__ = ["ImageInfo", "Preallocation", "compare", "convert", "create", "info", "remove", "resize"]
 
@@ -110,13 +110,13 @@ def create(
     """
     storage = storage_roots(roots, tool)
     f = check_format("fmt", fmt)
-    _check_flag("exist_ok", exist_ok)
+    check_flag("exist_ok", exist_ok)
     seconds = check_timeout("timeout", timeout)
     options: list[str] = []
     if preallocation is not None:
         if not isinstance(preallocation, str) or preallocation not in _PREALLOCATION[f]:
             allowed = ", ".join(sorted(_PREALLOCATION[f]))
-            raise InvalidSpec("preallocation", f"{_shown(preallocation)} is not valid for {f}; use one of {allowed}")
+            raise InvalidSpec("preallocation", f"{shown(preallocation)} is not valid for {f}; use one of {allowed}")
         if backing is not None and preallocation != "off":
             raise InvalidSpec("preallocation", "cannot be combined with a backing file")
         if f in (DiskFormat.VHD, DiskFormat.VHDX):
@@ -176,7 +176,7 @@ def resize(
     :raises ImageError: qemu-img failed (e.g. shrinking a qcow2 that has internal snapshots).
     """
     storage = storage_roots(roots, tool)
-    _check_flag("shrink", shrink)
+    check_flag("shrink", shrink)
     entry = _image(storage, "path", path)
     current = _info("path", entry.path, None, storage.files)
     if current.format in (DiskFormat.VHD, DiskFormat.VHDX):
@@ -224,10 +224,10 @@ def convert(
     """
     storage = storage_roots(roots, tool)
     f = check_format("fmt", fmt)
-    _check_flag("compress", compress)
+    check_flag("compress", compress)
     seconds = check_timeout("timeout", timeout)
     if progress is not None and not callable(progress):
-        raise InvalidSpec("progress", f"must be a function of the percentage done, not {_shown(progress)}")
+        raise InvalidSpec("progress", f"must be a function of the percentage done, not {shown(progress)}")
     if compress and f is not DiskFormat.QCOW2:
         raise InvalidSpec("compress", f"only qcow2 images can be compressed, not {f}")
     source = _image(storage, "src", src)
@@ -315,7 +315,7 @@ def compare(
 def storage_roots(roots: Roots, tool: HostFiles | None = None) -> StorageRoots:
     """``roots`` as :class:`StorageRoots` on the machine ``tool`` reaches (this one by default).
 
-    :raises InvalidSpec: (field ``roots``) a single path, or something that is not a list of paths.
+    :raises InvalidSpec: (field ``roots``) a single path, or something that is not a list of absolute paths.
     """
     if isinstance(roots, StorageRoots):
         if tool is not None and tool is not roots.files:
@@ -325,11 +325,7 @@ def storage_roots(roots: Roots, tool: HostFiles | None = None) -> StorageRoots:
         raise InvalidSpec("roots", "must be a list of directories, not a single path")
     if tool is None:
         tool = LocalFiles()
-    items = list(roots)
-    for i, r in enumerate(items):
-        if not isinstance(r, str | Path):
-            raise InvalidSpec(f"roots[{i}]", f"must be a path, not {type(r).__name__}")
-    return StorageRoots(tool, items)
+    return StorageRoots(tool, [check_path(f"roots[{i}]", r) for i, r in enumerate(roots)])
 
 
 def check_format(field: str, value: object) -> DiskFormat:
@@ -342,7 +338,7 @@ def check_format(field: str, value: object) -> DiskFormat:
     if isinstance(value, str) and value in DiskFormat.__members__.values():
         return DiskFormat(value)
     choices = ", ".join(f.value for f in DiskFormat)
-    raise InvalidSpec(field, f"{_shown(value)} is not a disk format; use one of {choices}")
+    raise InvalidSpec(field, f"{shown(value)} is not a disk format; use one of {choices}")
 
 
 def check_size(field: str, value: object, fmt: DiskFormat) -> int:
@@ -354,32 +350,6 @@ def check_size(field: str, value: object, fmt: DiskFormat) -> int:
     if size % _SECTOR:
         raise InvalidSpec(field, f"{size} bytes is not a whole number of 512-byte sectors")
     return size
-
-
-def check_timeout(field: str, value: object) -> float:
-    """``value`` as a finite, positive number of seconds.
-
-    :raises InvalidSpec: not one (a bool, NaN, infinity, zero or less).
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidSpec(field, f"must be a number of seconds, not {_shown(value)}")
-    seconds = float(value) if isinstance(value, float) or abs(value) < 10**9 else math.inf
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidSpec(field, f"must be a finite, positive number of seconds, not {_shown(value)}")
-    return seconds
-
-
-def _check_flag(field: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidSpec(field, f"must be true or false, not {_shown(value)}")
-
-
-def _shown(value: object) -> str:
-    """A short, printable form of a bad value for a message (never a 4,300-digit integer or a megabyte string)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        return "a number too large to print"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _image(storage: StorageRoots, field: str, value: object) -> Entry:

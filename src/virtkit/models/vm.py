@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from virtkit.errors import InvalidSpec
-from virtkit.models._fields import dump, json_schema, load, normalize, spec_field
+from virtkit.models._fields import Spec, normalize, spec_field
+from virtkit.models._yaml import read_file, read_yaml
 from virtkit.models.cpu import HOST_CPU_MODES, check_cpu_features, check_cpu_model
 from virtkit.models.disk import TARGET_PREFIX, DiskBus, DiskSpec
 from virtkit.models.nic import NicSpec
@@ -50,7 +50,7 @@ class BootDevice(StrEnum):
 
 
 @dataclasses.dataclass(frozen=True)
-class KernelBoot:
+class KernelBoot(Spec):
     """Direct kernel boot: the hypervisor loads the kernel and initrd itself (test guests, appliances)."""
 
     kernel: Path = spec_field("kernel image on the host")
@@ -62,7 +62,7 @@ class KernelBoot:
 
 
 @dataclasses.dataclass(frozen=True)
-class VMSpec:
+class VMSpec(Spec):
     """A virtual machine: its hardware, firmware, disks and adapters. Frozen; equality drives idempotence."""
 
     name: str = spec_field("VM name: 1-63 letters, digits, '_', '.', '-'", name=True)
@@ -113,6 +113,10 @@ class VMSpec:
         if len(set(self.boot)) != len(self.boot):
             raise InvalidSpec("boot", "lists a device twice")
         self._check_disks()
+        macs: dict[str, int] = {}
+        for i, nic in enumerate(self.nics):
+            if nic.mac is not None and macs.setdefault(nic.mac, i) != i:
+                raise InvalidSpec(f"nics[{i}].mac", f"{nic.mac} is the MAC address of nics[{macs[nic.mac]}] too")
 
     def _check_disks(self) -> None:
         paths: set[Path] = set()
@@ -150,51 +154,27 @@ class VMSpec:
         )
         return dataclasses.replace(self, nics=nics)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data that :meth:`from_dict` reads back to an equal spec."""
-        out: dict[str, Any] = dump(self)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: object) -> VMSpec:
-        """A spec from plain data.
-
-        :raises InvalidSpec: naming the field path and the reason.
-        """
-        return load(cls, data)
-
     @classmethod
     def from_yaml(cls, text: str) -> VMSpec:
-        """A spec from YAML text.
+        """A spec from YAML text; deep nesting, alias bombs and keys given twice are refused (see
+        :mod:`virtkit.models._yaml`).
 
-        :raises InvalidSpec: on YAML syntax errors (field ``yaml``) and on any bad field.
+        :raises InvalidSpec: on YAML that is not valid or too large (field ``yaml``) and on any bad field.
         """
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidSpec("yaml", f"not valid YAML: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml(text))
 
     @classmethod
     def from_file(cls, path: str | Path) -> VMSpec:
-        """A spec from a YAML (or JSON) file.
+        """A spec from a YAML (or JSON) file of UTF-8 text; a FIFO or a device is refused without waiting on it.
 
-        :raises InvalidSpec: the file cannot be read, or a field is bad.
+        :raises InvalidSpec: the file cannot be read, is no regular file, too large or not UTF-8 (field ``file``,
+            the message names it), or as :meth:`from_yaml`.
         """
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidSpec("file", f"cannot read {path}: {exc.strerror}") from None
-        return cls.from_yaml(text)
+        return cls.from_yaml(read_file(path))
 
     def to_yaml(self) -> str:
         """YAML text that :meth:`from_yaml` reads back to an equal spec."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @staticmethod
-    def json_schema() -> dict[str, Any]:
-        """The JSON Schema of a VM spec file."""
-        return json_schema(VMSpec)
 
 
 def assign_targets(disks: tuple[DiskSpec, ...]) -> list[str]:
