@@ -205,6 +205,23 @@ def bad_ints(low: int, high: int) -> st.SearchStrategy[Any]:
 
 # -- the world they are aimed at -------------------------------------------------------------------------------------
 
+#: In the storage root: things that are no image, no log, no saved state (see World), and a missing directory.
+NOT_FILES = ["fifo", "dir", "to-etc", "to-zero", "to-fifo", "to-outside", "loop", "loop/x", "nodir/x"]
+#: Images whose backing chain leaves the root, or whose data lives outside it.
+CHAINED_OUT = ["backing-etc.qcow2", "backing-json.qcow2", "backing-nbd.qcow2", "backing-loop.qcow2", "external.qcow2"]
+#: Outside the storage roots.
+OUTSIDE = ["/etc/passwd", "/dev/zero", "/proc/self/mem", "/", "/etc/ssh/ssh_host_rsa_key", "/var/lib/other.qcow2"]
+
+
+def places(*inside: str) -> st.SearchStrategy[tuple[str, Any]]:
+    """Paths, each tagged: names in the storage root (``inside``, ``("in", name)``), places outside it and
+    malformed paths (``("as", path)``). :meth:`World.path` turns them into the paths."""
+    return st.one_of(
+        st.sampled_from(list(inside)).map(lambda n: ("in", n)),
+        st.sampled_from(OUTSIDE).map(lambda p: ("as", p)),
+        bad_paths.map(lambda p: ("as", p)),
+    )
+
 
 def _qemu_img(*args: str) -> None:
     subprocess.run(["qemu-img", *args], check=True, capture_output=True)
@@ -221,8 +238,8 @@ class World:
 
     ``a`` has ``run1`` (running, with a snapshot ``snap1``, a NIC with a fixed MAC and a serial log), ``paused1``,
     ``off1`` (stopped, with a saved state in ``off1.save``) and the hand-made ``legacy1``. The storage root holds a
-    FIFO, a directory, symlinks out of it, to a device and in a loop, images whose backing leaves it, a qcow2 image,
-    text, random bytes, forged saved states, and spec files that are not UTF-8, deep, alias bombs or FIFOs.
+    FIFO, a directory, symlinks out of it, to a device and in a loop, images whose backing leaves it, images of
+    each format, one not closed cleanly, text, bytes, and saved states forged to name files they must not.
     """
 
     def __init__(self, top: Path) -> None:
@@ -231,16 +248,6 @@ class World:
         self.outside = top / "outside"
         self.hosts: list[virtkit.Host] = []
         self._build()
-
-    # Files in the storage root, by what they are.
-    SPECIAL = ("fifo", "dir", "to-etc", "to-zero", "to-fifo", "to-outside", "loop", "loop/x", "dir/../fifo")
-    IMAGES_OUT = (
-        "backing-etc.qcow2",
-        "backing-json.qcow2",
-        "backing-nbd.qcow2",
-        "backing-loop.qcow2",
-        "external.qcow2",
-    )
 
     def _build(self) -> None:
         shutil.rmtree(self.top, ignore_errors=True)
@@ -283,7 +290,7 @@ class World:
         _qemu_img(
             "create", "-q", "-f", "qcow2", "-o", f"data_file={out / 'data.raw'}", str(s / "external.qcow2"), "16M"
         )
-        self._specs()
+        self._dirty(s / "dirty.qcow2")
         a, b = self.top / "a.xml", self.top / "b.xml"
         shutil.copy(DATA / "node.xml", a)
         b.write_text("<node/>\n")
@@ -291,16 +298,15 @@ class World:
         self._vms()
         self.baseline = self.state()
 
-    def _specs(self) -> None:
-        s = self.storage
-        (s / "latin1.yml").write_bytes("name: caf\xe9\n".encode("latin-1"))
-        (s / "utf16.yml").write_bytes("name: web1\n".encode("utf-16"))
-        (s / "nul.yml").write_bytes(b"name: we\0b1\n")
-        (s / "deep.yml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
-        lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-        lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 12)]
-        (s / "bomb.yml").write_text("\n".join(lines) + "\nname: *a11\n")
-        os.mkfifo(s / "fifo.yml")
+    @staticmethod
+    def _dirty(path: Path) -> None:
+        """A qcow2 image with small clusters (it holds at most 128 GiB) that was not closed cleanly: opening it for
+        writing repairs it, in place."""
+        _qemu_img("create", "-q", "-f", "qcow2", "-o", "cluster_size=512,lazy_refcounts=on", str(path), "16M")
+        header = bytearray(path.read_bytes())
+        (features,) = struct.unpack_from(">Q", header, 72)
+        struct.pack_into(">Q", header, 72, features | 1)  # incompatible feature bit 0: dirty
+        path.write_bytes(header)
 
     def _vms(self) -> None:
         a, s = self.hosts[0], self.storage
@@ -329,6 +335,12 @@ class World:
             (s / name).write_bytes(saved_state(xml.replace(old, new)))
         (s / "forged-garbage.save").write_bytes(b"TestGuestMagic\0" + struct.pack("<i", 2**31 - 1) + b"<dom")
         (s / "forged-negative.save").write_bytes(b"TestGuestMagic\0" + struct.pack("<i", -5) + b"<domain/>")
+
+    def path(self, place: object) -> Any:
+        """The path a tagged place of :func:`places` stands for; anything else as it is."""
+        if isinstance(place, tuple) and len(place) == 2 and place[0] in ("in", "as"):
+            return str(self.storage / place[1]) if place[0] == "in" else place[1]
+        return place
 
     def rebuild(self) -> None:
         """Close the hosts and build everything again (after a test changed something)."""
@@ -381,6 +393,14 @@ class World:
             before, after = self.baseline, now
             self.rebuild()
             raise AssertionError(f"state changed:\n before={_diff(before, after)}")
+
+
+def aimed(world: World, call: Callable[[], object], field: str | None, kind: type[VirtkitError] = VirtkitError) -> None:
+    """The property for a call at the world: ``call`` is refused (see :func:`refused`) and nothing changed."""
+    try:
+        refused(call, field=field, kind=kind)
+    finally:
+        world.check_unchanged()
 
 
 def _diff(before: Any, after: Any) -> str:

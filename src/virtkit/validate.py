@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from virtkit.errors import InvalidSpec
 
@@ -17,13 +18,17 @@ __all__ = [
     "MAX_TIMEOUT",
     "NAME_RE",
     "check_flag",
+    "check_list",
     "check_name",
     "check_path",
+    "check_paths",
     "check_text",
     "check_timeout",
     "printable",
     "shown",
 ]
+
+T = TypeVar("T")
 
 #: The longest wait virtkit accepts, in seconds (about four months): a longer one is a typo, and one beyond what the
 #: platform's clocks hold (1e300) would make ``threading`` and ``socket`` raise OverflowError mid-operation.
@@ -75,6 +80,19 @@ def check_flag(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidSpec(field, f"must be true or false, not {shown(value)}")
     return value
+
+
+def check_list(field: str, value: object, item: Callable[[str, object], T], *, empty: bool = True) -> list[T]:
+    """Return ``value``, a list or tuple, as a list of its items, each checked by ``item(field[i], value)``.
+
+    :raises InvalidSpec: a single item, a string or anything but a list or tuple; no items at all unless
+        ``empty``; and whatever ``item`` raises.
+    """
+    if not isinstance(value, list | tuple):
+        raise InvalidSpec(field, f"must be a list, not {type(value).__name__}")
+    if not value and not empty:
+        raise InvalidSpec(field, "must not be empty")
+    return [item(f"{field}[{i}]", element) for i, element in enumerate(value)]
 
 
 def check_timeout(field: str, value: object, *, allow_zero: bool = False) -> float:
@@ -164,3 +182,15 @@ def check_path(field: str, value: object, roots: Iterable[Path] | None = None) -
             listed = ", ".join(root_texts) or "(none configured)"
             raise InvalidSpec(field, f"{shown(value)} is outside the storage roots: {listed}")
     return path
+
+
+def check_paths(field: str, value: object) -> tuple[Path, ...]:
+    """Return ``value``, a list of directories (or files), as absolute paths, each checked by :func:`check_path`.
+
+    :raises InvalidSpec: a single path, a mapping or anything that is not a list of paths; a bad path (field
+        ``field[i]``).
+    """
+    if isinstance(value, str | bytes | Path | Mapping) or not isinstance(value, Iterable):
+        kind = "a single path" if isinstance(value, str | bytes | Path) else type(value).__name__
+        raise InvalidSpec(field, f"must be a list of directories, not {kind}")
+    return tuple(check_path(f"{field}[{i}]", item) for i, item in enumerate(value))
