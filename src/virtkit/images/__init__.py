@@ -19,6 +19,12 @@ Facts measured with qemu-img 7.2 and libvirt 9.0 (Debian 12), which this module 
   header on the last sector, and a grown disk would move "the last sector".
 - qemu-img 7.2 cannot resize vpc or vhdx ("Image format driver does not support resize"): :func:`resize` raises
   :class:`~virtkit.errors.Unsupported` for them.
+- A qcow2 image's L1 table holds at most 4 Mi entries (32 MiB), each mapping one L2 table of ``cluster_size / 8``
+  clusters (16 bytes an entry with extended L2): with 512-byte clusters an image holds at most 128 GiB, and
+  ``qemu-img resize`` beyond that fails ("Failed to grow the L1 table: File too large").
+- A qcow2 image that was not closed cleanly (the dirty flag of lazy refcounts) is repaired, in place, whenever it
+  is opened for writing: a ``qemu-img resize`` that then fails has still changed it. :func:`resize` refuses such
+  an image and a size beyond the image's capacity before qemu-img runs.
 - A failed ``qemu-img create`` can leave a partial file behind (an empty one for a vpc above 2040 GiB), so images
   are written under a temporary name in the target directory and linked into place only when complete.
 - Without ``fmt``, ``qemu-img info`` guesses the format from the content: a raw disk whose guest wrote a qcow2
@@ -37,7 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 from virtkit.backends.base.files import HostFiles
-from virtkit.errors import AlreadyExists, ImageError, InvalidSpec, NotFound, Unsupported
+from virtkit.errors import AlreadyExists, Conflict, ImageError, InvalidSpec, NotFound, Unsupported
 from virtkit.images.chain import backing_chain
 from virtkit.images.qemu_img import DATA_TIMEOUT, QEMU_FORMAT, QUICK_TIMEOUT, ImageInfo, run
 from virtkit.images.qemu_img import info as _info
@@ -45,7 +51,7 @@ from virtkit.models.disk import DiskFormat
 from virtkit.remote.local import LocalFiles
 from virtkit.storage import Entry, Kind, StorageRoots
 from virtkit.units import MAX_SIZE, GiB, parse_size
-from virtkit.validate import check_flag, check_path, check_timeout, shown
+from virtkit.validate import check_flag, check_paths, check_timeout, shown
 
 __all__ = ["ImageInfo", "Preallocation", "compare", "convert", "create", "info", "remove", "resize"]
 
@@ -62,6 +68,7 @@ _PREALLOCATION: dict[DiskFormat, frozenset[str]] = {
 _SECTOR = 512
 _VHD_MAX = 2040 * GiB
 _VHD_CYLINDER = 16 * 255 * _SECTOR  # the most qemu-img's CHS rounding adds to a vpc image
+_QCOW2_MAX_L1_ENTRIES = 32 * 1024 * 1024 // 8  # QEMU's QCOW_MAX_L1_SIZE (32 MiB) of 8-byte entries
 
 Roots = Iterable[Path | str] | StorageRoots
 
@@ -169,10 +176,12 @@ def resize(
     Shrinking discards everything past the new end: the guest's partitions must have been shrunk first. Every
     check is made before qemu-img runs, so a refused resize leaves the image as it was.
 
-    :raises InvalidSpec: bad path or size, or a smaller size without ``shrink=True``.
+    :raises InvalidSpec: bad path or size, a smaller size without ``shrink=True``, or a size beyond what the image
+        can hold (a qcow2 image with small clusters).
     :raises NotFound: no file at ``path``.
     :raises Unsupported: a vhd or vhdx image (qemu-img cannot resize them: convert to qcow2 and back).
-    :raises Conflict: a running VM is using the image.
+    :raises Conflict: a running VM is using the image, or it was not closed cleanly (qemu-img would repair it in
+        place first; check it with ``qemu-img check -r all``).
     :raises ImageError: qemu-img failed (e.g. shrinking a qcow2 that has internal snapshots).
     """
     storage = storage_roots(roots, tool)
@@ -186,8 +195,18 @@ def resize(
         )
     backing_chain(storage, "path", entry, current.format)
     nbytes = check_size("size", size, current.format)
+    capacity = _qcow2_capacity(current)
+    if capacity is not None and nbytes > capacity:
+        raise InvalidSpec(
+            "size", f"{entry.path} has {current.cluster_size}-byte clusters: it holds at most {capacity} bytes"
+        )
     if nbytes == current.virtual_size:
         return current
+    if current.dirty:
+        raise Conflict(
+            f"{entry.path} was not closed cleanly: qemu-img would repair it in place before resizing it; check and "
+            "repair it first (qemu-img check -r all)"
+        )
     args = ["resize", "-q", "-f", QEMU_FORMAT[current.format]]
     if nbytes < current.virtual_size:
         if not shrink:
@@ -315,17 +334,18 @@ def compare(
 def storage_roots(roots: Roots, tool: HostFiles | None = None) -> StorageRoots:
     """``roots`` as :class:`StorageRoots` on the machine ``tool`` reaches (this one by default).
 
-    :raises InvalidSpec: (field ``roots``) a single path, or something that is not a list of absolute paths.
+    :raises InvalidSpec: (field ``roots``) a single path, or something that is not a list of absolute paths;
+        (field ``tool``) something that is not a :class:`HostFiles`.
     """
     if isinstance(roots, StorageRoots):
         if tool is not None and tool is not roots.files:
             raise InvalidSpec("tool", "give either StorageRoots (which name their machine) or a tool, not both")
         return roots
-    if isinstance(roots, str | bytes | Path) or not isinstance(roots, Iterable):
-        raise InvalidSpec("roots", "must be a list of directories, not a single path")
     if tool is None:
         tool = LocalFiles()
-    return StorageRoots(tool, [check_path(f"roots[{i}]", r) for i, r in enumerate(roots)])
+    elif not all(callable(getattr(tool, method, None)) for method in ("run", "stat", "read", "resolve", "unlink")):
+        raise InvalidSpec("tool", f"must be a HostFiles (this machine's or a host's files), not {type(tool).__name__}")
+    return StorageRoots(tool, check_paths("roots", roots))
 
 
 def check_format(field: str, value: object) -> DiskFormat:
@@ -350,6 +370,14 @@ def check_size(field: str, value: object, fmt: DiskFormat) -> int:
     if size % _SECTOR:
         raise InvalidSpec(field, f"{size} bytes is not a whole number of 512-byte sectors")
     return size
+
+
+def _qcow2_capacity(image: ImageInfo) -> int | None:
+    """The largest virtual size a qcow2 image can grow to with its cluster size (see the module notes)."""
+    if image.format is not DiskFormat.QCOW2 or not image.cluster_size:
+        return None
+    entries_per_l2 = image.cluster_size // (16 if image.extended_l2 else 8)
+    return _QCOW2_MAX_L1_ENTRIES * entries_per_l2 * image.cluster_size
 
 
 def _image(storage: StorageRoots, field: str, value: object) -> Entry:
