@@ -43,7 +43,14 @@ from virtkit.validate import shown
 
 # -- connect ---------------------------------------------------------------------------------------------------------
 
-bad_uris = st.one_of(with_bad_char(st.just("test:///default")), long_strings, not_text, st.just(""), st.none())
+bad_uris = st.one_of(
+    with_bad_char(st.just("test:///default")),
+    st.sampled_from(["fifo", "dir", "to-zero", "to-fifo"]).map(lambda name: ("test-driver", name)),
+    long_strings,
+    not_text,
+    st.just(""),
+    st.none(),
+)
 bad_root_lists = st.one_of(
     st.sampled_from(["/var/lib/virtkit", Path("/var/lib/virtkit"), 5, b"/x"]),
     st.lists(bad_paths, min_size=1, max_size=3),
@@ -68,6 +75,8 @@ bad_ssh = st.one_of(
 def test_connect_refuses_bad_arguments(world: World, case: tuple[str, dict[str, Any]]) -> None:
     field, kwargs = case
     call = {"uri": f"test://{world.top / 'a.xml'}", **kwargs}
+    if isinstance(call["uri"], tuple):  # the test driver pointed at a file that is no node description
+        call["uri"] = f"test://{world.storage / call['uri'][1]}"
     aimed(world, lambda: virtkit.connect(**call).close(), field, InvalidSpec)
 
 
@@ -415,9 +424,7 @@ def test_a_serial_log_that_is_a_disk_image_is_refused(world: World) -> None:
     aimed(world, lambda: world.a.create(spec), "serial_log", InvalidSpec)
 
 
-def test_a_failed_save_leaves_the_file_it_was_given(
-    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, storage: Path
-) -> None:
+def test_a_failed_save_leaves_the_file_it_was_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with world_at(tmp_path / "own") as own:  # a world of its own: this save changes the VM's state
         vm, path = own.a.get("run1"), own.storage / "run1.save"
         vm.save(path)
@@ -433,3 +440,23 @@ def test_a_failed_save_leaves_the_file_it_was_given(
         assert path.read_bytes() == kept
         assert sorted(p.name for p in own.storage.iterdir() if p.name.startswith(".")) == []
         assert vm.state is VMState.RUNNING
+
+
+def test_restore_with_check_zero_is_refused_and_restores_nothing(world: World) -> None:
+    aimed(world, lambda: world.a.restore(world.storage / "off1.save", check=0), "check", InvalidSpec)  # type: ignore[arg-type]
+
+
+def test_connect_to_a_test_driver_fifo_is_refused_at_once(world: World) -> None:
+    aimed(world, lambda: virtkit.connect(f"test://{world.storage / 'fifo'}"), "uri", InvalidSpec)
+
+
+def test_a_symlink_loop_in_the_storage_root_is_refused(world: World) -> None:
+    spec = {"name": "new1", "disks": [{"path": str(world.storage / "loop" / "x.qcow2"), "size": "1MiB"}]}
+    aimed(world, lambda: world.a.create(spec), "disks[0].path", InvalidSpec)
+    aimed(world, lambda: world.a.get("run1").save(world.storage / "loop"), "path", InvalidSpec)
+
+
+def test_drain_and_migrate_refuse_names_where_hosts_and_vms_belong(world: World) -> None:
+    aimed(world, lambda: virtkit.drain(world.a, "qemu:///system"), "to", InvalidSpec)  # type: ignore[arg-type]
+    aimed(world, lambda: virtkit.migrate("run1", world.b), "vm", InvalidSpec)  # type: ignore[arg-type]
+    aimed(world, lambda: virtkit.cpu_baseline("ab"), "hosts", InvalidSpec)  # type: ignore[arg-type]

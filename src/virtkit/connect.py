@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from virtkit.errors import InvalidSpec
 from virtkit.ops.host import Host
@@ -30,8 +33,9 @@ def connect(
         run on it: the files a VM names are then checked and its disk images made on the host itself (``qemu-img``
         over SSH). Host keys are checked against the config's known_hosts file. Without it, a host whose files are
         not this machine's (not a local or loopback URI) refuses every operation that needs its files.
-    :raises InvalidSpec: a URI that is no text or holds control characters, a storage root that is no absolute
-        path, an SSH configuration with a bad field (``ssh.port``...); nothing was opened.
+    :raises InvalidSpec: a URI that is no text, holds control characters, or names for the test driver something
+        that is not a regular file (libvirt would wait on a FIFO for ever); a storage root that is no absolute
+        path; an SSH configuration with a bad field (``ssh.port``...). Nothing was opened.
     :raises HostUnavailable: the host cannot be reached (over SSH: :class:`HostKeyRejected` for a host key that is
         unknown or differs from the recorded one).
     """
@@ -39,6 +43,7 @@ def connect(
 
     if not check_text("uri", uri):
         raise InvalidSpec("uri", "must be a libvirt URI such as qemu:///system, not empty")
+    _check_test_driver(uri)
     roots = None if storage_roots is None else check_paths("storage_roots", storage_roots)
     if isinstance(ssh, Mapping):
         ssh = SSHConfig.from_dict(ssh, "ssh")
@@ -55,3 +60,20 @@ def connect(
         backend.close()
         raise
     return Host(backend, files=remote)
+
+
+def _check_test_driver(uri: str) -> None:
+    """libvirt's test driver (``test:///path/to/node.xml``) reads the file it names in the calling process, and
+    would block on a FIFO where no Python signal reaches it: only a regular file is passed on.
+
+    :raises InvalidSpec: (field ``uri``) a test URI naming anything but a regular file.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme != "test" or parts.path in ("", "/default"):
+        return
+    try:
+        mode = os.stat(parts.path).st_mode
+    except (OSError, ValueError):
+        return  # libvirt says what is wrong with it
+    if not stat.S_ISREG(mode):
+        raise InvalidSpec("uri", f"the test driver's file {parts.path} is not a regular file")

@@ -42,11 +42,11 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NONCHARACTERS = "".join(chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17))
 _BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef" + _NONCHARACTERS + "]")
 
-# Characters that have a meaning to XML, shells or libvirt's URI and option parsers; never valid in a path we
-# write into a domain definition or hand to qemu-img (a ',' would even split a QEMU -drive option).
 # The longest file name Linux file systems hold, in bytes (NAME_MAX); a longer component fails with ENAMETOOLONG.
 _NAME_MAX = 255
 
+# Characters that have a meaning to XML, shells or libvirt's URI and option parsers; never valid in a path we
+# write into a domain definition or hand to qemu-img (a ',' would even split a QEMU -drive option).
 _HOSTILE = re.compile(r"[\x00-\x1f\x7f<>&'\"`$;|*?\\,=\[\]{}!~#%^]")
 
 

@@ -319,7 +319,7 @@ def _schema_for(tp: Any, info: FieldInfo) -> dict[str, Any]:
     elif tp is bool:
         schema = {"type": "boolean"}
     elif tp is int and info.size:
-        schema = {"type": ["integer", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGT]i?B?|B)?\s*$"}
+        schema = {"type": ["integer", "string"], "pattern": r"^ *[0-9]+(\.[0-9]+)? *([KMGTkmgt]i?[Bb]?|[Bb])? *$"}
     elif tp in (int, float):
         schema = {"type": "integer" if tp is int else "number"}
         for key, bound in (("minimum", info.minimum), ("exclusiveMinimum", info.above), ("maximum", info.maximum)):

@@ -85,16 +85,17 @@ class _Loader(yaml.SafeLoader):
                 None, None, f"cannot read the value: {exc}", node.start_mark
             ) from None
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
         seen: set[tuple[str, str]] = set()
-        for key, _ in node.value:
+        for key, _ in node.value:  # as written: merge keys (<<) are expanded later, when it is constructed
             if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE:
                 if (key.tag, key.value) in seen:
-                    raise yaml.constructor.ConstructorError(
+                    raise yaml.composer.ComposerError(
                         None, None, f"the key {shown(key.value)} is given twice", key.start_mark
                     )
                 seen.add((key.tag, key.value))
-        return super().construct_mapping(node, deep)
+        return node
 
 
 def read_yaml(text: object) -> Any:
