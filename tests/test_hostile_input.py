@@ -136,8 +136,17 @@ TOP_FIELDS: dict[str, st.SearchStrategy[Any]] = {
         bad_texts.filter(lambda v: v != []),
     ),
     "kernel": bad_kernels,
-    "disks": st.one_of(st.sampled_from(["x", 5, {}]), st.lists(not_text, min_size=1, max_size=2), huge_ints),
-    "nics": st.one_of(st.sampled_from(["user", 1]), st.lists(not_text, min_size=1, max_size=2)),
+    "disks": st.one_of(
+        st.sampled_from(["x", 5, {}]),
+        st.lists(not_text, min_size=1, max_size=2),
+        huge_ints,
+        st.integers(257, 3000).map(lambda n: [{"path": f"{ROOT}/d{i}.qcow2"} for i in range(n)]),
+    ),
+    "nics": st.one_of(
+        st.sampled_from(["user", 1]),
+        st.lists(not_text, min_size=1, max_size=2),
+        st.integers(69, 1000).map(lambda n: [{"kind": "user"}] * n),
+    ),
     "serial_log": _optional(bad_paths),
     "guest_agent": not_bools,
 }
@@ -402,6 +411,11 @@ def test_an_int_too_long_to_print_is_refused_with_a_short_message() -> None:
         refused(partial(VMSpec.from_dict, data), kind=InvalidSpec)
     refused(lambda: VMSpec.from_yaml("name: a\nvcpus: 1" + "0" * 5000), field="yaml")
     refused(lambda: parse_size("size", "9" * 5000), field="size")
+
+
+def test_a_spec_with_thousands_of_disks_is_refused_at_once() -> None:
+    disks = [{"path": f"{ROOT}/d{i}.qcow2"} for i in range(100_000)]
+    refused(lambda: VMSpec.from_dict({"name": "a", "disks": disks}), field="disks")
 
 
 def test_deeply_nested_yaml_is_refused_with_a_short_message() -> None:

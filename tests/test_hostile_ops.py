@@ -82,6 +82,7 @@ def test_connect_refuses_bad_arguments(world: World, case: tuple[str, dict[str, 
 
 # -- Host ------------------------------------------------------------------------------------------------------------
 
+not_callables = st.one_of(not_text, st.just("print"))
 bad_cpus = st.one_of(not_text, st.sampled_from(["EPYC", {"model": "EPYC"}, None]), long_strings)
 bad_cpu_lists = st.one_of(
     st.sampled_from(["EPYC", [], (), None, 5, {"a": 1}]),
@@ -94,7 +95,11 @@ bad_accels = bad_enums("auto", "kvm", "tcg")
 @st.composite
 def host_calls(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
     """A Host method, its field that is bad, and its arguments."""
-    method = draw(st.sampled_from(["get", "exists", "accel", "cpu", "check_cpu", "can_run_cpu", "baseline_cpu"]))
+    method = draw(
+        st.sampled_from(["get", "exists", "accel", "cpu", "check_cpu", "can_run_cpu", "baseline_cpu", "subscribe"])
+    )
+    if method == "subscribe":
+        return method, "callback", {"callback": draw(not_callables)}
     if method in ("get", "exists"):
         return method, "name", {"name": draw(bad_names)}
     if method in ("accel", "cpu"):
@@ -193,7 +198,6 @@ def test_create_refuses_a_bad_spec_or_file_and_creates_nothing(
 # -- VM --------------------------------------------------------------------------------------------------------------
 
 not_hosts = st.one_of(not_text, st.sampled_from(["qemu:///system", None, Path("/x")]))
-not_callables = st.one_of(not_text, st.sampled_from(["print", None]).filter(lambda v: v is not None))
 not_events = st.one_of(not_text, st.sampled_from([True, "set", threading.Lock()]))
 bad_tunings = st.one_of(
     not_text.filter(lambda v: v != {}),

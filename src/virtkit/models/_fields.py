@@ -36,7 +36,7 @@ class FieldInfo:
 
     ``minimum`` and ``maximum`` bound a number (or a size) inclusively, ``above`` exclusively (a float that must be
     positive has ``above=0``). ``pattern`` is a regular expression a string must match in full; ``expected`` says
-    in words what it matches, for the message (``a host name or address``).
+    in words what it matches, for the message (``a host name or address``). ``max_items`` bounds a list.
     """
 
     doc: str = ""
@@ -49,6 +49,7 @@ class FieldInfo:
     above: float | None = None
     pattern: str | None = None
     expected: str = ""
+    max_items: int | None = None
 
 
 def spec_field(
@@ -65,9 +66,10 @@ def spec_field(
     above: float | None = None,
     pattern: str | None = None,
     expected: str = "",
+    max_items: int | None = None,
 ) -> Any:
     """Declare a spec field; the keyword arguments are the :class:`FieldInfo`."""
-    info = FieldInfo(doc, size, name, path, minimum, maximum, aliases, above, pattern, expected)
+    info = FieldInfo(doc, size, name, path, minimum, maximum, aliases, above, pattern, expected, max_items)
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata={"virtkit": info})
     return dataclasses.field(default=default, metadata={"virtkit": info})
@@ -110,6 +112,8 @@ def _convert(tp: Any, value: Any, field: str, info: FieldInfo) -> Any:
         item_tp = typing.get_args(tp)[0]
         if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
             raise InvalidSpec(field, f"must be a list, not {type(value).__name__}")
+        if info.max_items is not None and len(value) > info.max_items:
+            raise InvalidSpec(field, f"has {len(value)} items; at most {info.max_items} are allowed")
         return tuple(_convert(item_tp, v, f"{field}[{i}]", info) for i, v in enumerate(value))
     if dataclasses.is_dataclass(tp):
         return load(cast("type[Any]", tp), value, field)
@@ -312,6 +316,8 @@ def _schema_for(tp: Any, info: FieldInfo) -> dict[str, Any]:
     tp, optional = _unwrap_optional(tp)
     if typing.get_origin(tp) is tuple:
         schema: dict[str, Any] = {"type": "array", "items": _schema_for(typing.get_args(tp)[0], info)}
+        if info.max_items is not None:
+            schema["maxItems"] = info.max_items
     elif dataclasses.is_dataclass(tp):
         schema = _object_schema(cast("type", tp))
     elif isinstance(tp, type) and issubclass(tp, StrEnum):

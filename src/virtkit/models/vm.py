@@ -16,7 +16,24 @@ from virtkit.models.disk import TARGET_PREFIX, DiskBus, DiskSpec
 from virtkit.models.nic import NicSpec
 from virtkit.units import MiB, TiB
 
-__all__ = ["Accel", "BootDevice", "Firmware", "KernelBoot", "Machine", "VMSpec"]
+__all__ = [
+    "MAX_CPU_FEATURES",
+    "MAX_DISKS",
+    "MAX_NICS",
+    "Accel",
+    "BootDevice",
+    "Firmware",
+    "KernelBoot",
+    "Machine",
+    "VMSpec",
+]
+
+#: The most disks a spec may have: Hyper-V's own (four SCSI controllers of 64 disks).
+MAX_DISKS = 256
+#: The most network adapters a spec may have: Hyper-V's own (64 synthetic and 4 legacy).
+MAX_NICS = 68
+#: The most CPU feature changes (an x86 CPU model has about two hundred features to require or disable).
+MAX_CPU_FEATURES = 512
 
 
 class Accel(StrEnum):
@@ -89,11 +106,12 @@ class VMSpec(Spec):
     cpu_features: tuple[str, ...] = spec_field(
         "changes to a named cpu_model: '+name' requires a feature, '-name' disables it (as virtkit.cpu_baseline gives)",
         default=(),
+        max_items=MAX_CPU_FEATURES,
     )
     boot: tuple[BootDevice, ...] = spec_field("boot order", default=(BootDevice.DISK,))
     kernel: KernelBoot | None = spec_field("direct kernel boot instead of firmware boot", default=None)
-    disks: tuple[DiskSpec, ...] = spec_field("disks, in order", default=())
-    nics: tuple[NicSpec, ...] = spec_field("network adapters, in order", default=())
+    disks: tuple[DiskSpec, ...] = spec_field("disks, in order", default=(), max_items=MAX_DISKS)
+    nics: tuple[NicSpec, ...] = spec_field("network adapters, in order", default=(), max_items=MAX_NICS)
     serial_log: Path | None = spec_field("file that receives the serial console (appended)", default=None)
     guest_agent: bool = spec_field("add the qemu-guest-agent channel", default=False)
 
@@ -180,15 +198,17 @@ class VMSpec(Spec):
 def assign_targets(disks: tuple[DiskSpec, ...]) -> list[str]:
     """The guest device name of each disk: its own ``target``, or the next free one for its bus prefix."""
     used = {d.target for d in disks if d.target}
+    lowest: dict[str, int] = {}  # per prefix, the first name that may still be free: each name is tried once
     out: list[str] = []
     for disk in disks:
         if disk.target:
             out.append(disk.target)
             continue
         prefix = TARGET_PREFIX[disk.bus]
-        n = 0
+        n = lowest.get(prefix, 0)
         while (name := prefix + _letters(n)) in used:
             n += 1
+        lowest[prefix] = n + 1
         used.add(name)
         out.append(name)
     return out

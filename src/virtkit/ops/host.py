@@ -21,7 +21,7 @@ from virtkit.models.events import LifecycleEvent
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, VMSpec
 from virtkit.ops import saved
-from virtkit.ops.args import check_cpus
+from virtkit.ops.args import check_callbacks, check_cpus
 from virtkit.ops.cpu import check_cpu
 from virtkit.ops.storage import HostStorage
 from virtkit.ops.vm import VM
@@ -145,7 +145,10 @@ class Host:
         """Call ``callback`` with each lifecycle event (started, suspended, stopped...) of any VM on the host.
 
         Callbacks run on virtkit's event thread; keep them short. ``close()`` the result to stop.
+
+        :raises InvalidSpec: ``callback`` is not a function (it would fail on the event thread, unseen).
         """
+        check_callbacks(callback=callback)
         return self._backend.subscribe(callback)
 
     def restore(self, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
