@@ -117,7 +117,7 @@ def _call(world: World, function: str, field: str, value: Any) -> Any:
     return lambda: getattr(images, function)(**args)
 
 
-@hostile_settings(500)
+@hostile_settings(1000)
 @given(image_calls())
 def test_images_refuse_bad_arguments_and_change_no_file(world: World, case: tuple[str, str, Any]) -> None:
     function, field, value = case

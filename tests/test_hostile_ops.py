@@ -114,7 +114,7 @@ def host_calls(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
     return method, "accel", {"cpu": cpu, "accel": draw(bad_accels)}
 
 
-@hostile_settings(300)
+@hostile_settings(600)
 @given(host_calls())
 def test_host_methods_refuse_bad_arguments(world: World, case: tuple[str, str, dict[str, Any]]) -> None:
     method, field, kwargs = case
@@ -186,7 +186,7 @@ def _in_world(world: World, spec: Any) -> Any:
     return out
 
 
-@hostile_settings(400)
+@hostile_settings(800)
 @given(create_calls())
 def test_create_refuses_a_bad_spec_or_file_and_creates_nothing(
     world: World, case: tuple[str, dict[str, Any], dict[str, Any]]
@@ -263,7 +263,7 @@ def _vm_call(world: World, vm: virtkit.VM, method: str, field: str, value: Any) 
     return lambda: getattr(vm, method)(**args)
 
 
-@hostile_settings(900)
+@hostile_settings(2000)
 @given(vm_calls())
 def test_vm_methods_refuse_bad_arguments_and_change_nothing(world: World, case: tuple[str, str, str, Any]) -> None:
     name, method, field, value = case
@@ -330,7 +330,7 @@ def part_calls(draw: st.DrawFn) -> tuple[str, str, str, str, Any]:
     return draw(st.sampled_from(VMS)), part, method, field, draw(table[method][field])
 
 
-@hostile_settings(700)
+@hostile_settings(1500)
 @given(part_calls())
 def test_disks_and_snapshots_refuse_bad_arguments(world: World, case: tuple[str, str, str, str, Any]) -> None:
     name, part, method, field, value = case
@@ -346,7 +346,7 @@ def test_disks_and_snapshots_refuse_bad_arguments(world: World, case: tuple[str,
 # -- migrate, drain, cpu_baseline ------------------------------------------------------------------------------------
 
 
-@hostile_settings(250)
+@hostile_settings(400)
 @given(
     st.one_of(
         st.sampled_from(["run1", None, 5]).map(lambda v: ("vm", {"vm": v})),
@@ -381,7 +381,7 @@ DRAIN_ARGS: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
-@hostile_settings(250)
+@hostile_settings(400)
 @given(st.sampled_from(sorted(DRAIN_ARGS)).flatmap(lambda f: DRAIN_ARGS[f].map(lambda v: (f, v))))
 def test_drain_refuses_bad_arguments_and_moves_nothing(world: World, case: tuple[str, Any]) -> None:
     field, value = case
