@@ -262,6 +262,7 @@ class World:
         (s / "to-fifo").symlink_to(s / "fifo")
         (s / "to-outside").symlink_to(out / "secret")
         (s / "loop").symlink_to(s / "loop")
+        (s / "to-new").symlink_to(s / "new1.qcow2")  # where Host.create is asked to make a disk
         (s / "text.txt").write_text("just text\n")
         (s / "junk.bin").write_bytes(bytes(range(256)) * 16)
         _qemu_img("create", "-q", "-f", "qcow2", str(s / "image.qcow2"), "16M")
@@ -274,22 +275,11 @@ class World:
             ("backing-nbd.qcow2", "nbd://127.0.0.1:9/x"),
         ):
             _qemu_img("create", "-q", "-f", "qcow2", "-u", "-b", backing, "-F", "raw", str(s / name), "16M")
-        _qemu_img("create", "-q", "-f", "qcow2", str(s / "backing-loop.qcow2"), "16M")
-        _qemu_img(
-            "rebase",
-            "-q",
-            "-u",
-            "-f",
-            "qcow2",
-            "-b",
-            "backing-loop.qcow2",
-            "-F",
-            "qcow2",
-            str(s / "backing-loop.qcow2"),
-        )
-        _qemu_img(
-            "create", "-q", "-f", "qcow2", "-o", f"data_file={out / 'data.raw'}", str(s / "external.qcow2"), "16M"
-        )
+        loop = str(s / "backing-loop.qcow2")
+        _qemu_img("create", "-q", "-f", "qcow2", loop, "16M")
+        _qemu_img("rebase", "-q", "-u", "-f", "qcow2", "-b", loop, "-F", "qcow2", loop)
+        external = str(s / "external.qcow2")
+        _qemu_img("create", "-q", "-f", "qcow2", "-o", f"data_file={out / 'data.raw'}", external, "16M")
         self._dirty(s / "dirty.qcow2")
         a, b = self.top / "a.xml", self.top / "b.xml"
         shutil.copy(DATA / "node.xml", a)

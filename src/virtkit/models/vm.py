@@ -144,6 +144,10 @@ class VMSpec(Spec):
             if disk.path in paths:
                 raise InvalidSpec(f"disks[{i}].path", f"{disk.path} is used by another disk of this VM")
             paths.add(disk.path)
+        if self.serial_log in paths:
+            raise InvalidSpec(
+                "serial_log", f"{self.serial_log} is a disk of this VM; the serial log would write into it"
+            )
         targets = assign_targets(self.disks)
         if len(set(targets)) != len(targets):
             raise InvalidSpec("disks", "two disks have the same target")
