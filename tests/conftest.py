@@ -29,3 +29,12 @@ def host(tmp_path: Path, storage: Path) -> Iterator[virtkit.Host]:
     shutil.copy(DATA / "node.xml", node)
     with virtkit.connect(f"test://{node}", storage_roots=[storage, Path("/var/lib/virtkit")]) as h:
         yield h
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Hosts, VMs and hostile files for the hostile-input tests, built once per module (tests/hostile.py)."""
+    from hostile import world_at
+
+    with world_at(tmp_path_factory.mktemp("world")) as built:
+        yield built

@@ -98,13 +98,16 @@ def test_default_timeout_gives_an_idle_guest_plenty_of_time() -> None:
         ("tuning.timeout_min", {"timeout_min": -1}),
         ("tuning.throttle_initial", {"throttle_initial": 0}),
         ("tuning.throttle_increment", {"throttle_increment": 100}),
-        ("tuning", {"convergence": "fast"}),
-        ("tuning", {"on_timeout": "panic"}),
+        ("tuning.convergence", {"convergence": "fast"}),
+        ("tuning.on_timeout", {"on_timeout": "panic"}),
     ],
 )
 def test_bad_tuning_is_refused_naming_the_field(field: str, kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidSpec) as err:
         MigrationTuning(**kwargs)  # type: ignore[arg-type]
+    assert err.value.field == field.removeprefix("tuning.")
+    with pytest.raises(InvalidSpec) as err:
+        MigrationTuning.from_dict(kwargs, "tuning")
     assert err.value.field == field
 
 
@@ -307,5 +310,5 @@ def test_cli_migrate_refuses_with_one_line_and_changes_nothing(two_hosts: tuple[
     running = runner.invoke(cli, ["migrate", "legacy1", "--from", a.uri, "--to", b.uri, "--mode", "offline"])
     assert running.exit_code == 1 and "Conflict" in running.output and "shut it down" in running.output
     bad = runner.invoke(cli, ["migrate", "legacy1", "--from", a.uri, "--to", b.uri, "--max-downtime", "0"])
-    assert bad.exit_code == 1 and "tuning.downtime_start" in bad.output
+    assert bad.exit_code == 1 and "downtime_start" in bad.output
     assert a.get("legacy1").state is virtkit.VMState.RUNNING

@@ -112,7 +112,8 @@ class StorageRoots:
     def lookup(self, field: str, value: object) -> Entry:
         """Check ``value`` as written and as resolved, and read what is there.
 
-        :raises InvalidSpec: (``field``) a malformed path, or one outside the roots as written or once resolved.
+        :raises InvalidSpec: (``field``) a malformed path, one outside the roots as written or once resolved, or one
+            that cannot be resolved (a loop of symbolic links).
         """
         try:
             path = check_path(field, value, self.roots)
@@ -120,10 +121,15 @@ class StorageRoots:
             path = check_path(field, value)  # a malformed path is refused here
             if not self._inside(path):  # a path written inside a root as resolved is inside too
                 raise
-        real = self.files.resolve(path)
+        try:
+            real = self.files.resolve(path)
+            found = self.files.stat(real)
+        except (OSError, RuntimeError) as exc:  # pathlib reports a symlink loop as a RuntimeError
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a loop of symbolic links"
+            raise InvalidSpec(field, f"{path} cannot be resolved{self._on()}: {reason}") from None
         if not self._inside(real):
             raise InvalidSpec(field, f"{str(path)!r} resolves to {str(real)!r}, outside the storage roots")
-        return Entry(path, real, self.files.stat(real))
+        return Entry(path, real, found)
 
     def existing(self, field: str, value: object, *, kinds: Iterable[Kind] = (Kind.FILE,)) -> Entry:
         """:meth:`lookup`, and something of one of ``kinds`` must be there.

@@ -8,9 +8,9 @@ admin's ``MemoryStartupBytes 512MB`` means here what it means there (536,870,912
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 
 from virtkit.errors import InvalidSpec
+from virtkit.validate import shown
 
 __all__ = ["MAX_SIZE", "GiB", "KiB", "MiB", "TiB", "format_size", "parse_size"]
 
@@ -35,7 +35,9 @@ _UNITS = {
     "tb": TiB,
     "tib": TiB,
 }
-_SIZE_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
+_SIZE_RE = re.compile(r" *([0-9]+)(?:\.([0-9]+))? *([A-Za-z]*) *")
+# No size is written with more characters than this; a longer string is refused before it is read.
+_MAX_SIZE_TEXT = 64
 
 #: Nothing virtkit manages is larger than this (64 TiB): a bigger number is a typo, not a disk.
 MAX_SIZE = 64 * TiB
@@ -52,26 +54,30 @@ def parse_size(field: str, value: object, *, minimum: int = 1, maximum: int = MA
     if isinstance(value, int):
         size = value
     elif isinstance(value, str):
-        m = _SIZE_RE.fullmatch(value)
-        if not m:
-            raise InvalidSpec(field, f"{value!r} is not a size; write e.g. 512MB, 2GiB or 1073741824")
-        number, unit = m.groups()
-        factor = _UNITS.get(unit.lower())
-        if factor is None:
-            raise InvalidSpec(field, f"unknown unit {unit!r}; use B, KB, MB, GB, TB (binary) or KiB, MiB, GiB, TiB")
-        try:
-            exact = Decimal(number) * factor
-        except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid decimals
-            raise InvalidSpec(field, f"{value!r} is not a number") from exc
-        if exact != exact.to_integral_value():
-            raise InvalidSpec(field, f"{value!r} is not a whole number of bytes")
-        size = int(exact)
+        size = _parse(field, value)
     else:
         raise InvalidSpec(field, f"must be a size such as 512MB or 2GiB, not {type(value).__name__}")
     if size < minimum:
-        raise InvalidSpec(field, f"{size} bytes is too small; the minimum is {format_size(minimum)}")
+        raise InvalidSpec(field, f"{shown(size)} bytes is too small; the minimum is {format_size(minimum)}")
     if size > maximum:
-        raise InvalidSpec(field, f"{format_size(size)} is too large; the maximum is {format_size(maximum)}")
+        too_large = format_size(size) if size < 2**100 else shown(size)
+        raise InvalidSpec(field, f"{too_large} is too large; the maximum is {format_size(maximum)}")
+    return size
+
+
+def _parse(field: str, value: str) -> int:
+    """A size string in bytes, exactly: the digits after the point are a fraction, never rounded."""
+    m = _SIZE_RE.fullmatch(value) if len(value) <= _MAX_SIZE_TEXT else None
+    if not m:
+        raise InvalidSpec(field, f"{shown(value)} is not a size; write e.g. 512MB, 2GiB or 1073741824")
+    whole, fraction, unit = m.group(1), m.group(2) or "", m.group(3)
+    factor = _UNITS.get(unit.lower())
+    if factor is None:
+        raise InvalidSpec(field, f"unknown unit {shown(unit)}; use B, KB, MB, GB, TB (binary) or KiB, MiB, GiB, TiB")
+    scale: int = 10 ** len(fraction)
+    size, rest = divmod(int(whole + fraction) * factor, scale)
+    if rest:
+        raise InvalidSpec(field, f"{shown(value)} is not a whole number of bytes")
     return size
 
 

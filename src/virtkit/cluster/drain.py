@@ -17,17 +17,19 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from virtkit.cluster.placement import Placer
 from virtkit.errors import InvalidSpec, VirtkitError
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.results import DrainIncomplete, DrainResult, MigrationResult
 from virtkit.models.state import VMState
+from virtkit.ops.args import check_callbacks, check_host, check_hosts, check_tuning
 from virtkit.ops.migration import migrate
+from virtkit.validate import check_flag, check_paths, shown
 
 if TYPE_CHECKING:
     from virtkit.ops.host import Host
@@ -56,13 +58,20 @@ def _mode_for(state: VMState, live_mode: MigrationMode, shared: Sequence[Path | 
     return f"it is {state.value}"
 
 
-def _check_args(host: Host, targets: Sequence[Host], max_concurrent: int) -> None:
-    if not targets:
-        raise InvalidSpec("to", "name at least one host to move the VMs to")
+def _check_args(host: object, to: object, mode: object, max_concurrent: object) -> tuple[list[Host], MigrationMode]:
+    """The destinations and the mode for running VMs, checked with the number of migrations at once.
+
+    :raises InvalidSpec: (the argument's name) a bad one.
+    """
+    host = check_host("host", host)
+    targets = check_hosts("to", to if isinstance(to, list | tuple) else [to])
     if any(t.uri == host.uri for t in targets):
         raise InvalidSpec("to", f"{host.uri} is the host being drained")
+    if not isinstance(mode, str) or mode not in (MigrationMode.LIVE, MigrationMode.LIVE_STORAGE):
+        raise InvalidSpec("mode", f"running VMs move live or live-storage, not {shown(mode)}")
     if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-        raise InvalidSpec("max_concurrent", f"must be a whole number of at least 1, not {max_concurrent!r}")
+        raise InvalidSpec("max_concurrent", f"must be a whole number of at least 1, not {shown(max_concurrent)}")
+    return targets, MigrationMode(mode)
 
 
 def drain(
@@ -72,7 +81,7 @@ def drain(
     mode: MigrationMode | str = MigrationMode.LIVE,
     max_concurrent: int = 2,
     include_stopped: bool = True,
-    tuning: MigrationTuning | None = None,
+    tuning: MigrationTuning | Mapping[str, Any] | None = None,
     shared_storage: Sequence[Path | str] = (),
     progress: Callable[[str, MigrationProgress], None] | None = None,
     on_done: Callable[[str, MigrationResult | VirtkitError], None] | None = None,
@@ -91,11 +100,12 @@ def drain(
     :raises InvalidSpec: a bad argument (its field named); nothing moved.
     :raises DrainIncomplete: some VMs failed to move (each error is in its ``result``); the others moved.
     """
-    targets = [to] if not isinstance(to, Sequence) else list(to)
-    _check_args(host, targets, max_concurrent)
-    live_mode = MigrationMode(mode) if mode in (MigrationMode.LIVE, MigrationMode.LIVE_STORAGE) else None
-    if live_mode is None:
-        raise InvalidSpec("mode", f"running VMs move live or live-storage, not {mode!r}")
+    targets, live_mode = _check_args(host, to, mode, max_concurrent)
+    check_flag("include_stopped", include_stopped)
+    tuning = check_tuning(tuning)
+    shared_storage = check_paths("shared_storage", shared_storage)
+    check_callbacks(progress=progress, on_done=on_done, cancel=cancel)
+    check_flag("check", check)
     started = time.monotonic()
     moves: list[_Move] = []
     skipped: list[tuple[str, str]] = []
@@ -144,7 +154,7 @@ def _one(
     item: _Move,
     dest: Host,
     *,
-    tuning: MigrationTuning | None,
+    tuning: MigrationTuning,
     shared: Sequence[Path | str],
     progress: Callable[[str, MigrationProgress], None] | None,
     cancel: threading.Event | None,

@@ -19,6 +19,12 @@ Facts measured with qemu-img 7.2 and libvirt 9.0 (Debian 12), which this module 
   header on the last sector, and a grown disk would move "the last sector".
 - qemu-img 7.2 cannot resize vpc or vhdx ("Image format driver does not support resize"): :func:`resize` raises
   :class:`~virtkit.errors.Unsupported` for them.
+- A qcow2 image's L1 table holds at most 4 Mi entries (32 MiB), each mapping one L2 table of ``cluster_size / 8``
+  clusters (16 bytes an entry with extended L2): with 512-byte clusters an image holds at most 128 GiB, and
+  ``qemu-img resize`` beyond that fails ("Failed to grow the L1 table: File too large").
+- A qcow2 image that was not closed cleanly (the dirty flag of lazy refcounts) is repaired, in place, whenever it
+  is opened for writing: a ``qemu-img resize`` that then fails has still changed it. :func:`resize` refuses such
+  an image and a size beyond the image's capacity before qemu-img runs.
 - A failed ``qemu-img create`` can leave a partial file behind (an empty one for a vpc above 2040 GiB), so images
   are written under a temporary name in the target directory and linked into place only when complete.
 - Without ``fmt``, ``qemu-img info`` guesses the format from the content: a raw disk whose guest wrote a qcow2
@@ -29,7 +35,6 @@ Facts measured with qemu-img 7.2 and libvirt 9.0 (Debian 12), which this module 
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -38,7 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 from virtkit.backends.base.files import HostFiles
-from virtkit.errors import AlreadyExists, ImageError, InvalidSpec, NotFound, Unsupported
+from virtkit.errors import AlreadyExists, Conflict, ImageError, InvalidSpec, NotFound, Unsupported
 from virtkit.images.chain import backing_chain
 from virtkit.images.qemu_img import DATA_TIMEOUT, QEMU_FORMAT, QUICK_TIMEOUT, ImageInfo, run
 from virtkit.images.qemu_img import info as _info
@@ -46,6 +51,7 @@ from virtkit.models.disk import DiskFormat
 from virtkit.remote.local import LocalFiles
 from virtkit.storage import Entry, Kind, StorageRoots
 from virtkit.units import MAX_SIZE, GiB, parse_size
+from virtkit.validate import check_flag, check_paths, check_timeout, shown
 
 __all__ = ["ImageInfo", "Preallocation", "compare", "convert", "create", "info", "remove", "resize"]
 
@@ -62,6 +68,7 @@ _PREALLOCATION: dict[DiskFormat, frozenset[str]] = {
 _SECTOR = 512
 _VHD_MAX = 2040 * GiB
 _VHD_CYLINDER = 16 * 255 * _SECTOR  # the most qemu-img's CHS rounding adds to a vpc image
+_QCOW2_MAX_L1_ENTRIES = 32 * 1024 * 1024 // 8  # QEMU's QCOW_MAX_L1_SIZE (32 MiB) of 8-byte entries
 
 Roots = Iterable[Path | str] | StorageRoots
 
@@ -110,13 +117,13 @@ def create(
     """
     storage = storage_roots(roots, tool)
     f = check_format("fmt", fmt)
-    _check_flag("exist_ok", exist_ok)
+    check_flag("exist_ok", exist_ok)
     seconds = check_timeout("timeout", timeout)
     options: list[str] = []
     if preallocation is not None:
         if not isinstance(preallocation, str) or preallocation not in _PREALLOCATION[f]:
             allowed = ", ".join(sorted(_PREALLOCATION[f]))
-            raise InvalidSpec("preallocation", f"{_shown(preallocation)} is not valid for {f}; use one of {allowed}")
+            raise InvalidSpec("preallocation", f"{shown(preallocation)} is not valid for {f}; use one of {allowed}")
         if backing is not None and preallocation != "off":
             raise InvalidSpec("preallocation", "cannot be combined with a backing file")
         if f in (DiskFormat.VHD, DiskFormat.VHDX):
@@ -169,14 +176,16 @@ def resize(
     Shrinking discards everything past the new end: the guest's partitions must have been shrunk first. Every
     check is made before qemu-img runs, so a refused resize leaves the image as it was.
 
-    :raises InvalidSpec: bad path or size, or a smaller size without ``shrink=True``.
+    :raises InvalidSpec: bad path or size, a smaller size without ``shrink=True``, or a size beyond what the image
+        can hold (a qcow2 image with small clusters).
     :raises NotFound: no file at ``path``.
     :raises Unsupported: a vhd or vhdx image (qemu-img cannot resize them: convert to qcow2 and back).
-    :raises Conflict: a running VM is using the image.
+    :raises Conflict: a running VM is using the image, or it was not closed cleanly (qemu-img would repair it in
+        place first; check it with ``qemu-img check -r all``).
     :raises ImageError: qemu-img failed (e.g. shrinking a qcow2 that has internal snapshots).
     """
     storage = storage_roots(roots, tool)
-    _check_flag("shrink", shrink)
+    check_flag("shrink", shrink)
     entry = _image(storage, "path", path)
     current = _info("path", entry.path, None, storage.files)
     if current.format in (DiskFormat.VHD, DiskFormat.VHDX):
@@ -186,8 +195,18 @@ def resize(
         )
     backing_chain(storage, "path", entry, current.format)
     nbytes = check_size("size", size, current.format)
+    capacity = _qcow2_capacity(current)
+    if capacity is not None and nbytes > capacity:
+        raise InvalidSpec(
+            "size", f"{entry.path} has {current.cluster_size}-byte clusters: it holds at most {capacity} bytes"
+        )
     if nbytes == current.virtual_size:
         return current
+    if current.dirty:
+        raise Conflict(
+            f"{entry.path} was not closed cleanly: qemu-img would repair it in place before resizing it; check and "
+            "repair it first (qemu-img check -r all)"
+        )
     args = ["resize", "-q", "-f", QEMU_FORMAT[current.format]]
     if nbytes < current.virtual_size:
         if not shrink:
@@ -224,10 +243,10 @@ def convert(
     """
     storage = storage_roots(roots, tool)
     f = check_format("fmt", fmt)
-    _check_flag("compress", compress)
+    check_flag("compress", compress)
     seconds = check_timeout("timeout", timeout)
     if progress is not None and not callable(progress):
-        raise InvalidSpec("progress", f"must be a function of the percentage done, not {_shown(progress)}")
+        raise InvalidSpec("progress", f"must be a function of the percentage done, not {shown(progress)}")
     if compress and f is not DiskFormat.QCOW2:
         raise InvalidSpec("compress", f"only qcow2 images can be compressed, not {f}")
     source = _image(storage, "src", src)
@@ -315,21 +334,18 @@ def compare(
 def storage_roots(roots: Roots, tool: HostFiles | None = None) -> StorageRoots:
     """``roots`` as :class:`StorageRoots` on the machine ``tool`` reaches (this one by default).
 
-    :raises InvalidSpec: (field ``roots``) a single path, or something that is not a list of paths.
+    :raises InvalidSpec: (field ``roots``) a single path, or something that is not a list of absolute paths;
+        (field ``tool``) something that is not a :class:`HostFiles`.
     """
     if isinstance(roots, StorageRoots):
         if tool is not None and tool is not roots.files:
             raise InvalidSpec("tool", "give either StorageRoots (which name their machine) or a tool, not both")
         return roots
-    if isinstance(roots, str | bytes | Path) or not isinstance(roots, Iterable):
-        raise InvalidSpec("roots", "must be a list of directories, not a single path")
     if tool is None:
         tool = LocalFiles()
-    items = list(roots)
-    for i, r in enumerate(items):
-        if not isinstance(r, str | Path):
-            raise InvalidSpec(f"roots[{i}]", f"must be a path, not {type(r).__name__}")
-    return StorageRoots(tool, items)
+    elif not all(callable(getattr(tool, method, None)) for method in ("run", "stat", "read", "resolve", "unlink")):
+        raise InvalidSpec("tool", f"must be a HostFiles (this machine's or a host's files), not {type(tool).__name__}")
+    return StorageRoots(tool, check_paths("roots", roots))
 
 
 def check_format(field: str, value: object) -> DiskFormat:
@@ -342,7 +358,7 @@ def check_format(field: str, value: object) -> DiskFormat:
     if isinstance(value, str) and value in DiskFormat.__members__.values():
         return DiskFormat(value)
     choices = ", ".join(f.value for f in DiskFormat)
-    raise InvalidSpec(field, f"{_shown(value)} is not a disk format; use one of {choices}")
+    raise InvalidSpec(field, f"{shown(value)} is not a disk format; use one of {choices}")
 
 
 def check_size(field: str, value: object, fmt: DiskFormat) -> int:
@@ -356,30 +372,12 @@ def check_size(field: str, value: object, fmt: DiskFormat) -> int:
     return size
 
 
-def check_timeout(field: str, value: object) -> float:
-    """``value`` as a finite, positive number of seconds.
-
-    :raises InvalidSpec: not one (a bool, NaN, infinity, zero or less).
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidSpec(field, f"must be a number of seconds, not {_shown(value)}")
-    seconds = float(value) if isinstance(value, float) or abs(value) < 10**9 else math.inf
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidSpec(field, f"must be a finite, positive number of seconds, not {_shown(value)}")
-    return seconds
-
-
-def _check_flag(field: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidSpec(field, f"must be true or false, not {_shown(value)}")
-
-
-def _shown(value: object) -> str:
-    """A short, printable form of a bad value for a message (never a 4,300-digit integer or a megabyte string)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        return "a number too large to print"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _qcow2_capacity(image: ImageInfo) -> int | None:
+    """The largest virtual size a qcow2 image can grow to with its cluster size (see the module notes)."""
+    if image.format is not DiskFormat.QCOW2 or not image.cluster_size:
+        return None
+    entries_per_l2 = image.cluster_size // (16 if image.extended_l2 else 8)
+    return _QCOW2_MAX_L1_ENTRIES * entries_per_l2 * image.cluster_size
 
 
 def _image(storage: StorageRoots, field: str, value: object) -> Entry:

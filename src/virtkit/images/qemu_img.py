@@ -36,7 +36,8 @@ class ImageInfo:
     """What ``qemu-img info`` says about one image.
 
     ``actual_size`` is the space allocated on disk; ``dirty`` is qemu-img's flag for an image not closed cleanly;
-    ``corrupt`` is reported by qcow2 only (``None`` otherwise); ``cluster_size`` is ``None`` for raw.
+    ``corrupt`` is reported by qcow2 only (``None`` otherwise); ``cluster_size`` is ``None`` for raw;
+    ``extended_l2`` is a qcow2 image's subcluster allocation (its L2 entries are twice as large).
     """
 
     path: Path
@@ -48,6 +49,7 @@ class ImageInfo:
     dirty: bool = False
     corrupt: bool | None = None
     cluster_size: int | None = None
+    extended_l2: bool = False
 
 
 def info(field: str, path: Path, fmt: DiskFormat | None, files: HostFiles) -> ImageInfo:
@@ -86,6 +88,7 @@ def _parse_info(path: Path, data: dict[str, Any]) -> ImageInfo:
         dirty=bool(data.get("dirty-flag", False)),
         corrupt=None if corrupt is None else bool(corrupt),
         cluster_size=None if cluster is None else int(cluster),
+        extended_l2=bool(specific.get("extended-l2", False)),
     )
 
 

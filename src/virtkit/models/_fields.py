@@ -1,42 +1,55 @@
 """One mechanism for every spec dataclass: declare a field once, get loading, checking, dumping and a JSON schema.
 
 A field is declared with :func:`spec_field` and its type hint; the metadata says how to read it from people's input
-(``size=True`` accepts ``512MB``; ``name=True`` applies the name rule; ``path=True`` the path rule). Loading is strict:
-unknown keys, wrong types and bad values raise :class:`~virtkit.errors.InvalidSpec` with the dotted path of the field
-(``disks[1].size``), before any object exists.
+(``size=True`` accepts ``512MB``; ``name=True`` applies the name rule; ``pattern`` a regular expression; ``minimum``,
+``maximum`` and ``above`` bound a number). Loading is strict: unknown keys, wrong types and bad values raise
+:class:`~virtkit.errors.InvalidSpec` with the dotted path of the field (``disks[1].size``), before any object exists.
+Numbers are finite: NaN and infinity are refused for every ``float`` field. A class that derives from :class:`Spec`
+gets ``from_dict``, ``to_dict`` and ``json_schema``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from virtkit.errors import InvalidSpec
 from virtkit.units import MAX_SIZE, format_size, parse_size
-from virtkit.validate import check_name, check_path, check_text
+from virtkit.validate import check_name, check_path, check_text, shown
 
-__all__ = ["FieldInfo", "dump", "json_schema", "load", "normalize", "spec_field"]
+__all__ = ["FieldInfo", "Spec", "dump", "json_schema", "load", "normalize", "spec_field"]
 
 T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
 class FieldInfo:
-    """How one field is read, checked and documented."""
+    """How one field is read, checked and documented.
+
+    ``minimum`` and ``maximum`` bound a number (or a size) inclusively, ``above`` exclusively (a float that must be
+    positive has ``above=0``). ``pattern`` is a regular expression a string must match in full; ``expected`` says
+    in words what it matches, for the message (``a host name or address``). ``max_items`` bounds a list.
+    """
 
     doc: str = ""
     size: bool = False
     name: bool = False
     path: bool = False
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     aliases: tuple[str, ...] = ()
+    above: float | None = None
+    pattern: str | None = None
+    expected: str = ""
+    max_items: int | None = None
 
 
 def spec_field(
@@ -47,12 +60,16 @@ def spec_field(
     size: bool = False,
     name: bool = False,
     path: bool = False,
-    minimum: int | None = None,
-    maximum: int | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
     aliases: tuple[str, ...] = (),
+    above: float | None = None,
+    pattern: str | None = None,
+    expected: str = "",
+    max_items: int | None = None,
 ) -> Any:
     """Declare a spec field; the keyword arguments are the :class:`FieldInfo`."""
-    info = FieldInfo(doc, size, name, path, minimum, maximum, aliases)
+    info = FieldInfo(doc, size, name, path, minimum, maximum, aliases, above, pattern, expected, max_items)
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata={"virtkit": info})
     return dataclasses.field(default=default, metadata={"virtkit": info})
@@ -95,6 +112,8 @@ def _convert(tp: Any, value: Any, field: str, info: FieldInfo) -> Any:
         item_tp = typing.get_args(tp)[0]
         if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
             raise InvalidSpec(field, f"must be a list, not {type(value).__name__}")
+        if info.max_items is not None and len(value) > info.max_items:
+            raise InvalidSpec(field, f"has {len(value)} items; at most {info.max_items} are allowed")
         return tuple(_convert(item_tp, v, f"{field}[{i}]", info) for i, v in enumerate(value))
     if dataclasses.is_dataclass(tp):
         return load(cast("type[Any]", tp), value, field)
@@ -105,32 +124,62 @@ def _convert(tp: Any, value: Any, field: str, info: FieldInfo) -> Any:
             for member in tp:
                 if value.lower() == member.value.lower():
                     return member
-        raise InvalidSpec(field, f"{value!r} is not valid; use {_type_name(tp)}")
+        raise InvalidSpec(field, f"{shown(value)} is not valid; use {_type_name(tp)}")
     if tp is bool:
         if not isinstance(value, bool):
-            raise InvalidSpec(field, f"must be true or false, not {value!r}")
+            raise InvalidSpec(field, f"must be true or false, not {shown(value)}")
         return value
     if tp is int:
         if info.size:
-            return parse_size(field, value, minimum=info.minimum or 1, maximum=info.maximum or MAX_SIZE)
+            return parse_size(field, value, minimum=int(info.minimum or 1), maximum=int(info.maximum or MAX_SIZE))
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidSpec(field, f"must be an integer, not {value!r}")
+            raise InvalidSpec(field, f"must be an integer, not {shown(value)}")
         _check_range(field, value, info)
         return value
+    if tp is float:
+        return _number(field, value, info)
     if tp is Path:
         return check_path(field, value)
     if tp is str:
         if info.name:
             return check_name(field, value)
-        return check_text(field, value)
+        return _text(field, value, info)
     raise InvalidSpec(field, f"has an unsupported type {tp!r}")  # pragma: no cover - a programming error
 
 
-def _check_range(field: str, value: int, info: FieldInfo) -> None:
+def _number(field: str, value: object, info: FieldInfo) -> float:
+    """``value`` (an int or a float) as a finite float within the field's bounds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidSpec(field, f"must be a number, not {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        number = math.inf if value > 0 else -math.inf
+    if not math.isfinite(number):
+        raise InvalidSpec(field, f"must be a finite number, not {shown(value)}")
+    _check_range(field, number, info)
+    return number
+
+
+def _text(field: str, value: object, info: FieldInfo) -> str:
+    text = check_text(field, value)
+    if info.pattern is not None and not _compiled(info.pattern).fullmatch(text):
+        raise InvalidSpec(field, f"{shown(text)} is not {info.expected or 'valid: it must match ' + info.pattern}")
+    return text
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _check_range(field: str, value: float, info: FieldInfo) -> None:
     if info.minimum is not None and value < info.minimum:
-        raise InvalidSpec(field, f"{value} is too small; the minimum is {info.minimum}")
+        raise InvalidSpec(field, f"{shown(value)} is too small; the minimum is {shown(info.minimum)}")
+    if info.above is not None and value <= info.above:
+        raise InvalidSpec(field, f"must be more than {shown(info.above)}, not {shown(value)}")
     if info.maximum is not None and value > info.maximum:
-        raise InvalidSpec(field, f"{value} is too large; the maximum is {info.maximum}")
+        raise InvalidSpec(field, f"{shown(value)} is too large; the maximum is {shown(info.maximum)}")
 
 
 def load(cls: type[T], data: object, prefix: str = "") -> T:
@@ -156,10 +205,10 @@ def load(cls: type[T], data: object, prefix: str = "") -> T:
     try:
         for key, raw in data.items():
             if not isinstance(key, str) or key not in lookup:
-                raise InvalidSpec(str(key), f"unknown field; known fields are: {', '.join(sorted(fields))}")
+                raise InvalidSpec(_key(key), f"unknown field; known fields are: {', '.join(sorted(fields))}")
             name = lookup[key]
             if name in kwargs:
-                raise InvalidSpec(str(key), f"given twice (as {name!r} and through an alias)")
+                raise InvalidSpec(key, f"given twice (as {name!r} and through an alias)")
             kwargs[name] = raw
         for f in fields.values():
             if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -169,6 +218,34 @@ def load(cls: type[T], data: object, prefix: str = "") -> T:
         if not prefix:
             raise
         raise InvalidSpec(f"{prefix}.{exc.field}", exc.reason) from None
+
+
+def _key(key: object) -> str:
+    """An unknown key as a field name: itself when it is a short identifier, else its short, printable form."""
+    return key if isinstance(key, str) and key.isidentifier() and key.isascii() and len(key) <= 60 else shown(key)
+
+
+class Spec:
+    """Base of the spec dataclasses: :meth:`from_dict`, :meth:`to_dict` and :meth:`json_schema` for each."""
+
+    @classmethod
+    def from_dict(cls, data: object, prefix: str = "") -> Self:
+        """An object from plain data (a dict from YAML or JSON), checked strictly (see :func:`load`).
+
+        :param prefix: the dotted path of the data in a larger input, put in front of a bad field's path.
+        :raises InvalidSpec: naming the field path and the reason.
+        """
+        return load(cls, data, prefix)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that :meth:`from_dict` reads back to an equal object."""
+        out: dict[str, Any] = dump(self)
+        return out
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of the plain data :meth:`from_dict` reads."""
+        return json_schema(cls)
 
 
 def normalize(obj: object) -> None:
@@ -239,6 +316,8 @@ def _schema_for(tp: Any, info: FieldInfo) -> dict[str, Any]:
     tp, optional = _unwrap_optional(tp)
     if typing.get_origin(tp) is tuple:
         schema: dict[str, Any] = {"type": "array", "items": _schema_for(typing.get_args(tp)[0], info)}
+        if info.max_items is not None:
+            schema["maxItems"] = info.max_items
     elif dataclasses.is_dataclass(tp):
         schema = _object_schema(cast("type", tp))
     elif isinstance(tp, type) and issubclass(tp, StrEnum):
@@ -246,15 +325,16 @@ def _schema_for(tp: Any, info: FieldInfo) -> dict[str, Any]:
     elif tp is bool:
         schema = {"type": "boolean"}
     elif tp is int and info.size:
-        schema = {"type": ["integer", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*([KMGT]i?B?|B)?\s*$"}
-    elif tp is int:
-        schema = {"type": "integer"}
-        if info.minimum is not None:
-            schema["minimum"] = info.minimum
-        if info.maximum is not None:
-            schema["maximum"] = info.maximum
+        schema = {"type": ["integer", "string"], "pattern": r"^ *[0-9]+(\.[0-9]+)? *([KMGTkmgt]i?[Bb]?|[Bb])? *$"}
+    elif tp in (int, float):
+        schema = {"type": "integer" if tp is int else "number"}
+        for key, bound in (("minimum", info.minimum), ("exclusiveMinimum", info.above), ("maximum", info.maximum)):
+            if bound is not None:
+                schema[key] = bound
     elif tp is str and info.name:
         schema = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"}
+    elif tp is str and info.pattern is not None:
+        schema = {"type": "string", "pattern": f"^(?:{info.pattern})$"}
     elif tp is Path:
         schema = {"type": "string", "pattern": "^/"}
     else:

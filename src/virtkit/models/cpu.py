@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from virtkit.errors import InvalidSpec
+from virtkit.validate import check_text, shown
 
 if TYPE_CHECKING:
     from virtkit.models.vm import VMSpec
@@ -31,7 +32,7 @@ def check_cpu_model(field: str, value: object) -> str:
     :raises InvalidSpec: not a string, or not a model name.
     """
     if not isinstance(value, str) or not _MODEL_RE.fullmatch(value):
-        raise InvalidSpec(field, f"{value!r} is not a CPU model name")
+        raise InvalidSpec(field, f"{shown(value)} is not a CPU model name")
     return value
 
 
@@ -45,9 +46,9 @@ def check_cpu_features(field: str, value: object) -> tuple[str, ...]:
     seen: set[str] = set()
     for i, item in enumerate(value):
         if not isinstance(item, str) or not _FEATURE_RE.fullmatch(item):
-            raise InvalidSpec(f"{field}[{i}]", f"{item!r} is not '+feature' (require) or '-feature' (disable)")
+            raise InvalidSpec(f"{field}[{i}]", f"{shown(item)} is not '+feature' (require) or '-feature' (disable)")
         if item[1:] in seen:
-            raise InvalidSpec(f"{field}[{i}]", f"feature {item[1:]!r} is named twice")
+            raise InvalidSpec(f"{field}[{i}]", f"feature {item[1:]} is named twice")
         seen.add(item[1:])
     return tuple(value)
 
@@ -68,8 +69,10 @@ class CPUModel:
     def __post_init__(self) -> None:
         check_cpu_model("model", self.model)
         if self.model in HOST_CPU_MODES:
-            raise InvalidSpec("model", f"{self.model!r} is a mode, not a named CPU model")
+            raise InvalidSpec("model", f"{self.model} is a mode, not a named CPU model")
         object.__setattr__(self, "features", check_cpu_features("features", self.features))
+        if self.vendor is not None:
+            check_text("vendor", self.vendor, max_len=64)
 
     @property
     def required(self) -> tuple[str, ...]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from enum import StrEnum
 from pathlib import Path
 
 from virtkit.errors import InvalidSpec
-from virtkit.models._fields import normalize, spec_field
+from virtkit.models._fields import Spec, normalize, spec_field
+from virtkit.validate import shown
 
 __all__ = ["DiskBus", "DiskCache", "DiskFormat", "DiskKind", "DiskSpec"]
 
@@ -51,9 +53,12 @@ class DiskCache(StrEnum):
 #: Guest device name prefixes per bus, for ``target`` (``vda``, ``sda``, ``hda``).
 TARGET_PREFIX = {DiskBus.VIRTIO: "vd", DiskBus.SCSI: "sd", DiskBus.SATA: "sd", DiskBus.IDE: "hd"}
 
+# What follows the prefix: one to three ASCII lower-case letters (``str.isalpha`` would take ``é`` or ``ª`` too).
+_TARGET_SUFFIX = re.compile(r"[a-z]{1,3}")
+
 
 @dataclasses.dataclass(frozen=True)
-class DiskSpec:
+class DiskSpec(Spec):
     """One disk of a VM: an image file (new or existing) or a host block device."""
 
     path: Path = spec_field("image file, or host block device for kind=block; must lie under the storage roots")
@@ -76,6 +81,7 @@ class DiskSpec:
                 raise InvalidSpec("format", "a block device passed through must use format raw")
         if self.target is not None:
             prefix = TARGET_PREFIX[self.bus]
-            rest = self.target[len(prefix) :]
-            if not self.target.startswith(prefix) or not rest.isalpha() or not rest.islower() or len(rest) > 3:
-                raise InvalidSpec("target", f"{self.target!r} is not a {self.bus.value} device name like {prefix}a")
+            if not self.target.startswith(prefix) or not _TARGET_SUFFIX.fullmatch(self.target[len(prefix) :]):
+                raise InvalidSpec(
+                    "target", f"{shown(self.target)} is not a {self.bus.value} device name like {prefix}a"
+                )

@@ -14,13 +14,17 @@ read and tested without a hypervisor.
 from __future__ import annotations
 
 import dataclasses
-import math
 from enum import StrEnum
 
 from virtkit.errors import InvalidSpec
-from virtkit.units import GiB
+from virtkit.models._fields import Spec, normalize, spec_field
+from virtkit.units import GiB, MiB
+from virtkit.validate import MAX_TIMEOUT
 
 __all__ = [
+    "MAX_BANDWIDTH",
+    "MAX_DOWNTIME",
+    "MAX_DOWNTIME_STEPS",
     "Convergence",
     "JobStats",
     "Location",
@@ -68,71 +72,85 @@ class TimeoutAction(StrEnum):
     FORCE = "force"
 
 
-def _positive(field: str, value: float | None, *, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidSpec(field, f"must be a number, not {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise InvalidSpec(field, f"must be {'zero or ' if allow_zero else ''}positive, not {value}")
+#: libvirt's ceiling for a bandwidth cap with QEMU, in MiB/s: the rate in bytes must fit a signed 64-bit integer.
+MAX_BANDWIDTH = (2**63 - 1) // MiB
+#: QEMU's ceiling for the maximum downtime, in milliseconds (2000 s).
+MAX_DOWNTIME = 2_000_000
+#: The most steps of the downtime ramp (the whole schedule is computed up front).
+MAX_DOWNTIME_STEPS = 1000
 
 
 @dataclasses.dataclass(frozen=True)
-class MigrationTuning:
+class MigrationTuning(Spec):
     """How a live migration is run. The defaults suit an idle guest (the first, lowest downtime is enough) and let
     a busy one converge (auto-converge, and a downtime allowance that grows to ``downtime_max``).
 
     Fields that are durations scale with the data to move, as Nova does: a 4 GiB guest gets four times the time
     of a 1 GiB one before the next downtime step or the completion timeout.
+
+    Auto-converge takes ``throttle_initial`` percent of vCPU time from a guest that dirties memory faster than it is
+    sent, and ``throttle_increment`` more at each later pass that still does not keep up. QEMU's own 20 and 10 need
+    nine passes to reach its 99 % ceiling; on the lab a guest rewriting its memory converged only there (see
+    docs/benchmarks.md), so virtkit gets there in four.
+
+    :raises InvalidSpec: a field out of range, NaN or infinite, or of the wrong type (the field is named), or
+        ``downtime_max`` below ``downtime_start``.
     """
 
-    #: Transfer cap in MiB/s; ``None`` for no cap.
-    bandwidth: int | None = None
-    #: The maximum downtime (the guest paused for the final copy) allowed at first, in milliseconds.
-    downtime_start: int = 50
-    #: The ceiling the maximum downtime is raised to, in milliseconds.
-    downtime_max: int = 500
-    #: In how many equal steps it is raised from ``downtime_start`` to ``downtime_max``.
-    downtime_steps: int = 10
-    #: Seconds between two steps per GiB of data to move (at least one second).
-    downtime_delay: float = 20.0
-    convergence: Convergence = Convergence.AUTO_CONVERGE
-    #: Auto-converge: the share of vCPU time taken from the guest once it dirties memory faster than it is sent, in
-    #: percent, and how much more at each later pass that still does not keep up. QEMU's own 20 and 10 need nine
-    #: passes to reach its 99 % ceiling; on the lab a guest rewriting its memory converged only there (see
-    #: docs/benchmarks.md), so virtkit gets there in four.
-    throttle_initial: int = 40
-    throttle_increment: int = 20
-    #: The completion timeout in seconds per GiB of data to move; ``None`` for none.
-    timeout_per_gib: float | None = 300.0
-    #: The completion timeout is never shorter than this, in seconds.
-    timeout_min: float = 60.0
-    on_timeout: TimeoutAction = TimeoutAction.ABORT
+    bandwidth: int | None = spec_field(
+        "transfer cap in MiB/s; none for no cap", default=None, minimum=1, maximum=MAX_BANDWIDTH
+    )
+    downtime_start: int = spec_field(
+        "the maximum downtime (the guest paused for the final copy) allowed at first, in ms",
+        default=50,
+        minimum=1,
+        maximum=MAX_DOWNTIME,
+    )
+    downtime_max: int = spec_field(
+        "the ceiling the maximum downtime is raised to, in ms", default=500, minimum=1, maximum=MAX_DOWNTIME
+    )
+    downtime_steps: int = spec_field(
+        "in how many equal steps it is raised from downtime_start to downtime_max",
+        default=10,
+        minimum=1,
+        maximum=MAX_DOWNTIME_STEPS,
+    )
+    downtime_delay: float = spec_field(
+        "seconds between two steps per GiB of data to move (at least one second)",
+        default=20.0,
+        above=0,
+        maximum=MAX_TIMEOUT,
+    )
+    convergence: Convergence = spec_field(
+        "what helps a busy guest's migration finish: none, auto-converge or postcopy",
+        default=Convergence.AUTO_CONVERGE,
+    )
+    throttle_initial: int = spec_field(
+        "auto-converge: percent of vCPU time taken at first", default=40, minimum=1, maximum=99
+    )
+    throttle_increment: int = spec_field(
+        "auto-converge: percent more at each later pass", default=20, minimum=1, maximum=99
+    )
+    timeout_per_gib: float | None = spec_field(
+        "the completion timeout in seconds per GiB of data to move; none for no timeout",
+        default=300.0,
+        above=0,
+        maximum=MAX_TIMEOUT,
+    )
+    timeout_min: float = spec_field(
+        "the completion timeout is never shorter than this, in seconds", default=60.0, minimum=0, maximum=MAX_TIMEOUT
+    )
+    on_timeout: TimeoutAction = spec_field(
+        "what the completion timeout does: abort, or force (post-copy, or a paused final copy)",
+        default=TimeoutAction.ABORT,
+    )
 
     def __post_init__(self) -> None:
-        if self.bandwidth is not None and (isinstance(self.bandwidth, bool) or not isinstance(self.bandwidth, int)):
-            raise InvalidSpec("tuning.bandwidth", f"must be a whole number of MiB/s, not {self.bandwidth!r}")
-        _positive("tuning.bandwidth", self.bandwidth)
-        for field in ("downtime_start", "downtime_max", "downtime_steps"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidSpec(f"tuning.{field}", f"must be a whole number of at least 1, not {value!r}")
-        for field in ("throttle_initial", "throttle_increment"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 99:
-                raise InvalidSpec(f"tuning.{field}", f"must be a whole percentage from 1 to 99, not {value!r}")
+        normalize(self)
         if self.downtime_max < self.downtime_start:
             raise InvalidSpec(
-                "tuning.downtime_max", f"{self.downtime_max} ms is below downtime_start ({self.downtime_start} ms)"
+                "downtime_max", f"{self.downtime_max} ms is below downtime_start ({self.downtime_start} ms)"
             )
-        _positive("tuning.downtime_delay", self.downtime_delay)
-        _positive("tuning.timeout_per_gib", self.timeout_per_gib)
-        _positive("tuning.timeout_min", self.timeout_min, allow_zero=True)
-        try:
-            object.__setattr__(self, "convergence", Convergence(self.convergence))
-            object.__setattr__(self, "on_timeout", TimeoutAction(self.on_timeout))
-        except ValueError as exc:
-            raise InvalidSpec("tuning", str(exc)) from None
 
 
 #: The shortest time between two steps of the downtime ramp, whatever the data size.

@@ -7,11 +7,12 @@ import re
 from enum import StrEnum
 
 from virtkit.errors import InvalidSpec
-from virtkit.models._fields import normalize, spec_field
+from virtkit.models._fields import Spec, normalize, spec_field
+from virtkit.validate import shown
 
 __all__ = ["NicKind", "NicModel", "NicSpec"]
 
-_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_MAC = r"[0-9a-f]{2}(:[0-9a-f]{2}){5}"
 _IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
 
@@ -33,14 +34,17 @@ class NicModel(StrEnum):
 
 
 @dataclasses.dataclass(frozen=True)
-class NicSpec:
+class NicSpec(Spec):
     """One network adapter."""
 
     kind: NicKind = spec_field("network, bridge or user", default=NicKind.NETWORK)
     source: str | None = spec_field("network or bridge name (not for user)", default=None)
     model: NicModel = spec_field("adapter model", default=NicModel.VIRTIO)
     mac: str | None = spec_field(
-        "MAC address, lower-case aa:bb:cc:dd:ee:ff; libvirt picks one if omitted", default=None
+        "MAC address, lower-case aa:bb:cc:dd:ee:ff; libvirt picks one if omitted",
+        default=None,
+        pattern=_MAC,
+        expected="a lower-case MAC address like 52:54:00:12:34:56",
     )
     mtu: int | None = spec_field("MTU in bytes (jumbo frames: 9000)", default=None, minimum=68, maximum=65535)
 
@@ -52,9 +56,6 @@ class NicSpec:
         elif self.source is None:
             raise InvalidSpec("source", f"a {self.kind.value} adapter needs the {self.kind.value} name")
         elif not _IFNAME_RE.fullmatch(self.source):
-            raise InvalidSpec("source", f"{self.source!r} is not a valid {self.kind.value} name")
-        if self.mac is not None:
-            if not _MAC_RE.fullmatch(self.mac):
-                raise InvalidSpec("mac", f"{self.mac!r} is not a lower-case MAC address like 52:54:00:12:34:56")
-            if int(self.mac[:2], 16) & 1:
-                raise InvalidSpec("mac", f"{self.mac!r} is a multicast address")
+            raise InvalidSpec("source", f"{shown(self.source)} is not a valid {self.kind.value} name")
+        if self.mac is not None and int(self.mac[:2], 16) & 1:
+            raise InvalidSpec("mac", f"{self.mac} is a multicast address")

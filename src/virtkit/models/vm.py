@@ -5,18 +5,35 @@ from __future__ import annotations
 import dataclasses
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from virtkit.errors import InvalidSpec
-from virtkit.models._fields import dump, json_schema, load, normalize, spec_field
+from virtkit.models._fields import Spec, normalize, spec_field
+from virtkit.models._yaml import read_file, read_yaml
 from virtkit.models.cpu import HOST_CPU_MODES, check_cpu_features, check_cpu_model
 from virtkit.models.disk import TARGET_PREFIX, DiskBus, DiskSpec
 from virtkit.models.nic import NicSpec
 from virtkit.units import MiB, TiB
 
-__all__ = ["Accel", "BootDevice", "Firmware", "KernelBoot", "Machine", "VMSpec"]
+__all__ = [
+    "MAX_CPU_FEATURES",
+    "MAX_DISKS",
+    "MAX_NICS",
+    "Accel",
+    "BootDevice",
+    "Firmware",
+    "KernelBoot",
+    "Machine",
+    "VMSpec",
+]
+
+#: The most disks a spec may have: Hyper-V's own (four SCSI controllers of 64 disks).
+MAX_DISKS = 256
+#: The most network adapters a spec may have: Hyper-V's own (64 synthetic and 4 legacy).
+MAX_NICS = 68
+#: The most CPU feature changes (an x86 CPU model has about two hundred features to require or disable).
+MAX_CPU_FEATURES = 512
 
 
 class Accel(StrEnum):
@@ -50,7 +67,7 @@ class BootDevice(StrEnum):
 
 
 @dataclasses.dataclass(frozen=True)
-class KernelBoot:
+class KernelBoot(Spec):
     """Direct kernel boot: the hypervisor loads the kernel and initrd itself (test guests, appliances)."""
 
     kernel: Path = spec_field("kernel image on the host")
@@ -62,7 +79,7 @@ class KernelBoot:
 
 
 @dataclasses.dataclass(frozen=True)
-class VMSpec:
+class VMSpec(Spec):
     """A virtual machine: its hardware, firmware, disks and adapters. Frozen; equality drives idempotence."""
 
     name: str = spec_field("VM name: 1-63 letters, digits, '_', '.', '-'", name=True)
@@ -89,11 +106,12 @@ class VMSpec:
     cpu_features: tuple[str, ...] = spec_field(
         "changes to a named cpu_model: '+name' requires a feature, '-name' disables it (as virtkit.cpu_baseline gives)",
         default=(),
+        max_items=MAX_CPU_FEATURES,
     )
     boot: tuple[BootDevice, ...] = spec_field("boot order", default=(BootDevice.DISK,))
     kernel: KernelBoot | None = spec_field("direct kernel boot instead of firmware boot", default=None)
-    disks: tuple[DiskSpec, ...] = spec_field("disks, in order", default=())
-    nics: tuple[NicSpec, ...] = spec_field("network adapters, in order", default=())
+    disks: tuple[DiskSpec, ...] = spec_field("disks, in order", default=(), max_items=MAX_DISKS)
+    nics: tuple[NicSpec, ...] = spec_field("network adapters, in order", default=(), max_items=MAX_NICS)
     serial_log: Path | None = spec_field("file that receives the serial console (appended)", default=None)
     guest_agent: bool = spec_field("add the qemu-guest-agent channel", default=False)
 
@@ -113,6 +131,10 @@ class VMSpec:
         if len(set(self.boot)) != len(self.boot):
             raise InvalidSpec("boot", "lists a device twice")
         self._check_disks()
+        macs: dict[str, int] = {}
+        for i, nic in enumerate(self.nics):
+            if nic.mac is not None and macs.setdefault(nic.mac, i) != i:
+                raise InvalidSpec(f"nics[{i}].mac", f"{nic.mac} is the MAC address of nics[{macs[nic.mac]}] too")
 
     def _check_disks(self) -> None:
         paths: set[Path] = set()
@@ -122,6 +144,10 @@ class VMSpec:
             if disk.path in paths:
                 raise InvalidSpec(f"disks[{i}].path", f"{disk.path} is used by another disk of this VM")
             paths.add(disk.path)
+        if self.serial_log in paths:
+            raise InvalidSpec(
+                "serial_log", f"{self.serial_log} is a disk of this VM; the serial log would write into it"
+            )
         targets = assign_targets(self.disks)
         if len(set(targets)) != len(targets):
             raise InvalidSpec("disks", "two disks have the same target")
@@ -150,65 +176,43 @@ class VMSpec:
         )
         return dataclasses.replace(self, nics=nics)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data that :meth:`from_dict` reads back to an equal spec."""
-        out: dict[str, Any] = dump(self)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: object) -> VMSpec:
-        """A spec from plain data.
-
-        :raises InvalidSpec: naming the field path and the reason.
-        """
-        return load(cls, data)
-
     @classmethod
     def from_yaml(cls, text: str) -> VMSpec:
-        """A spec from YAML text.
+        """A spec from YAML text; deep nesting, alias bombs and keys given twice are refused (see
+        :mod:`virtkit.models._yaml`).
 
-        :raises InvalidSpec: on YAML syntax errors (field ``yaml``) and on any bad field.
+        :raises InvalidSpec: on YAML that is not valid or too large (field ``yaml``) and on any bad field.
         """
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidSpec("yaml", f"not valid YAML: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml(text))
 
     @classmethod
     def from_file(cls, path: str | Path) -> VMSpec:
-        """A spec from a YAML (or JSON) file.
+        """A spec from a YAML (or JSON) file of UTF-8 text; a FIFO or a device is refused without waiting on it.
 
-        :raises InvalidSpec: the file cannot be read, or a field is bad.
+        :raises InvalidSpec: the file cannot be read, is no regular file, too large or not UTF-8 (field ``file``,
+            the message names it), or as :meth:`from_yaml`.
         """
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidSpec("file", f"cannot read {path}: {exc.strerror}") from None
-        return cls.from_yaml(text)
+        return cls.from_yaml(read_file(path))
 
     def to_yaml(self) -> str:
         """YAML text that :meth:`from_yaml` reads back to an equal spec."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    @staticmethod
-    def json_schema() -> dict[str, Any]:
-        """The JSON Schema of a VM spec file."""
-        return json_schema(VMSpec)
-
 
 def assign_targets(disks: tuple[DiskSpec, ...]) -> list[str]:
     """The guest device name of each disk: its own ``target``, or the next free one for its bus prefix."""
     used = {d.target for d in disks if d.target}
+    lowest: dict[str, int] = {}  # per prefix, the first name that may still be free: each name is tried once
     out: list[str] = []
     for disk in disks:
         if disk.target:
             out.append(disk.target)
             continue
         prefix = TARGET_PREFIX[disk.bus]
-        n = 0
+        n = lowest.get(prefix, 0)
         while (name := prefix + _letters(n)) in used:
             n += 1
+        lowest[prefix] = n + 1
         used.add(name)
         out.append(name)
     return out

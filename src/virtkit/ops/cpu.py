@@ -18,6 +18,7 @@ from virtkit.backends.base import HostBackend
 from virtkit.errors import InvalidSpec, Unsupported
 from virtkit.models.cpu import HOST_CPU_MODES, CPUModel
 from virtkit.models.vm import Accel, VMSpec
+from virtkit.ops.args import check_hosts
 
 if TYPE_CHECKING:
     from virtkit.ops.host import Host
@@ -54,12 +55,11 @@ def cpu_baseline(hosts: Sequence[Host], *, accel: Accel = Accel.AUTO) -> CPUMode
     to confirm it can run the result before it is returned.
 
     :param accel: the accelerator the VMs will use; ``auto`` resolves on each host and must agree.
-    :raises InvalidSpec: no hosts.
+    :raises InvalidSpec: no list of hosts, or an empty one; a bad ``accel``.
     :raises Unsupported: the hosts resolve ``accel`` differently, a host offers no host-model CPU, or the
         baseline is not runnable everywhere (the message names the host and the missing features).
     """
-    if not hosts:
-        raise InvalidSpec("hosts", "needs at least one host")
+    hosts = check_hosts("hosts", hosts)
     resolved = {host.uri: host.accel(accel) for host in hosts}
     kinds = set(resolved.values())
     if len(kinds) != 1:

@@ -21,6 +21,7 @@ from virtkit.models.events import LifecycleEvent
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, VMSpec
 from virtkit.ops import saved
+from virtkit.ops.args import check_callbacks, check_cpus
 from virtkit.ops.cpu import check_cpu
 from virtkit.ops.storage import HostStorage
 from virtkit.ops.vm import VM
@@ -89,9 +90,11 @@ class Host:
         """The richest CPU all of ``cpus`` can run, as this host's hypervisor provides it (see
         :func:`virtkit.cpu_baseline`, which feeds it every host's :meth:`cpu`).
 
+        :raises InvalidSpec: ``cpus`` is no list of :class:`CPUModel`, or empty; a bad ``accel``.
         :raises Unsupported: the CPUs have nothing in common.
         """
-        return self._backend.baseline_cpu(cpus, self._backend.resolve_accel(_accel(accel)))
+        models = check_cpus("cpus", cpus)
+        return self._backend.baseline_cpu(models, self._backend.resolve_accel(_accel(accel)))
 
     def check_cpu(self, cpu: CPUModel | VMSpec | VM, *, accel: Accel = Accel.AUTO) -> None:
         """Make sure this host can run ``cpu``: a CPU model, or the CPU of a spec or of a VM (before migrating it
@@ -142,7 +145,10 @@ class Host:
         """Call ``callback`` with each lifecycle event (started, suspended, stopped...) of any VM on the host.
 
         Callbacks run on virtkit's event thread; keep them short. ``close()`` the result to stop.
+
+        :raises InvalidSpec: ``callback`` is not a function (it would fail on the event thread, unseen).
         """
+        check_callbacks(callback=callback)
         return self._backend.subscribe(callback)
 
     def restore(self, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
@@ -153,6 +159,7 @@ class Host:
         :raises AlreadyExists: another VM of that name is defined here.
         :raises Conflict: the VM is saved (managed) or in a transition.
         """
+        check_flag("check", check)
         return saved.restore(self._backend, self._storage, path, check=check)
 
     # -- creating -----------------------------------------------------------------------------------------------

@@ -133,17 +133,17 @@ class HostStorage:
         :raises InvalidSpec: outside the roots, no directory, not a regular file, a disk image or one of the disks.
         """
         entry = self.roots.new(field, path)
-        if entry.kind is None:
-            return entry
-        if entry.kind is not Kind.FILE:
-            raise InvalidSpec(field, f"{entry.path} is {_article(entry.kind.value)}, not a log file")
-        for disk in disks:
+        for disk in disks:  # new disks too: a link to where one will be made is no log either
             try:
                 same = self.roots.lookup(field, disk.path).real == entry.real
             except InvalidSpec:
                 continue  # a disk's own path is checked as a disk
             if same:
                 raise InvalidSpec(field, f"{entry.path} is a disk of this VM; the serial log would write into it")
+        if entry.kind is None:
+            return entry
+        if entry.kind is not Kind.FILE:
+            raise InvalidSpec(field, f"{entry.path} is {_article(entry.kind.value)}, not a log file")
         header = header_of(self.roots, field, entry)
         if header.format is not DiskFormat.RAW:
             raise InvalidSpec(field, f"{entry.path} is a {header.format.value} disk image, not a log file")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from virtkit.backends.base import DomainBackend, HostBackend
 from virtkit.errors import Conflict, InvalidSpec, NotFound, OperationTimeout
@@ -245,7 +245,7 @@ class VM:
         to: Host,
         *,
         mode: MigrationMode | str = MigrationMode.LIVE,
-        tuning: MigrationTuning | None = None,
+        tuning: MigrationTuning | Mapping[str, Any] | None = None,
         progress: Callable[[MigrationProgress], None] | None = None,
         cancel: threading.Event | None = None,
         shared_storage: Sequence[Path | str] = (),

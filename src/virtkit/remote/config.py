@@ -6,14 +6,14 @@ checked and passed around cheaply, e.g. to ``virtkit.connect(uri, ssh=...)``.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from virtkit.errors import InvalidSpec
-from virtkit.validate import check_path
+from virtkit.models._fields import Spec, normalize, spec_field
+from virtkit.validate import MAX_TIMEOUT, check_timeout
 
 __all__ = ["KILL_AFTER", "TIMED_OUT", "SSHConfig", "remote_command"]
 
@@ -23,37 +23,29 @@ KILL_AFTER = 5
 #: coreutils ``timeout``'s exit status when the time ran out.
 TIMED_OUT = 124
 
-_HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
-_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# A host name or address that cannot be read as an ssh option (no leading '-'), and a POSIX user name.
+_HOST = r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}"
+_USER = r"[a-z_][a-z0-9_-]{0,31}"
 
 
 @dataclass(frozen=True)
-class SSHConfig:
+class SSHConfig(Spec):
     """How to reach a host over SSH: address, port, user, private key and the known_hosts file to trust.
 
     :raises InvalidSpec: a malformed host, port, user, path or timeout (the field is named).
     """
 
-    host: str
-    key_file: Path
-    known_hosts: Path
-    port: int = 22
-    user: str = "root"
-    connect_timeout: float = 10.0
+    host: str = spec_field("host name or address of the SSH server", pattern=_HOST, expected="a host name or address")
+    key_file: Path = spec_field("the private key to log in with")
+    known_hosts: Path = spec_field("the known_hosts file that holds the server's host key")
+    port: int = spec_field("TCP port of the SSH server", default=22, minimum=1, maximum=65535)
+    user: str = spec_field("user to log in as", default="root", pattern=_USER, expected="a user name")
+    connect_timeout: float = spec_field(
+        "seconds to wait for the connection and each reply", default=10.0, above=0, maximum=MAX_TIMEOUT
+    )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.host, str) or not _HOST_RE.fullmatch(self.host):
-            raise InvalidSpec("host", f"{self.host!r} is not a host name or address")
-        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            raise InvalidSpec("port", f"{self.port!r} is not a TCP port")
-        if not isinstance(self.user, str) or not _USER_RE.fullmatch(self.user):
-            raise InvalidSpec("user", f"{self.user!r} is not a user name")
-        object.__setattr__(self, "key_file", check_path("key_file", self.key_file))
-        object.__setattr__(self, "known_hosts", check_path("known_hosts", self.known_hosts))
-        if isinstance(self.connect_timeout, bool) or not isinstance(self.connect_timeout, int | float):
-            raise InvalidSpec("connect_timeout", f"{self.connect_timeout!r} is not a number of seconds")
-        if not self.connect_timeout > 0:
-            raise InvalidSpec("connect_timeout", "must be positive")
+        normalize(self)
 
     @property
     def target(self) -> str:
@@ -69,7 +61,7 @@ def remote_command(args: Sequence[str], timeout: float) -> str:
     hold, the shell sees each as one literal word: no expansion, no second command.
 
     :raises InvalidSpec: ``args`` is a string (a shell string is never accepted), empty, not all strings, or holds
-        a NUL byte; ``timeout`` is not a positive number of seconds.
+        a NUL byte; ``timeout`` is not a positive number of seconds (see :func:`virtkit.validate.check_timeout`).
     """
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise InvalidSpec("args", "must be a list of arguments, not a shell string")
@@ -78,6 +70,5 @@ def remote_command(args: Sequence[str], timeout: float) -> str:
         raise InvalidSpec("args", "must be a non-empty list of strings")
     if any("\0" in a for a in argv):
         raise InvalidSpec("args", "must not contain NUL bytes")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 10**7:
-        raise InvalidSpec("timeout", f"{timeout!r} is not a positive number of seconds")
+    timeout = check_timeout("timeout", timeout)
     return shlex.join(["env", "LC_ALL=C", "timeout", f"--kill-after={KILL_AFTER}", f"{timeout:.3f}", *argv])

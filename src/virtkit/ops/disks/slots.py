@@ -14,6 +14,7 @@ from virtkit.errors import Conflict, InvalidSpec
 from virtkit.models.attached import AttachedDisk, DiskLayout
 from virtkit.models.disk import DiskBus, DiskSpec
 from virtkit.models.vm import assign_targets
+from virtkit.validate import shown
 
 __all__ = [
     "MAX_SCSI_CONTROLLER",
@@ -57,9 +58,9 @@ def check_address(bus: DiskBus, controller: int | None, unit: int | None) -> Non
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidSpec(field, f"must be an integer, not {value!r}")
+            raise InvalidSpec(field, f"must be an integer, not {shown(value)}")
         if not 0 <= value <= top:
-            raise InvalidSpec(field, f"{value} is out of range 0-{top}")
+            raise InvalidSpec(field, f"{shown(value)} is out of range 0-{top}")
 
 
 def next_target(disk: DiskSpec, layout: DiskLayout) -> str:

@@ -23,16 +23,17 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from virtkit.errors import InvalidSpec, MigrationFailed
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.results import MigrationResult
+from virtkit.ops.args import check_callbacks, check_host, check_tuning, check_vm
 from virtkit.ops.migration import inflight as _inflight
 from virtkit.ops.migration.modes import Context, preflight, run_live, run_offline, run_quick
-from virtkit.validate import check_flag, check_path
+from virtkit.validate import check_flag, check_paths, shown
 
 if TYPE_CHECKING:
     from virtkit.ops.host import Host
@@ -46,7 +47,7 @@ def _mode(value: MigrationMode | str) -> MigrationMode:
         return MigrationMode(value)
     except ValueError:
         allowed = ", ".join(m.value for m in MigrationMode)
-        raise InvalidSpec("mode", f"{value!r} is not a migration mode; use one of {allowed}") from None
+        raise InvalidSpec("mode", f"{shown(value)} is not a migration mode; use one of {allowed}") from None
 
 
 def migrate(
@@ -54,7 +55,7 @@ def migrate(
     to: Host,
     *,
     mode: MigrationMode | str = MigrationMode.LIVE,
-    tuning: MigrationTuning | None = None,
+    tuning: MigrationTuning | Mapping[str, Any] | None = None,
     progress: Callable[[MigrationProgress], None] | None = None,
     cancel: threading.Event | None = None,
     shared_storage: Sequence[Path | str] = (),
@@ -67,7 +68,8 @@ def migrate(
 
     :param mode: ``live`` (shared storage), ``live-storage`` (its disks are copied while it runs), ``quick`` (save,
         restore on ``to``) or ``offline`` (a stopped VM's definition; its disks too when ``storage`` is given).
-    :param tuning: bandwidth, downtime ramp, convergence and completion timeout of a live migration.
+    :param tuning: bandwidth, downtime ramp, convergence and completion timeout of a live migration (a
+        :class:`MigrationTuning`, or a mapping of its fields).
     :param progress: called about four times a second from this thread while data moves.
     :param cancel: set it from another thread to cancel; the VM then goes on where it was.
     :param shared_storage: directories both hosts see at the same path (see the module's docstring).
@@ -82,22 +84,16 @@ def migrate(
         is not this machine), or ``to`` cannot run the VM's CPU (the message names the missing features).
     :raises MigrationFailed: it did not move; ``host`` says where it runs now.
     """
+    vm, to = check_vm("vm", vm), check_host("to", to)
     mode = _mode(mode)
-    tuning = tuning if tuning is not None else MigrationTuning()
-    if not isinstance(tuning, MigrationTuning):
-        raise InvalidSpec("tuning", f"must be a MigrationTuning, not {type(tuning).__name__}")
+    tuning = check_tuning(tuning)
     # One package: the operations layer reaches the backends behind its own VM and Host objects.
     src, dst = vm._host, to._backend
     if src.uri == dst.uri:
         raise InvalidSpec("to", f"{dst.uri} is the host {vm.name} is on")
     check_flag("check", check)
-    if cancel is not None and not isinstance(cancel, threading.Event):
-        raise InvalidSpec("cancel", f"must be a threading.Event, not {type(cancel).__name__}")
-    if progress is not None and not callable(progress):
-        raise InvalidSpec("progress", f"must be a function of MigrationProgress, not {type(progress).__name__}")
-    if isinstance(shared_storage, str | bytes | Path):
-        raise InvalidSpec("shared_storage", "must be a list of directories, not a single path")
-    shared = tuple(check_path(f"shared_storage[{i}]", p) for i, p in enumerate(shared_storage))
+    check_callbacks(progress=progress, cancel=cancel)
+    shared = check_paths("shared_storage", shared_storage)
     target = to._storage.check_directory("storage", storage).path if storage is not None else None
     uuid = vm._dom.uuid
     ctx = Context(
