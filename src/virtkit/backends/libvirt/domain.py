@@ -8,10 +8,11 @@ from pathlib import Path
 import libvirt
 
 from virtkit.backends.libvirt import states
-from virtkit.backends.libvirt.errors import libvirt_errors
+from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.hotplug import LibvirtDisks
 from virtkit.backends.libvirt.snapshots import LibvirtSnapshots
 from virtkit.backends.libvirt.xml import domain as domain_xml
+from virtkit.errors import Unsupported
 from virtkit.models.state import VMInfo
 from virtkit.models.vm import Accel, VMSpec
 
@@ -157,18 +158,19 @@ class LibvirtDomain:
 
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot and checkpoint metadata and NVRAM."""
+        try:
+            self._dom.undefineFlags(_UNDEFINE_ALL)
+            return
+        except libvirt.libvirtError as exc:
+            err = translate(exc, self._what("undefine"))
+            if not isinstance(err, Unsupported):
+                raise err from exc
+        # A driver without NVRAM or checkpoints (libvirt's test driver) refuses those flags ("unsupported flags"):
+        # then ask only for what this domain has.
+        flags = _UNDEFINE_FLAGS
+        if ET.fromstring(self.xml()).find("os/nvram") is not None:
+            flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
         with libvirt_errors(self._what("undefine")):
-            try:
-                self._dom.undefineFlags(_UNDEFINE_ALL)
-                return
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
-                    raise
-            # A driver without NVRAM or checkpoints (libvirt's test driver) refuses those flags ("unsupported
-            # flags"): then ask only for what this domain has.
-            flags = _UNDEFINE_FLAGS
-            if ET.fromstring(self.xml()).find("os/nvram") is not None:
-                flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
             if self._dom.listAllCheckpoints(0):
                 flags |= libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
             self._dom.undefineFlags(flags)

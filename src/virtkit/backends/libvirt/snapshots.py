@@ -106,9 +106,10 @@ class LibvirtSnapshots:
         try:
             return self._dom.snapshotLookupByName(name, 0)
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+            err = translate(exc, self._what(f"look up snapshot {name} of"))
+            if isinstance(err, NotFound):
                 return None
-            raise translate(exc, self._what(f"look up snapshot {name} of")) from exc
+            raise err from exc
 
     def _parsed(self) -> dict[str, ParsedSnapshot]:
         with libvirt_errors(self._what("list the snapshots of")):
@@ -122,9 +123,10 @@ class LibvirtSnapshots:
         try:
             text = self._dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, snapshot_xml.RECORD_NS, flags)
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+            err = translate(exc, self._what("read the snapshot records of"))
+            if isinstance(err, NotFound):  # no record yet
                 return {}
-            raise translate(exc, self._what("read the snapshot records of")) from exc
+            raise err from exc
         return snapshot_xml.parse_records(text)
 
     def _write_records(self, records: dict[str, SnapshotRecord]) -> None:
@@ -176,9 +178,10 @@ class LibvirtSnapshots:
         try:
             name: str = self._dom.snapshotCurrent(0).getName()
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+            err = translate(exc, self._what("read the current snapshot of"))
+            if isinstance(err, NotFound):  # no current snapshot
                 return None
-            raise translate(exc, self._what("read the current snapshot of")) from exc
+            raise err from exc
         return name
 
     def agent_answers(self) -> bool:
