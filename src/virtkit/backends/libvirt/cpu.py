@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import libvirt
 
 from virtkit.backends.libvirt.errors import libvirt_errors
+from virtkit.backends.libvirt.tables import DOMAIN_TYPE, FEATURE_POLICY
 from virtkit.errors import BackendError, Unsupported
 from virtkit.models.cpu import CPUModel
 from virtkit.models.vm import Accel
@@ -25,11 +26,6 @@ from virtkit.models.vm import Accel
 __all__ = ["baseline", "check", "cpu_xml", "host_cpu", "host_model", "parse_cpu"]
 
 _ARCH = "x86_64"
-_VIRT_TYPE = {Accel.KVM: "kvm", Accel.TCG: "qemu"}
-# <feature policy> -> cpu_features sign. Lossy: "force" reads as required and "forbid" as disabled (libvirt's
-# baseline and host-model use require/disable only); "optional" is no change and is dropped.
-_SIGN = {"require": "+", "force": "+", "disable": "-", "forbid": "-"}
-_POLICY = {"+": "require", "-": "disable"}
 
 
 def cpu_xml(cpu: CPUModel) -> str:
@@ -39,7 +35,7 @@ def cpu_xml(cpu: CPUModel) -> str:
     if cpu.vendor:
         ET.SubElement(root, "vendor").text = cpu.vendor
     for feature in cpu.features:
-        ET.SubElement(root, "feature", policy=_POLICY[feature[0]], name=feature[1:])
+        ET.SubElement(root, "feature", policy=FEATURE_POLICY.to_libvirt(feature[0]), name=feature[1:])
     return ET.tostring(root, encoding="unicode")
 
 
@@ -47,8 +43,8 @@ def _from_element(node: ET.Element) -> CPUModel:
     model = node.findtext("model")
     if not model:
         raise BackendError(f"libvirt returned a CPU without a model: {ET.tostring(node, encoding='unicode')[:200]}")
-    found = ((f.get("policy", "require"), f.get("name", "")) for f in node.iterfind("feature"))
-    features = tuple(_SIGN[policy] + name for policy, name in found if policy in _SIGN)
+    signs = ((FEATURE_POLICY.find(f.get("policy", "require")), f.get("name", "")) for f in node.iterfind("feature"))
+    features = tuple(sign + name for sign, name in signs if sign is not None)
     return CPUModel(model=model, features=features, vendor=node.findtext("vendor") or None)
 
 
@@ -83,7 +79,7 @@ def host_model(domcaps_xml: str) -> CPUModel:
 def _virt_type(accel: Accel) -> str:
     if accel is Accel.AUTO:
         raise ValueError("a resolved accelerator is needed (kvm or tcg)")
-    return _VIRT_TYPE[accel]
+    return DOMAIN_TYPE.to_libvirt(accel)
 
 
 def host_cpu(conn: libvirt.virConnect, accel: Accel, where: str) -> CPUModel:

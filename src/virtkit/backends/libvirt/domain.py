@@ -11,14 +11,13 @@ from virtkit.backends.libvirt import states
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.hotplug import LibvirtDisks
 from virtkit.backends.libvirt.snapshots import LibvirtSnapshots
+from virtkit.backends.libvirt.tables import DOMAIN_TYPE
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.errors import Unsupported
 from virtkit.models.state import VMInfo
 from virtkit.models.vm import Accel, VMSpec
 
 __all__ = ["LibvirtDomain"]
-
-_ACCEL_OF_TYPE = {"kvm": Accel.KVM, "qemu": Accel.TCG}
 
 # Undefine takes what belongs to the definition with it; storage is the caller's decision.
 _UNDEFINE_FLAGS = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -68,7 +67,7 @@ class LibvirtDomain:
     def accel(self) -> Accel:
         """The accelerator the definition uses (``kvm`` or ``tcg``), read once per handle."""
         if self._accel is None:
-            self._accel = _ACCEL_OF_TYPE.get(ET.fromstring(self.xml()).get("type", "qemu"), Accel.TCG)
+            self._accel = DOMAIN_TYPE.from_libvirt(ET.fromstring(self.xml()).get("type", ""))
         return self._accel
 
     def info(self) -> VMInfo:

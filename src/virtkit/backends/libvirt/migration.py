@@ -29,18 +29,16 @@ import libvirt
 
 from virtkit.backends.base.migration import MigratableDisk, MigrationRequest, SnapshotExport
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
+from virtkit.backends.libvirt.snapshots import parents_first
+from virtkit.backends.libvirt.tables import DISK_FORMAT, LOCATION
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
 from virtkit.errors import BackendError, Conflict, HostUnavailable, NotFound, Unsupported
-from virtkit.models.disk import DiskFormat
 from virtkit.models.migration import Convergence, JobStats, Location, Presence
 
 if TYPE_CHECKING:
     from virtkit.backends.libvirt.host import LibvirtHost
 
 __all__ = ["LibvirtMigrations", "build_flags", "build_params", "job_stats", "retarget_disks"]
-
-# libvirt driver type -> neutral format; anything else is copied by no one.
-_FORMATS = {"qcow2": DiskFormat.QCOW2, "raw": DiskFormat.RAW, "vpc": DiskFormat.VHD}
 
 # Reasons that say a domain is in, or failed in, post-copy (the *_FAILED running reason arrived in libvirt 8.5).
 _POSTCOPY_REASONS = {
@@ -52,15 +50,6 @@ _POSTCOPY_REASONS = {
 
 # Job types that mean no job runs now.
 _NO_JOB = (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED)
-
-# Active domain states: RUNNING/BLOCKED/SHUTDOWN (shutting down, still running)/PMSUSPENDED count as running.
-_ACTIVE = {
-    libvirt.VIR_DOMAIN_RUNNING: Location.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: Location.RUNNING,
-    libvirt.VIR_DOMAIN_SHUTDOWN: Location.RUNNING,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: Location.RUNNING,
-    libvirt.VIR_DOMAIN_PAUSED: Location.PAUSED,
-}
 
 
 def build_flags(plan: MigrationRequest) -> int:
@@ -152,21 +141,6 @@ def job_stats(raw: Mapping[str, Any]) -> JobStats:
     )
 
 
-def _snapshot_order(parsed: builtins.list[tuple[str, str | None, str]]) -> builtins.list[str]:
-    """Snapshot XML texts ordered parents first, from ``(name, parent, xml)`` triples."""
-    names = {name for name, _, _ in parsed}
-    children: dict[str | None, builtins.list[tuple[str, str | None, str]]] = {}
-    for item in parsed:
-        children.setdefault(item[1] if item[1] in names else None, []).append(item)
-    ordered: builtins.list[str] = []
-    pending = sorted(children.get(None, []))
-    while pending:
-        name, _, xml = pending.pop(0)
-        ordered.append(xml)
-        pending += sorted(children.get(name, []))
-    return ordered
-
-
 class LibvirtMigrations:
     """Migration on one libvirt host; every call looks the domain up afresh on the host's live connection."""
 
@@ -190,7 +164,7 @@ class LibvirtMigrations:
             dom = conn.lookupByUUIDString(uuid)
             state, reason = dom.state()
             persistent = bool(dom.isPersistent())
-            job = state in _ACTIVE and dom.jobInfo()[0] not in _NO_JOB
+            job = state in LOCATION and dom.jobInfo()[0] not in _NO_JOB
         except HostUnavailable:
             return Presence(Location.UNKNOWN)
         except libvirt.libvirtError as exc:
@@ -200,7 +174,7 @@ class LibvirtMigrations:
             if isinstance(err, HostUnavailable):
                 return Presence(Location.UNKNOWN)
             raise err from exc
-        placement = _ACTIVE.get(state)
+        placement = LOCATION.get(state)
         if placement is None:
             placement = Location.DEFINED if persistent else Location.ABSENT
         postcopy = (state, reason) in _POSTCOPY_REASONS
@@ -260,7 +234,7 @@ class LibvirtMigrations:
                 target=d.target,
                 kind=d.source_type,
                 path=Path(d.source) if d.source else None,
-                format=_FORMATS.get(d.format or ""),
+                format=DISK_FORMAT.find(d.format),
                 readonly=d.readonly or d.device in ("cdrom", "floppy"),
             )
             for d in snapshot_xml.domain_disks(xml)
@@ -311,8 +285,9 @@ class LibvirtMigrations:
             snaps = dom.listAllSnapshots(0)
             texts = [s.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE) for s in snaps]
             current = next((s.getName() for s in snaps if s.isCurrent(0)), None)
-        parsed = [(p.name, p.parent, text) for p, text in ((snapshot_xml.parse(t), t) for t in texts)]
-        return SnapshotExport(definitions=tuple(_snapshot_order(parsed)), current=current)
+        parsed = {p.name: (p, text) for p, text in ((snapshot_xml.parse(t), t) for t in texts)}
+        order = parents_first({name: p.parent for name, (p, _) in parsed.items()})
+        return SnapshotExport(definitions=tuple(parsed[name][1] for name, _ in order), current=current)
 
     def forget_snapshots(self, name: str) -> None:
         """Delete each snapshot's metadata only (``DELETE_METADATA_ONLY``); the images keep the snapshots."""

@@ -10,15 +10,13 @@ import libvirt
 
 from virtkit.backends.libvirt import design
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
+from virtkit.backends.libvirt.tables import DOMAIN_TYPE
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.backends.libvirt.xml.snapshot import domain_identity
 from virtkit.errors import BackendError, InvalidSpec
 from virtkit.models.snapshot import SavedImage
-from virtkit.models.vm import Accel
 
 __all__ = ["read_image", "restore"]
-
-_ACCEL_OF_TYPE = {"kvm": Accel.KVM, "qemu": Accel.TCG}
 
 
 def read_image(conn: libvirt.virConnect, path: Path, host: str) -> SavedImage:
@@ -49,7 +47,7 @@ def read_image(conn: libvirt.virConnect, path: Path, host: str) -> SavedImage:
     return SavedImage(
         name=name,
         uuid=uuid,
-        accel=_ACCEL_OF_TYPE.get(dom_type, Accel.TCG),
+        accel=DOMAIN_TYPE.from_libvirt(dom_type),
         vcpus=spec.vcpus,
         memory=spec.memory,
         max_memory=spec.effective_max_memory,

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import libvirt
 import libvirt_qemu  # type: ignore[import-untyped]  # libvirt-python ships no type information
 
-from virtkit.backends.libvirt import design, states
+from virtkit.backends.libvirt import design, states, tables
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
 from virtkit.backends.libvirt.xml.snapshot import ParsedSnapshot, SnapshotRecord
@@ -31,7 +32,7 @@ from virtkit.errors import NotFound, Unsupported, VirtkitError
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind
 from virtkit.models.state import VMState
 
-__all__ = ["EXTERNAL_REVERT_VERSION", "LibvirtSnapshots", "overlay_path", "revert_refusal"]
+__all__ = ["EXTERNAL_REVERT_VERSION", "LibvirtSnapshots", "overlay_path", "parents_first", "revert_refusal"]
 
 #: The first libvirt (as ``getLibVersion`` counts: major * 1,000,000 + minor * 1,000 + micro) that reverts to
 #: external snapshots.
@@ -43,20 +44,6 @@ _CREATE_FLAGS = {
     SnapshotKind.QUIESCED: libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
     | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
     | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC,
-}
-
-# libvirt's <state> of a snapshot -> the VM's power state when it was taken.
-_STATE = {
-    "running": VMState.RUNNING,
-    "blocked": VMState.RUNNING,  # lossy, as for domains: blocked on a resource is still running
-    "paused": VMState.PAUSED,
-    "shutdown": VMState.SHUTTING_DOWN,
-    "shutoff": VMState.STOPPED,
-    "crashed": VMState.CRASHED,
-    "pmsuspended": VMState.SUSPENDED,
-    # lossy: written for every disk-only snapshot of an active VM, running or paused; virtkit's own record says
-    # which for the snapshots it took
-    "disk-snapshot": VMState.RUNNING,
 }
 
 _PING = '{"execute": "guest-ping"}'
@@ -78,6 +65,28 @@ def revert_refusal(name: str, vm: str, version: int) -> str | None:
         f"cannot revert {vm} to {name}: it is a disk-only snapshot, and reverting to one needs libvirt 9.9 or later "
         f"(this host runs {major}.{minor}.{micro}); memory snapshots can be reverted to on this host"
     )
+
+
+def parents_first(parents: Mapping[str, str | None], *, root: str | None = None) -> builtins.list[tuple[str, int]]:
+    """Snapshots as (name, depth), each after its parent: breadth first, siblings by name.
+
+    :param parents: each snapshot's parent (``None``, or a name not among them, for a root).
+    :param root: start from this snapshot alone (depth 0), so that only it and its descendants are listed.
+    """
+    children: dict[str | None, builtins.list[str]] = {}
+    for name, parent in parents.items():
+        children.setdefault(parent if parent in parents else None, []).append(name)
+    pending = [(root, 0)] if root is not None else [(n, 0) for n in sorted(children.get(None, []))]
+    seen: set[str] = set()
+    out: builtins.list[tuple[str, int]] = []
+    while pending:
+        name, depth = pending.pop(0)
+        if name is None or name in seen:
+            continue
+        seen.add(name)
+        out.append((name, depth))
+        pending += [(child, depth + 1) for child in sorted(children.get(name, []))]
+    return out
 
 
 def _kind(parsed: ParsedSnapshot, record: SnapshotRecord | None) -> SnapshotKind:
@@ -140,7 +149,7 @@ class LibvirtSnapshots:
 
     def _info(self, parsed: ParsedSnapshot, current: bool, records: dict[str, SnapshotRecord]) -> SnapshotInfo:
         record = records.get(parsed.name) if parsed.external else None
-        vm_state = _STATE.get(parsed.state, VMState.UNKNOWN)
+        vm_state = tables.SNAPSHOT_STATE.get(parsed.state, VMState.UNKNOWN)
         if record is not None:
             vm_state = next((s for s in VMState if s.value == record.vm_state), vm_state)
         kind = _kind(parsed, record)
@@ -297,15 +306,8 @@ class LibvirtSnapshots:
         """``name`` and, with ``children``, its descendants: deepest first."""
         if not children:
             return [name]
-        depth = {name: 0}
-        pending = [name]
-        while pending:
-            parent = pending.pop()
-            for p in parsed.values():
-                if p.parent == parent and p.name not in depth:
-                    depth[p.name] = depth[parent] + 1
-                    pending.append(p.name)
-        return sorted(depth, key=lambda n: (-depth[n], n))
+        family = parents_first({p.name: p.parent for p in parsed.values()}, root=name)
+        return [n for n, _ in sorted(family, key=lambda item: (-item[1], item[0]))]
 
     def check_delete(self, name: str, *, children: bool) -> None:
         """Refuse deleting an external snapshot whose parent is internal (libvirt 9.0 cannot).

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from virtkit.backends.libvirt import design
+from virtkit.backends.libvirt.tables import BOOT_DEVICE, DISK_FORMAT, DOMAIN_TYPE, FEATURE_POLICY
 from virtkit.errors import BackendError
 from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSpec
 from virtkit.models.nic import NicKind, NicModel, NicSpec
@@ -24,17 +25,6 @@ __all__ = ["METADATA_NS", "canonical", "disk_element", "parse", "parse_disk", "r
 METADATA_NS = "https://virtkit.dev/xmlns/vm/1"
 ET.register_namespace("virtkit", METADATA_NS)
 
-_BOOT_DEV = {BootDevice.DISK: "hd", BootDevice.NETWORK: "network", BootDevice.CDROM: "cdrom"}
-_BOOT_FROM_XML = {v: k for k, v in _BOOT_DEV.items()}
-# libvirt names the VHD format "vpc" (QEMU's name); vhdx has no libvirt driver type in 9.0 (docs/platform.md).
-_DRIVER_TYPE = {DiskFormat.QCOW2: "qcow2", DiskFormat.RAW: "raw", DiskFormat.VHD: "vpc", DiskFormat.VHDX: "vhdx"}
-_FORMAT_FROM_DRIVER = {v: k for k, v in _DRIVER_TYPE.items()}
-_ACCEL_TYPE = {Accel.KVM: "kvm", Accel.TCG: "qemu"}
-_ACCEL_FROM_TYPE = {v: k for k, v in _ACCEL_TYPE.items()}
-# cpu_features sign -> <feature policy>, and back. Lossy when reading: libvirt's "force" reads as "+" and "forbid"
-# as "-" (virtkit writes require/disable); "optional" is not modelled and is dropped.
-_FEATURE_POLICY = {"+": "require", "-": "disable"}
-_FEATURE_SIGN = {"require": "+", "force": "+", "disable": "-", "forbid": "-"}
 # Devices virtkit owns: render() removes and re-creates these; every other device is left as it was.
 _OWNED_DEVICES = ("disk", "interface", "serial", "console", "channel", "memballoon")
 
@@ -69,7 +59,7 @@ def render(spec: VMSpec, accel: Accel, *, base: str | None = None) -> ET.Element
     if accel is Accel.AUTO:
         raise ValueError("render() needs a resolved accelerator; call design.resolve_accel first")
     root = ET.fromstring(base) if base else ET.Element("domain")
-    root.set("type", _ACCEL_TYPE[accel])
+    root.set("type", DOMAIN_TYPE.to_libvirt(accel))
     root.attrib.pop("id", None)
     _set_text(root, "name", spec.name)
     _render_metadata(root, spec)
@@ -117,7 +107,7 @@ def _render_os(root: ET.Element, spec: VMSpec) -> None:
         if spec.kernel.cmdline:
             ET.SubElement(os_el, "cmdline").text = spec.kernel.cmdline
     for dev in spec.boot:
-        ET.SubElement(os_el, "boot", dev=_BOOT_DEV[dev])
+        ET.SubElement(os_el, "boot", dev=BOOT_DEVICE.to_libvirt(dev))
     root.insert(_index_after(root, ("vcpu", "currentMemory", "memory", "metadata", "name")), os_el)
 
 
@@ -152,7 +142,7 @@ def _render_cpu(root: ET.Element, spec: VMSpec, accel: Accel) -> None:
         cpu = ET.SubElement(root, "cpu", mode="custom", match="exact", check="partial")
         ET.SubElement(cpu, "model", fallback="forbid").text = model
         for feature in spec.cpu_features:
-            ET.SubElement(cpu, "feature", policy=_FEATURE_POLICY[feature[0]], name=feature[1:])
+            ET.SubElement(cpu, "feature", policy=FEATURE_POLICY.to_libvirt(feature[0]), name=feature[1:])
 
 
 def _render_devices(devices: ET.Element, spec: VMSpec) -> None:
@@ -188,7 +178,7 @@ def _has_scsi_controller(devices: ET.Element) -> bool:
 def _disk_element(disk: DiskSpec, target: str) -> ET.Element:
     """One ``<disk>``; also used by hot-plug, so it stands alone."""
     el = ET.Element("disk", type=disk.kind.value, device="disk")
-    driver = ET.SubElement(el, "driver", name="qemu", type=_DRIVER_TYPE[disk.format])
+    driver = ET.SubElement(el, "driver", name="qemu", type=DISK_FORMAT.to_libvirt(disk.format))
     if disk.cache is not None:
         driver.set("cache", disk.cache.value)
     ET.SubElement(el, "source", attrib={"file" if disk.kind is DiskKind.FILE else "dev": str(disk.path)})
@@ -293,17 +283,21 @@ def _parse(root: ET.Element) -> VMSpec:
             initrd=Path(initrd) if initrd else None,
             cmdline=os_el.findtext("cmdline") or "",
         )
-    boot = tuple(_BOOT_FROM_XML[b.get("dev", "hd")] for b in (os_el.iterfind("boot") if os_el is not None else ()))
+    boot = tuple(
+        BOOT_DEVICE.from_libvirt(b.get("dev", "hd")) for b in (os_el.iterfind("boot") if os_el is not None else ())
+    )
     cpu = root.find("cpu")
     cpu_model = None
     cpu_features: tuple[str, ...] = ()
     if cpu is not None:
         cpu_model = cpu.findtext("model") if cpu.get("mode", "custom") == "custom" else cpu.get("mode")
         if cpu.get("mode", "custom") == "custom":
-            found = ((f.get("policy", "require"), f.get("name", "")) for f in cpu.iterfind("feature"))
-            cpu_features = tuple(_FEATURE_SIGN[p] + n for p, n in found if p in _FEATURE_SIGN)
+            signs = (
+                (FEATURE_POLICY.find(f.get("policy", "require")), f.get("name", "")) for f in cpu.iterfind("feature")
+            )
+            cpu_features = tuple(sign + n for sign, n in signs if sign is not None)
     requested = root.findtext(f"metadata/{{{METADATA_NS}}}vm/{{{METADATA_NS}}}accel")
-    accel = Accel(requested) if requested else _ACCEL_FROM_TYPE.get(root.get("type", "qemu"), Accel.TCG)
+    accel = Accel(requested) if requested else DOMAIN_TYPE.from_libvirt(root.get("type", ""))
     devices = root.find("devices")
     devs = list(devices) if devices is not None else []
     disks = tuple(_parse_disk(d) for d in devs if d.tag == "disk" and d.get("device", "disk") == "disk")
@@ -361,7 +355,7 @@ def _parse_disk(el: ET.Element) -> DiskSpec:
     cache = driver.get("cache") if driver is not None else None
     return DiskSpec(
         path=Path(path),
-        format=_FORMAT_FROM_DRIVER[driver.get("type", "raw")] if driver is not None else DiskFormat.RAW,
+        format=DISK_FORMAT.from_libvirt(driver.get("type", "raw")) if driver is not None else DiskFormat.RAW,
         bus=DiskBus(target.get("bus", "virtio")) if target is not None else DiskBus.VIRTIO,
         kind=kind,
         target=target.get("dev") if target is not None else None,
