@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
@@ -11,9 +10,9 @@ from virtkit.backends.libvirt import states
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.hotplug import LibvirtDisks
 from virtkit.backends.libvirt.snapshots import LibvirtSnapshots
-from virtkit.backends.libvirt.tables import DOMAIN_TYPE
 from virtkit.backends.libvirt.xml import domain as domain_xml
-from virtkit.errors import Unsupported
+from virtkit.backends.libvirt.xml.domain import Domain
+from virtkit.errors import BackendError, Unsupported
 from virtkit.models.state import VMInfo
 from virtkit.models.vm import Accel, VMSpec
 
@@ -65,9 +64,16 @@ class LibvirtDomain:
         return domain_xml.parse(self.xml())
 
     def accel(self) -> Accel:
-        """The accelerator the definition uses (``kvm`` or ``tcg``), read once per handle."""
+        """The accelerator the definition uses (``kvm`` or ``tcg``), read once per handle.
+
+        :raises Unsupported: a domain type virtkit does not model (not a QEMU domain).
+        :raises VirtkitError: translated from libvirt.
+        """
         if self._accel is None:
-            self._accel = DOMAIN_TYPE.from_libvirt(ET.fromstring(self.xml()).get("type", ""))
+            accel = Domain.from_string(self.xml()).accel
+            if accel is None:
+                raise BackendError(f"the definition of {self._name} on {self._host} has no domain type")
+            self._accel = accel
         return self._accel
 
     def info(self) -> VMInfo:
@@ -167,7 +173,7 @@ class LibvirtDomain:
         # A driver without NVRAM or checkpoints (libvirt's test driver) refuses those flags ("unsupported flags"):
         # then ask only for what this domain has.
         flags = _UNDEFINE_FLAGS
-        if ET.fromstring(self.xml()).find("os/nvram") is not None:
+        if Domain.from_string(self.xml()).has_nvram:
             flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
         with libvirt_errors(self._what("undefine")):
             if self._dom.listAllCheckpoints(0):

@@ -20,7 +20,6 @@ Quirks of libvirt 9.0 handled here:
 from __future__ import annotations
 
 import builtins
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +29,9 @@ import libvirt
 from virtkit.backends.base.migration import MigratableDisk, MigrationRequest, SnapshotExport
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.snapshots import parents_first
-from virtkit.backends.libvirt.tables import DISK_FORMAT, LOCATION
+from virtkit.backends.libvirt.tables import LOCATION
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
+from virtkit.backends.libvirt.xml.domain import Domain
 from virtkit.errors import BackendError, Conflict, HostUnavailable, NotFound, Unsupported
 from virtkit.models.migration import Convergence, JobStats, Location, Presence
 
@@ -94,23 +94,18 @@ def build_params(
 def retarget_disks(domain_xml: str, paths: Mapping[str, Path]) -> str:
     """``domain_xml`` with the file of each disk whose target is in ``paths`` replaced by that path.
 
-    :raises BackendError: the XML does not parse, or names no disk of such a target.
+    :raises BackendError: the XML does not parse, or names no file disk of such a target.
     """
-    try:
-        root = ET.fromstring(domain_xml)
-    except ET.ParseError as exc:
-        raise BackendError(f"cannot read the domain XML libvirt returned: {exc}") from None
+    dom = Domain.from_string(domain_xml)
     seen: set[str] = set()
-    for disk in root.findall("devices/disk"):
-        target = disk.find("target")
-        source = disk.find("source")
-        dev = target.get("dev", "") if target is not None else ""
-        if dev in paths and source is not None:
-            source.set("file", str(paths[dev]))
-            seen.add(dev)
+    for disk in dom.disks:
+        target = disk.target or ""
+        if target in paths and disk.source_file is not None:
+            disk.source_file = paths[target]
+            seen.add(target)
     if missing := sorted(set(paths) - seen):
         raise BackendError(f"the domain has no file disk with target {', '.join(missing)}")
-    return ET.tostring(root, encoding="unicode")
+    return dom.to_string()
 
 
 def _int(raw: Mapping[str, Any], key: str) -> int | None:
@@ -231,13 +226,13 @@ class LibvirtMigrations:
             xml: str = dom.XMLDesc(0 if dom.isActive() else libvirt.VIR_DOMAIN_XML_INACTIVE)
         return [
             MigratableDisk(
-                target=d.target,
+                target=d.target or "",
                 kind=d.source_type,
-                path=Path(d.source) if d.source else None,
-                format=DISK_FORMAT.find(d.format),
+                path=d.path,
+                format=d.known_format,
                 readonly=d.readonly or d.device in ("cdrom", "floppy"),
             )
-            for d in snapshot_xml.domain_disks(xml)
+            for d in Domain.from_string(xml).disks
         ]
 
     def migrate(self, name: str, destination: str, plan: MigrationRequest) -> None:

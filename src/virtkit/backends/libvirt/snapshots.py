@@ -27,8 +27,11 @@ import libvirt_qemu  # type: ignore[import-untyped]  # libvirt-python ships no t
 from virtkit.backends.libvirt import design, states, tables
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
+from virtkit.backends.libvirt.xml.devices.disk import Disk
+from virtkit.backends.libvirt.xml.domain import Domain
 from virtkit.backends.libvirt.xml.snapshot import ParsedSnapshot, SnapshotRecord
 from virtkit.errors import NotFound, Unsupported, VirtkitError
+from virtkit.models.disk import DiskFormat
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind
 from virtkit.models.state import VMState
 
@@ -199,7 +202,7 @@ class LibvirtSnapshots:
             if self._dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
                 return False
             xml: str = self._dom.XMLDesc(0)
-        if snapshot_xml.agent_channel_state(xml, design.AGENT_CHANNEL) in (None, "disconnected"):
+        if Domain.from_string(xml).agent_channel_state(design.AGENT_CHANNEL) in (None, "disconnected"):
             return False
         try:
             libvirt_qemu.qemuAgentCommand(self._dom, _PING, _PING_TIMEOUT, 0)
@@ -209,30 +212,31 @@ class LibvirtSnapshots:
 
     # -- checks -------------------------------------------------------------------------------------------------
 
-    def _domain_xml(self) -> str:
+    def _domain(self) -> Domain:
         with libvirt_errors(self._what("read the definition of")):
             xml: str = self._dom.XMLDesc(0)  # the running definition while it runs: its disks are the live ones
-        return xml
+        return Domain.from_string(xml)
 
     def check_create(self, kind: SnapshotKind) -> None:
         """Refuse what libvirt cannot take (see the module's docstring).
 
         :raises Unsupported: why, and what would work instead.
         """
-        xml = self._domain_xml()
+        dom = self._domain()
         parsed = self._parsed()
         head = f"cannot take a {kind.value} snapshot of {self._vm}"
         if kind is SnapshotKind.MEMORY:
-            if snapshot_xml.has_pflash(xml):
+            if dom.has_pflash:
                 raise Unsupported(
                     f"{head}: libvirt cannot take internal snapshots of a VM with UEFI pflash firmware (its NVRAM "
                     "is no qcow2 image); take a disk-only snapshot instead"
                 )
-            for disk in snapshot_xml.domain_disks(xml):
-                if disk.device == "disk" and not disk.readonly and disk.format != "qcow2":
+            for disk in dom.disks:
+                if disk.device == "disk" and not disk.readonly and disk.known_format is not DiskFormat.QCOW2:
                     raise Unsupported(
                         f"{head}: memory (internal) snapshots live inside qcow2 images and disk {disk.target} is "
-                        f"{disk.format or 'of unknown format'}; take a disk-only snapshot, or convert the disk to qcow2"
+                        f"{Disk.format.raw(disk) or 'of unknown format'}; take a disk-only snapshot, or convert the "
+                        "disk to qcow2"
                     )
             if external := sorted(p.name for p in parsed.values() if p.external):
                 raise Unsupported(
@@ -245,35 +249,36 @@ class LibvirtSnapshots:
                 f"{head}: it has memory snapshots ({', '.join(internal)}), and libvirt cannot delete a disk-only "
                 "snapshot taken on top of one; take a memory snapshot, or delete the memory snapshots first"
             )
-        self._overlays("", xml)  # for its refusals only: the overlay names do not matter here
+        self._overlays("", dom)  # for its refusals only: the overlay names do not matter here
 
     def new_files(self, name: str, kind: SnapshotKind) -> builtins.list[Path]:
         """The overlay files a disk-only or quiesced snapshot ``name`` would create; none for a memory snapshot."""
         if kind is SnapshotKind.MEMORY:
             return []
-        return list(self._overlays(name, self._domain_xml())[0].values())
+        return list(self._overlays(name, self._domain())[0].values())
 
-    def _overlays(self, name: str, xml: str) -> tuple[dict[str, Path], builtins.list[str]]:
+    def _overlays(self, name: str, dom: Domain) -> tuple[dict[str, Path], builtins.list[str]]:
         """The overlay of each writable disk, and the targets left out (read-only disks, removable drives)."""
-        disks = snapshot_xml.domain_disks(xml)
-        files: builtins.list[Path] = [Path(d.source) for d in disks if d.source_type == "file" and d.source]
+        disks = list(dom.disks)
+        files = [d.path for d in disks if d.source_type == "file" and d.path is not None]
         overlays: dict[str, Path] = {}
         skip: builtins.list[str] = []
         for disk in disks:
+            target = disk.target or ""
             if disk.readonly or disk.device in ("cdrom", "floppy"):
-                skip.append(disk.target)
-            elif disk.source is None or disk.source_type not in ("file", "block"):
+                skip.append(target)
+            elif disk.path is None or disk.source_type not in ("file", "block"):
                 raise Unsupported(
-                    f"cannot take a disk-only snapshot of {self._vm}: disk {disk.target} is not a local file or "
+                    f"cannot take a disk-only snapshot of {self._vm}: disk {target} is not a local file or "
                     "device, and the overlay of a disk-only snapshot must be a local file"
                 )
             elif disk.source_type == "file":
-                overlays[disk.target] = overlay_path(Path(disk.source).parent, self._vm, disk.target, name)
+                overlays[target] = overlay_path(disk.path.parent, self._vm, target, name)
             elif files:  # a block device: its overlay goes beside the VM's first image file
-                overlays[disk.target] = overlay_path(files[0].parent, self._vm, disk.target, name)
+                overlays[target] = overlay_path(files[0].parent, self._vm, target, name)
             else:
                 raise Unsupported(
-                    f"cannot take a disk-only snapshot of {self._vm}: disk {disk.target} is a host block device and "
+                    f"cannot take a disk-only snapshot of {self._vm}: disk {target} is a host block device and "
                     "the VM has no image file beside which its overlay could go"
                 )
         if not overlays:
@@ -338,7 +343,7 @@ class LibvirtSnapshots:
         if kind is SnapshotKind.MEMORY:
             text = snapshot_xml.render(name, description)
         else:
-            overlays, skip = self._overlays(name, self._domain_xml())
+            overlays, skip = self._overlays(name, self._domain())
             text = snapshot_xml.render(name, description, overlays=overlays, skip=skip)
         with libvirt_errors(self._what(f"take snapshot {name} of")):
             state, reason = self._dom.state()

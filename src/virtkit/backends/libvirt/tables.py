@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 
 import libvirt
 
+from virtkit.backends.libvirt.xml.base import Codec
 from virtkit.errors import Unsupported
 from virtkit.models.disk import DiskFormat
 from virtkit.models.migration import Location
@@ -32,6 +33,7 @@ __all__ = [
     "STATE",
     "STATE_WORDS",
     "Table",
+    "codec",
     "libvirt_names",
     "machine_of",
 ]
@@ -177,3 +179,8 @@ def libvirt_names(prefix: str, *, skip: tuple[str, ...] = ()) -> dict[int, str]:
         if attr.startswith(prefix) and word != "LAST" and word not in skip:
             out[int(getattr(libvirt, attr))] = word.lower()
     return out
+
+
+def codec(table: Table[K]) -> Codec[K]:
+    """The :class:`~virtkit.backends.libvirt.xml.base.Codec` that spells a field with ``table``."""
+    return Codec(table.from_libvirt, table.to_libvirt)
