@@ -17,39 +17,20 @@ from collections.abc import Sequence
 
 import libvirt
 
+from virtkit.backends.libvirt import design
 from virtkit.backends.libvirt.errors import libvirt_errors
+from virtkit.backends.libvirt.tables import DOMAIN_TYPE
+from virtkit.backends.libvirt.xml.cpu import CPU
 from virtkit.errors import BackendError, Unsupported
 from virtkit.models.cpu import CPUModel
 from virtkit.models.vm import Accel
 
 __all__ = ["baseline", "check", "cpu_xml", "host_cpu", "host_model", "parse_cpu"]
 
-_ARCH = "x86_64"
-_VIRT_TYPE = {Accel.KVM: "kvm", Accel.TCG: "qemu"}
-# <feature policy> -> cpu_features sign. Lossy: "force" reads as required and "forbid" as disabled (libvirt's
-# baseline and host-model use require/disable only); "optional" is no change and is dropped.
-_SIGN = {"require": "+", "force": "+", "disable": "-", "forbid": "-"}
-_POLICY = {"+": "require", "-": "disable"}
-
 
 def cpu_xml(cpu: CPUModel) -> str:
     """``<cpu mode='custom' match='exact'>`` for ``cpu``: its model, vendor and features, one element each."""
-    root = ET.Element("cpu", mode="custom", match="exact")
-    ET.SubElement(root, "model", fallback="forbid").text = cpu.model
-    if cpu.vendor:
-        ET.SubElement(root, "vendor").text = cpu.vendor
-    for feature in cpu.features:
-        ET.SubElement(root, "feature", policy=_POLICY[feature[0]], name=feature[1:])
-    return ET.tostring(root, encoding="unicode")
-
-
-def _from_element(node: ET.Element) -> CPUModel:
-    model = node.findtext("model")
-    if not model:
-        raise BackendError(f"libvirt returned a CPU without a model: {ET.tostring(node, encoding='unicode')[:200]}")
-    found = ((f.get("policy", "require"), f.get("name", "")) for f in node.iterfind("feature"))
-    features = tuple(_SIGN[policy] + name for policy, name in found if policy in _SIGN)
-    return CPUModel(model=model, features=features, vendor=node.findtext("vendor") or None)
+    return CPU.of_model(cpu).to_string()
 
 
 def parse_cpu(xml: str) -> CPUModel:
@@ -57,11 +38,7 @@ def parse_cpu(xml: str) -> CPUModel:
 
     :raises BackendError: not a CPU element with a model.
     """
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise BackendError(f"libvirt returned CPU XML virtkit cannot read: {exc}") from exc
-    return _from_element(root)
+    return CPU.from_string(xml).to_model()
 
 
 def host_model(domcaps_xml: str) -> CPUModel:
@@ -77,13 +54,13 @@ def host_model(domcaps_xml: str) -> CPUModel:
     mode = root.find("./cpu/mode[@name='host-model']")
     if mode is None or mode.get("supported") != "yes":
         raise Unsupported("the hypervisor offers no host-model CPU, so it cannot say which CPU it can run")
-    return _from_element(mode)
+    return CPU(mode).to_model()
 
 
 def _virt_type(accel: Accel) -> str:
     if accel is Accel.AUTO:
         raise ValueError("a resolved accelerator is needed (kvm or tcg)")
-    return _VIRT_TYPE[accel]
+    return DOMAIN_TYPE.to_libvirt(accel)
 
 
 def host_cpu(conn: libvirt.virConnect, accel: Accel, where: str) -> CPUModel:
@@ -93,7 +70,7 @@ def host_cpu(conn: libvirt.virConnect, accel: Accel, where: str) -> CPUModel:
     :raises VirtkitError: translated from libvirt.
     """
     with libvirt_errors(f"read the domain capabilities of {where}"):
-        caps: str = conn.getDomainCapabilities(None, _ARCH, None, _virt_type(accel), 0)
+        caps: str = conn.getDomainCapabilities(None, design.ARCH, None, _virt_type(accel), 0)
     return host_model(caps)
 
 
@@ -104,7 +81,8 @@ def baseline(conn: libvirt.virConnect, cpus: Sequence[CPUModel], accel: Accel, w
     :raises VirtkitError: translated from libvirt.
     """
     with libvirt_errors(f"compute a CPU baseline on {where}"):
-        text: str = conn.baselineHypervisorCPU(None, _ARCH, None, _virt_type(accel), [cpu_xml(c) for c in cpus], 0)
+        xmls = [cpu_xml(c) for c in cpus]
+        text: str = conn.baselineHypervisorCPU(None, design.ARCH, None, _virt_type(accel), xmls, 0)
     return parse_cpu(text)
 
 
@@ -116,6 +94,6 @@ def check(conn: libvirt.virConnect, cpu: CPUModel, accel: Accel, where: str) -> 
     """
     flags = libvirt.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE
     with libvirt_errors(f"{where} cannot run CPU {cpu.model} under {accel}"):
-        result = conn.compareHypervisorCPU(None, _ARCH, None, _virt_type(accel), cpu_xml(cpu), flags)
+        result = conn.compareHypervisorCPU(None, design.ARCH, None, _virt_type(accel), cpu_xml(cpu), flags)
     if result == libvirt.VIR_CPU_COMPARE_INCOMPATIBLE:  # the flag makes libvirt raise instead; never trust it blindly
         raise Unsupported(f"{where} cannot run CPU {cpu.model} under {accel}")

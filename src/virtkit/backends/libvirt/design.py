@@ -8,11 +8,18 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from virtkit.models.vm import Accel
 
+if TYPE_CHECKING:
+    from virtkit.backends.libvirt.xml.domain import Domain
+
 __all__ = [
     "AGENT_CHANNEL",
+    "ARCH",
+    "FEATURES",
+    "MEMBALLOON_MODEL",
     "OVMF",
     "SCSI_CONTROLLER_MODEL",
     "Firmware",
@@ -25,6 +32,17 @@ __all__ = [
 
 #: The virtio-serial port name qemu-guest-agent listens on.
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
+
+#: The guest architecture of every VM.
+ARCH = "x86_64"
+
+#: The ``<features>`` a new definition gets: ACPI (power button, shutdown) and the local APIC, which every guest
+#: operating system virtkit runs expects.
+FEATURES = ("acpi", "apic")
+
+#: No balloon in a new definition unless Dynamic Memory asks for one: it costs a device and a guest driver for
+#: nothing. (QEMU domains get a virtio balloon when the definition names none.)
+MEMBALLOON_MODEL = "none"
 
 #: Disks on the ``scsi`` bus sit on one virtio-scsi controller (Hyper-V's synthetic SCSI controller).
 SCSI_CONTROLLER_MODEL = "virtio-scsi"
@@ -46,21 +64,16 @@ OVMF = {
 }
 
 
-def foreign_firmware(root: ET.Element) -> str | None:
+def foreign_firmware(dom: Domain) -> str | None:
     """Why the ``<os>`` firmware of a domain definition is not one virtkit writes, or ``None`` when it is.
 
     virtkit names its firmware itself (:data:`OVMF`): a loader or NVRAM template from anywhere else would let a
     definition read a host file into the guest.
     """
-    known_code = {str(f.code) for f in OVMF.values()}
-    known_vars = {str(f.vars_template) for f in OVMF.values()}
-    loader = root.findtext("os/loader")
-    if loader and loader not in known_code:
-        return f"loader {loader[:120]}"
-    nvram = root.find("os/nvram")
-    template = nvram.get("template") if nvram is not None else None
-    if template and template not in known_vars:
-        return f"NVRAM template {template[:120]}"
+    if dom.loader is not None and dom.loader not in {f.code for f in OVMF.values()}:
+        return f"loader {str(dom.loader)[:120]}"
+    if dom.nvram_template is not None and dom.nvram_template not in {f.vars_template for f in OVMF.values()}:
+        return f"NVRAM template {str(dom.nvram_template)[:120]}"
     return None
 
 

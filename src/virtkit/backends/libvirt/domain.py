@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
 
 from virtkit.backends.libvirt import states
-from virtkit.backends.libvirt.errors import libvirt_errors
+from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.hotplug import LibvirtDisks
 from virtkit.backends.libvirt.snapshots import LibvirtSnapshots
 from virtkit.backends.libvirt.xml import domain as domain_xml
+from virtkit.backends.libvirt.xml.domain import Domain
+from virtkit.errors import BackendError, Unsupported
 from virtkit.models.state import VMInfo
 from virtkit.models.vm import Accel, VMSpec
 
 __all__ = ["LibvirtDomain"]
-
-_ACCEL_OF_TYPE = {"kvm": Accel.KVM, "qemu": Accel.TCG}
 
 # Undefine takes what belongs to the definition with it; storage is the caller's decision.
 _UNDEFINE_FLAGS = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -65,9 +64,16 @@ class LibvirtDomain:
         return domain_xml.parse(self.xml())
 
     def accel(self) -> Accel:
-        """The accelerator the definition uses (``kvm`` or ``tcg``), read once per handle."""
+        """The accelerator the definition uses (``kvm`` or ``tcg``), read once per handle.
+
+        :raises Unsupported: a domain type virtkit does not model (not a QEMU domain).
+        :raises VirtkitError: translated from libvirt.
+        """
         if self._accel is None:
-            self._accel = _ACCEL_OF_TYPE.get(ET.fromstring(self.xml()).get("type", "qemu"), Accel.TCG)
+            accel = Domain.from_string(self.xml()).accel
+            if accel is None:
+                raise BackendError(f"the definition of {self._name} on {self._host} has no domain type")
+            self._accel = accel
         return self._accel
 
     def info(self) -> VMInfo:
@@ -157,18 +163,19 @@ class LibvirtDomain:
 
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot and checkpoint metadata and NVRAM."""
+        try:
+            self._dom.undefineFlags(_UNDEFINE_ALL)
+            return
+        except libvirt.libvirtError as exc:
+            err = translate(exc, self._what("undefine"))
+            if not isinstance(err, Unsupported):
+                raise err from exc
+        # A driver without NVRAM or checkpoints (libvirt's test driver) refuses those flags ("unsupported flags"):
+        # then ask only for what this domain has.
+        flags = _UNDEFINE_FLAGS
+        if Domain.from_string(self.xml()).has_nvram:
+            flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
         with libvirt_errors(self._what("undefine")):
-            try:
-                self._dom.undefineFlags(_UNDEFINE_ALL)
-                return
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG:
-                    raise
-            # A driver without NVRAM or checkpoints (libvirt's test driver) refuses those flags ("unsupported
-            # flags"): then ask only for what this domain has.
-            flags = _UNDEFINE_FLAGS
-            if ET.fromstring(self.xml()).find("os/nvram") is not None:
-                flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
             if self._dom.listAllCheckpoints(0):
                 flags |= libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
             self._dom.undefineFlags(flags)

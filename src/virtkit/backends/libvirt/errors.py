@@ -35,6 +35,7 @@ _BY_CODE: dict[int, type[VirtkitError]] = {
     libvirt.VIR_ERR_NO_STORAGE_VOL: NotFound,
     libvirt.VIR_ERR_NO_STORAGE_POOL: NotFound,
     libvirt.VIR_ERR_DEVICE_MISSING: NotFound,
+    libvirt.VIR_ERR_NO_DOMAIN_METADATA: NotFound,  # the domain has no metadata element in that namespace
     libvirt.VIR_ERR_DOM_EXIST: AlreadyExists,
     libvirt.VIR_ERR_OPERATION_INVALID: Conflict,  # e.g. "domain is not running", "domain is already running"
     libvirt.VIR_ERR_RESOURCE_BUSY: Conflict,  # e.g. an image whose lock another VM holds

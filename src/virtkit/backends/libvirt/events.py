@@ -9,6 +9,7 @@ from collections.abc import Callable
 import libvirt
 
 from virtkit.backends.libvirt.errors import libvirt_errors
+from virtkit.backends.libvirt.tables import libvirt_names
 from virtkit.models.events import LifecycleEvent
 
 __all__ = ["EventSubscription", "ensure_event_loop"]
@@ -27,27 +28,15 @@ _EVENTS = {
     libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: "pmsuspended",
     libvirt.VIR_DOMAIN_EVENT_CRASHED: "crashed",
 }
-_DETAIL_PREFIX = {
-    libvirt.VIR_DOMAIN_EVENT_DEFINED: "VIR_DOMAIN_EVENT_DEFINED_",
-    libvirt.VIR_DOMAIN_EVENT_UNDEFINED: "VIR_DOMAIN_EVENT_UNDEFINED_",
-    libvirt.VIR_DOMAIN_EVENT_STARTED: "VIR_DOMAIN_EVENT_STARTED_",
-    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: "VIR_DOMAIN_EVENT_SUSPENDED_",
-    libvirt.VIR_DOMAIN_EVENT_RESUMED: "VIR_DOMAIN_EVENT_RESUMED_",
-    libvirt.VIR_DOMAIN_EVENT_STOPPED: "VIR_DOMAIN_EVENT_STOPPED_",
-    libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: "VIR_DOMAIN_EVENT_SHUTDOWN_",
-    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: "VIR_DOMAIN_EVENT_PMSUSPENDED_",
-    libvirt.VIR_DOMAIN_EVENT_CRASHED: "VIR_DOMAIN_EVENT_CRASHED_",
-}
+# Each event's details are the constants VIR_DOMAIN_EVENT_<EVENT>_<DETAIL>.
+_DETAIL_PREFIX = {event: f"VIR_DOMAIN_EVENT_{word.upper()}_" for event, word in _EVENTS.items()}
 
 
 def _detail_name(event: int, detail: int) -> str:
     prefix = _DETAIL_PREFIX.get(event)
     if prefix is None:
         return str(detail)
-    for attr in dir(libvirt):
-        if attr.startswith(prefix) and not attr.endswith("_LAST") and getattr(libvirt, attr) == detail:
-            return attr[len(prefix) :].lower()
-    return str(detail)
+    return libvirt_names(prefix).get(detail, str(detail))
 
 
 def _run_loop() -> None:

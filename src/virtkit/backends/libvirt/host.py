@@ -13,7 +13,7 @@ import libvirt
 
 from virtkit.backends.libvirt import cpu, design, saved
 from virtkit.backends.libvirt.domain import LibvirtDomain
-from virtkit.backends.libvirt.errors import libvirt_errors, retry_transient
+from virtkit.backends.libvirt.errors import libvirt_errors, retry_transient, translate
 from virtkit.backends.libvirt.events import EventSubscription, ensure_event_loop
 from virtkit.backends.libvirt.migration import LibvirtMigrations
 from virtkit.backends.libvirt.xml import domain as domain_xml
@@ -192,10 +192,10 @@ class LibvirtHost:
         try:
             dom = self.conn.lookupByName(name)
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            err = translate(exc, f"look up {name} on {self._uri}")
+            if isinstance(err, NotFound):
                 return None
-            with libvirt_errors(f"look up {name} on {self._uri}"):
-                raise
+            raise err from exc
         return LibvirtDomain(dom, self._uri)
 
     def get(self, name: str) -> LibvirtDomain:

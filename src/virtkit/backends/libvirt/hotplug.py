@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from pathlib import Path
 
 import libvirt
 
 from virtkit.backends.libvirt import design
 from virtkit.backends.libvirt.errors import libvirt_errors
 from virtkit.backends.libvirt.events import EventSubscription
-from virtkit.backends.libvirt.xml import domain as domain_xml
+from virtkit.backends.libvirt.xml.devices.controller import Controller
+from virtkit.backends.libvirt.xml.devices.device import Device
+from virtkit.backends.libvirt.xml.devices.disk import Disk
+from virtkit.backends.libvirt.xml.domain import Domain
 from virtkit.errors import OperationTimeout, VirtkitError
 from virtkit.models.attached import AttachedDisk, DiskLayout, DiskSlot, ScsiController
-from virtkit.models.disk import DiskBus, DiskSpec
+from virtkit.models.disk import DiskSpec
 
 __all__ = ["LibvirtDisks"]
 
@@ -48,30 +49,8 @@ def _flags(*, live: bool, persistent: bool) -> int:
     return flags
 
 
-def _controller_element(index: int) -> ET.Element:
-    return ET.Element("controller", type="scsi", index=str(index), model=design.SCSI_CONTROLLER_MODEL)
-
-
-def _scsi_address(el: ET.Element) -> tuple[int | None, int | None]:
-    """(controller, unit) of a disk on the scsi bus, or (None, None)."""
-    target = el.find("target")
-    addr = el.find("address")
-    if target is None or target.get("bus") != DiskBus.SCSI.value or addr is None or addr.get("type") != "drive":
-        return None, None
-    return int(addr.get("controller", "0")), int(addr.get("unit", "0"))
-
-
-def _source(el: ET.Element) -> Path | None:
-    src = el.find("source")
-    if src is None:
-        return None
-    value = src.get("file") or src.get("dev")
-    return Path(value) if value else None
-
-
-def _devices(root: ET.Element | None) -> list[ET.Element]:
-    devices = root.find("devices") if root is not None else None
-    return list(devices) if devices is not None else []
+def _scsi_controller(index: int) -> Controller:
+    return Controller.new("scsi", index, design.SCSI_CONTROLLER_MODEL)
 
 
 class LibvirtDisks:
@@ -85,11 +64,12 @@ class LibvirtDisks:
     def _what(self, op: str) -> str:
         return f"{op} of {self._name} on {self._host}"
 
-    def _live_root(self) -> ET.Element | None:
+    def _live(self) -> Domain | None:
         with libvirt_errors(self._what("read the running definition")):
             if not self._dom.isActive():
                 return None
-            return ET.fromstring(self._dom.XMLDesc(0))
+            xml: str = self._dom.XMLDesc(0)
+        return Domain.from_string(xml)
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -98,26 +78,27 @@ class LibvirtDisks:
 
         :raises VirtkitError: translated from libvirt.
         """
-        live = self._live_root()
+        live = self._live()
         with libvirt_errors(self._what("read the persistent definition")):
-            config = (
-                ET.fromstring(self._dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)) if self._dom.isPersistent() else None
-            )
+            persistent = bool(self._dom.isPersistent())
+            xml: str | None = self._dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if persistent else None
+        config = Domain.from_string(xml) if xml is not None else None
         disks: dict[str, AttachedDisk] = {}
         slots: dict[tuple[str, int | None, int | None], DiskSlot] = {}
         controllers: dict[int, ScsiController] = {}
-        for root, is_live in ((live, True), (config, False)):
-            for el in _devices(root):
-                if el.tag == "disk":
-                    self._read_disk(el, is_live, disks, slots)
-                elif el.tag == "controller" and el.get("type") == "scsi":
-                    index = int(el.get("index", "0"))
-                    old = controllers.get(index) or ScsiController(
-                        index, el.get("model") == design.SCSI_CONTROLLER_MODEL
-                    )
-                    controllers[index] = ScsiController(
-                        index, old.virtio, live=old.live or is_live, persistent=old.persistent or not is_live
-                    )
+        for dom, is_live in ((live, True), (config, False)):
+            if dom is None:
+                continue
+            for disk in dom.disks:
+                self._read_disk(disk, is_live, disks, slots)
+            for controller in dom.controllers:
+                if controller.type != "scsi":
+                    continue
+                index = controller.index
+                old = controllers.get(index) or ScsiController(index, controller.model == design.SCSI_CONTROLLER_MODEL)
+                controllers[index] = ScsiController(
+                    index, old.virtio, live=old.live or is_live, persistent=old.persistent or not is_live
+                )
         return DiskLayout(
             disks=tuple(sorted(disks.values(), key=lambda d: (len(d.target), d.target))),
             slots=tuple(slots.values()),
@@ -126,21 +107,20 @@ class LibvirtDisks:
 
     @staticmethod
     def _read_disk(
-        el: ET.Element,
+        disk: Disk,
         is_live: bool,
         disks: dict[str, AttachedDisk],
         slots: dict[tuple[str, int | None, int | None], DiskSlot],
     ) -> None:
-        target_el = el.find("target")
-        target = target_el.get("dev") if target_el is not None else None
+        target = disk.target
         if not target:
             return
-        controller, unit = _scsi_address(el)
-        slots.setdefault((target, controller, unit), DiskSlot(target, _source(el), controller, unit))
-        if el.get("device", "disk") != "disk" or el.get("type") not in ("file", "block"):
+        controller, unit = disk.scsi_address
+        slots.setdefault((target, controller, unit), DiskSlot(target, disk.path, controller, unit))
+        if not disk.modelled:
             return  # a CD-ROM, a network disk: it takes a slot, but is not a disk virtkit models
         try:
-            spec = domain_xml.parse_disk(el)
+            spec = disk.spec()
         except VirtkitError:
             return  # a driver type or a target virtkit does not model
         old = disks.get(target)
@@ -165,19 +145,18 @@ class LibvirtDisks:
         """
         if disk.target is None:
             raise ValueError("attach() needs the disk's target")
-        el = domain_xml.disk_element(disk, disk.target)
+        element = Disk.new(disk)
         if controller is not None and unit is not None:
-            attrs = {"type": "drive", "controller": str(controller), "bus": "0", "target": "0", "unit": str(unit)}
-            ET.SubElement(el, "address", attrib=attrs)
+            element.address.set_drive(controller, unit)
         with libvirt_errors(self._what(f"attach {disk.path} as {disk.target} to the definitions")):
-            self._dom.attachDeviceFlags(ET.tostring(el, encoding="unicode"), _flags(live=live, persistent=persistent))
+            self._dom.attachDeviceFlags(element.to_string(), _flags(live=live, persistent=persistent))
 
     def add_scsi_controller(self, index: int, *, live: bool, persistent: bool) -> None:
         """Add a virtio-scsi controller with that index.
 
         :raises VirtkitError: translated from libvirt (no free PCI slot, for one).
         """
-        xml = ET.tostring(_controller_element(index), encoding="unicode")
+        xml = _scsi_controller(index).to_string()
         with libvirt_errors(self._what(f"add SCSI controller {index} to the definitions")):
             self._dom.attachDeviceFlags(xml, _flags(live=live, persistent=persistent))
 
@@ -187,10 +166,10 @@ class LibvirtDisks:
         :raises OperationTimeout: the guest did not release it in time (the persistent definition is unchanged).
         :raises VirtkitError: translated from libvirt.
         """
-        xml = ET.tostring(_controller_element(index), encoding="unicode")
+        xml = _scsi_controller(index).to_string()
 
-        def match(el: ET.Element) -> bool:
-            return el.tag == "controller" and el.get("type") == "scsi" and el.get("index") == str(index)
+        def match(dom: Domain) -> Device | None:
+            return next((c for c in dom.controllers if c.type == "scsi" and c.index == index), None)
 
         if live:
             self._remove_live(match, xml, f"SCSI controller {index}", timeout)
@@ -207,13 +186,13 @@ class LibvirtDisks:
             definition is unchanged.
         :raises VirtkitError: translated from libvirt.
         """
-        el = ET.Element("disk", device="disk")
-        ET.SubElement(el, "target", dev=target)
-        xml = ET.tostring(el, encoding="unicode")
+        request = Disk()
+        request.device = "disk"
+        request.target = target
+        xml = request.to_string()
 
-        def match(dev: ET.Element) -> bool:
-            target_el = dev.find("target")
-            return dev.tag == "disk" and target_el is not None and target_el.get("dev") == target
+        def match(dom: Domain) -> Device | None:
+            return next((d for d in dom.disks if d.target == target), None)
 
         if live:
             self._remove_live(match, xml, f"disk {target}", timeout)
@@ -221,10 +200,11 @@ class LibvirtDisks:
             with libvirt_errors(self._what(f"remove disk {target} from the persistent definition")):
                 self._dom.detachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
 
-    def _find_live(self, match: Callable[[ET.Element], bool]) -> ET.Element | None:
-        return next((el for el in _devices(self._live_root()) if match(el)), None)
+    def _find_live(self, match: Callable[[Domain], Device | None]) -> Device | None:
+        live = self._live()
+        return match(live) if live is not None else None
 
-    def _remove_live(self, match: Callable[[ET.Element], bool], xml: str, what: str, timeout: float) -> None:
+    def _remove_live(self, match: Callable[[Domain], Device | None], xml: str, what: str, timeout: float) -> None:
         """Ask for the running VM's device that ``match`` finds to be unplugged, and wait for libvirt's
         DEVICE_REMOVED event, asking again every :data:`_RETRY_INTERVAL` seconds; the running definition is read
         after each wait too (an event lost in a reconnect). Nothing is done when the device is not there.
@@ -237,8 +217,7 @@ class LibvirtDisks:
         found = self._find_live(match)
         if found is None:
             return
-        alias_el = found.find("alias")
-        alias = alias_el.get("name") if alias_el is not None else None
+        alias = found.alias
         removed = threading.Event()
 
         def on_removed(_conn: libvirt.virConnect, _dom: libvirt.virDomain, dev_alias: str, _opaque: object) -> None:

@@ -20,7 +20,6 @@ Quirks of libvirt 9.0 handled here:
 from __future__ import annotations
 
 import builtins
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,18 +28,17 @@ import libvirt
 
 from virtkit.backends.base.migration import MigratableDisk, MigrationRequest, SnapshotExport
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
+from virtkit.backends.libvirt.snapshots import parents_first
+from virtkit.backends.libvirt.tables import LOCATION
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
+from virtkit.backends.libvirt.xml.domain import Domain
 from virtkit.errors import BackendError, Conflict, HostUnavailable, NotFound, Unsupported
-from virtkit.models.disk import DiskFormat
 from virtkit.models.migration import Convergence, JobStats, Location, Presence
 
 if TYPE_CHECKING:
     from virtkit.backends.libvirt.host import LibvirtHost
 
 __all__ = ["LibvirtMigrations", "build_flags", "build_params", "job_stats", "retarget_disks"]
-
-# libvirt driver type -> neutral format; anything else is copied by no one.
-_FORMATS = {"qcow2": DiskFormat.QCOW2, "raw": DiskFormat.RAW, "vpc": DiskFormat.VHD}
 
 # Reasons that say a domain is in, or failed in, post-copy (the *_FAILED running reason arrived in libvirt 8.5).
 _POSTCOPY_REASONS = {
@@ -52,15 +50,6 @@ _POSTCOPY_REASONS = {
 
 # Job types that mean no job runs now.
 _NO_JOB = (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED)
-
-# Active domain states: RUNNING/BLOCKED/SHUTDOWN (shutting down, still running)/PMSUSPENDED count as running.
-_ACTIVE = {
-    libvirt.VIR_DOMAIN_RUNNING: Location.RUNNING,
-    libvirt.VIR_DOMAIN_BLOCKED: Location.RUNNING,
-    libvirt.VIR_DOMAIN_SHUTDOWN: Location.RUNNING,
-    libvirt.VIR_DOMAIN_PMSUSPENDED: Location.RUNNING,
-    libvirt.VIR_DOMAIN_PAUSED: Location.PAUSED,
-}
 
 
 def build_flags(plan: MigrationRequest) -> int:
@@ -105,23 +94,18 @@ def build_params(
 def retarget_disks(domain_xml: str, paths: Mapping[str, Path]) -> str:
     """``domain_xml`` with the file of each disk whose target is in ``paths`` replaced by that path.
 
-    :raises BackendError: the XML does not parse, or names no disk of such a target.
+    :raises BackendError: the XML does not parse, or names no file disk of such a target.
     """
-    try:
-        root = ET.fromstring(domain_xml)
-    except ET.ParseError as exc:
-        raise BackendError(f"cannot read the domain XML libvirt returned: {exc}") from None
+    dom = Domain.from_string(domain_xml)
     seen: set[str] = set()
-    for disk in root.findall("devices/disk"):
-        target = disk.find("target")
-        source = disk.find("source")
-        dev = target.get("dev", "") if target is not None else ""
-        if dev in paths and source is not None:
-            source.set("file", str(paths[dev]))
-            seen.add(dev)
+    for disk in dom.disks:
+        target = disk.target or ""
+        if target in paths and disk.source_file is not None:
+            disk.source_file = paths[target]
+            seen.add(target)
     if missing := sorted(set(paths) - seen):
         raise BackendError(f"the domain has no file disk with target {', '.join(missing)}")
-    return ET.tostring(root, encoding="unicode")
+    return dom.to_string()
 
 
 def _int(raw: Mapping[str, Any], key: str) -> int | None:
@@ -152,21 +136,6 @@ def job_stats(raw: Mapping[str, Any]) -> JobStats:
     )
 
 
-def _snapshot_order(parsed: builtins.list[tuple[str, str | None, str]]) -> builtins.list[str]:
-    """Snapshot XML texts ordered parents first, from ``(name, parent, xml)`` triples."""
-    names = {name for name, _, _ in parsed}
-    children: dict[str | None, builtins.list[tuple[str, str | None, str]]] = {}
-    for item in parsed:
-        children.setdefault(item[1] if item[1] in names else None, []).append(item)
-    ordered: builtins.list[str] = []
-    pending = sorted(children.get(None, []))
-    while pending:
-        name, _, xml = pending.pop(0)
-        ordered.append(xml)
-        pending += sorted(children.get(name, []))
-    return ordered
-
-
 class LibvirtMigrations:
     """Migration on one libvirt host; every call looks the domain up afresh on the host's live connection."""
 
@@ -190,7 +159,7 @@ class LibvirtMigrations:
             dom = conn.lookupByUUIDString(uuid)
             state, reason = dom.state()
             persistent = bool(dom.isPersistent())
-            job = state in _ACTIVE and dom.jobInfo()[0] not in _NO_JOB
+            job = state in LOCATION and dom.jobInfo()[0] not in _NO_JOB
         except HostUnavailable:
             return Presence(Location.UNKNOWN)
         except libvirt.libvirtError as exc:
@@ -200,7 +169,7 @@ class LibvirtMigrations:
             if isinstance(err, HostUnavailable):
                 return Presence(Location.UNKNOWN)
             raise err from exc
-        placement = _ACTIVE.get(state)
+        placement = LOCATION.get(state)
         if placement is None:
             placement = Location.DEFINED if persistent else Location.ABSENT
         postcopy = (state, reason) in _POSTCOPY_REASONS
@@ -257,13 +226,13 @@ class LibvirtMigrations:
             xml: str = dom.XMLDesc(0 if dom.isActive() else libvirt.VIR_DOMAIN_XML_INACTIVE)
         return [
             MigratableDisk(
-                target=d.target,
+                target=d.target or "",
                 kind=d.source_type,
-                path=Path(d.source) if d.source else None,
-                format=_FORMATS.get(d.format or ""),
+                path=d.path,
+                format=d.known_format,
                 readonly=d.readonly or d.device in ("cdrom", "floppy"),
             )
-            for d in snapshot_xml.domain_disks(xml)
+            for d in Domain.from_string(xml).disks
         ]
 
     def migrate(self, name: str, destination: str, plan: MigrationRequest) -> None:
@@ -311,8 +280,9 @@ class LibvirtMigrations:
             snaps = dom.listAllSnapshots(0)
             texts = [s.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE) for s in snaps]
             current = next((s.getName() for s in snaps if s.isCurrent(0)), None)
-        parsed = [(p.name, p.parent, text) for p, text in ((snapshot_xml.parse(t), t) for t in texts)]
-        return SnapshotExport(definitions=tuple(_snapshot_order(parsed)), current=current)
+        parsed = {p.name: (p, text) for p, text in ((snapshot_xml.parse(t), t) for t in texts)}
+        order = parents_first({name: p.parent for name, (p, _) in parsed.items()})
+        return SnapshotExport(definitions=tuple(parsed[name][1] for name, _ in order), current=current)
 
     def forget_snapshots(self, name: str) -> None:
         """Delete each snapshot's metadata only (``DELETE_METADATA_ONLY``); the images keep the snapshots."""

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
@@ -11,14 +10,11 @@ import libvirt
 from virtkit.backends.libvirt import design
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.xml import domain as domain_xml
-from virtkit.backends.libvirt.xml.snapshot import domain_identity
-from virtkit.errors import BackendError, InvalidSpec
+from virtkit.backends.libvirt.xml.domain import Domain
+from virtkit.errors import BackendError, InvalidSpec, Unsupported
 from virtkit.models.snapshot import SavedImage
-from virtkit.models.vm import Accel
 
 __all__ = ["read_image", "restore"]
-
-_ACCEL_OF_TYPE = {"kvm": Accel.KVM, "qemu": Accel.TCG}
 
 
 def read_image(conn: libvirt.virConnect, path: Path, host: str) -> SavedImage:
@@ -35,26 +31,26 @@ def read_image(conn: libvirt.virConnect, path: Path, host: str) -> SavedImage:
             reason = f"{path} is not a saved state libvirt can read: {exc.get_error_message()}"
             raise InvalidSpec("path", reason) from exc
         raise err from exc
-    name, uuid, dom_type = domain_identity(xml)
-    root = ET.fromstring(xml)
-    foreign = design.foreign_firmware(root)
+    dom = Domain.from_string(xml)
+    name, uuid = dom.identity()
+    foreign = design.foreign_firmware(dom)
     if foreign is not None:
         raise InvalidSpec("path", f"{path} holds a VM whose firmware is not one virtkit knows: {foreign}")
     try:
         spec = domain_xml.parse(xml)
-    except BackendError as exc:
+    except (BackendError, Unsupported) as exc:
         raise InvalidSpec("path", f"{path} holds a VM virtkit cannot check: {exc.message}") from exc
     except InvalidSpec as exc:
         raise InvalidSpec(f"path.{exc.field}", exc.reason) from exc
     return SavedImage(
         name=name,
         uuid=uuid,
-        accel=_ACCEL_OF_TYPE.get(dom_type, Accel.TCG),
+        accel=dom.accel or spec.accel,  # parse() refuses a definition without a type
         vcpus=spec.vcpus,
         memory=spec.memory,
         max_memory=spec.effective_max_memory,
         spec=spec,
-        other_files=tuple(domain_xml.unmodelled_files(root)),
+        other_files=tuple(dom.unmodelled_files()),
     )
 
 
@@ -68,4 +64,4 @@ def restore(conn: libvirt.virConnect, path: Path, host: str) -> libvirt.virDomai
     with libvirt_errors(f"restore {path} on {host}"):
         xml: str = conn.saveImageGetXMLDesc(str(path), 0)
         conn.restoreFlags(str(path), None, 0)
-        return conn.lookupByUUIDString(domain_identity(xml)[1])
+        return conn.lookupByUUIDString(Domain.from_string(xml).identity()[1])

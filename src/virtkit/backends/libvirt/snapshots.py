@@ -18,20 +18,24 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import libvirt
 import libvirt_qemu  # type: ignore[import-untyped]  # libvirt-python ships no type information
 
-from virtkit.backends.libvirt import design, states
+from virtkit.backends.libvirt import design, states, tables
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
+from virtkit.backends.libvirt.xml.devices.disk import Disk
+from virtkit.backends.libvirt.xml.domain import Domain
 from virtkit.backends.libvirt.xml.snapshot import ParsedSnapshot, SnapshotRecord
 from virtkit.errors import NotFound, Unsupported, VirtkitError
+from virtkit.models.disk import DiskFormat
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind
 from virtkit.models.state import VMState
 
-__all__ = ["EXTERNAL_REVERT_VERSION", "LibvirtSnapshots", "overlay_path", "revert_refusal"]
+__all__ = ["EXTERNAL_REVERT_VERSION", "LibvirtSnapshots", "overlay_path", "parents_first", "revert_refusal"]
 
 #: The first libvirt (as ``getLibVersion`` counts: major * 1,000,000 + minor * 1,000 + micro) that reverts to
 #: external snapshots.
@@ -43,20 +47,6 @@ _CREATE_FLAGS = {
     SnapshotKind.QUIESCED: libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
     | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
     | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC,
-}
-
-# libvirt's <state> of a snapshot -> the VM's power state when it was taken.
-_STATE = {
-    "running": VMState.RUNNING,
-    "blocked": VMState.RUNNING,  # lossy, as for domains: blocked on a resource is still running
-    "paused": VMState.PAUSED,
-    "shutdown": VMState.SHUTTING_DOWN,
-    "shutoff": VMState.STOPPED,
-    "crashed": VMState.CRASHED,
-    "pmsuspended": VMState.SUSPENDED,
-    # lossy: written for every disk-only snapshot of an active VM, running or paused; virtkit's own record says
-    # which for the snapshots it took
-    "disk-snapshot": VMState.RUNNING,
 }
 
 _PING = '{"execute": "guest-ping"}'
@@ -78,6 +68,28 @@ def revert_refusal(name: str, vm: str, version: int) -> str | None:
         f"cannot revert {vm} to {name}: it is a disk-only snapshot, and reverting to one needs libvirt 9.9 or later "
         f"(this host runs {major}.{minor}.{micro}); memory snapshots can be reverted to on this host"
     )
+
+
+def parents_first(parents: Mapping[str, str | None], *, root: str | None = None) -> builtins.list[tuple[str, int]]:
+    """Snapshots as (name, depth), each after its parent: breadth first, siblings by name.
+
+    :param parents: each snapshot's parent (``None``, or a name not among them, for a root).
+    :param root: start from this snapshot alone (depth 0), so that only it and its descendants are listed.
+    """
+    children: dict[str | None, builtins.list[str]] = {}
+    for name, parent in parents.items():
+        children.setdefault(parent if parent in parents else None, []).append(name)
+    pending = [(root, 0)] if root is not None else [(n, 0) for n in sorted(children.get(None, []))]
+    seen: set[str] = set()
+    out: builtins.list[tuple[str, int]] = []
+    while pending:
+        name, depth = pending.pop(0)
+        if name is None or name in seen:
+            continue
+        seen.add(name)
+        out.append((name, depth))
+        pending += [(child, depth + 1) for child in sorted(children.get(name, []))]
+    return out
 
 
 def _kind(parsed: ParsedSnapshot, record: SnapshotRecord | None) -> SnapshotKind:
@@ -106,9 +118,10 @@ class LibvirtSnapshots:
         try:
             return self._dom.snapshotLookupByName(name, 0)
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+            err = translate(exc, self._what(f"look up snapshot {name} of"))
+            if isinstance(err, NotFound):
                 return None
-            raise translate(exc, self._what(f"look up snapshot {name} of")) from exc
+            raise err from exc
 
     def _parsed(self) -> dict[str, ParsedSnapshot]:
         with libvirt_errors(self._what("list the snapshots of")):
@@ -122,9 +135,10 @@ class LibvirtSnapshots:
         try:
             text = self._dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, snapshot_xml.RECORD_NS, flags)
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
+            err = translate(exc, self._what("read the snapshot records of"))
+            if isinstance(err, NotFound):  # no record yet
                 return {}
-            raise translate(exc, self._what("read the snapshot records of")) from exc
+            raise err from exc
         return snapshot_xml.parse_records(text)
 
     def _write_records(self, records: dict[str, SnapshotRecord]) -> None:
@@ -138,7 +152,7 @@ class LibvirtSnapshots:
 
     def _info(self, parsed: ParsedSnapshot, current: bool, records: dict[str, SnapshotRecord]) -> SnapshotInfo:
         record = records.get(parsed.name) if parsed.external else None
-        vm_state = _STATE.get(parsed.state, VMState.UNKNOWN)
+        vm_state = tables.SNAPSHOT_STATE.get(parsed.state, VMState.UNKNOWN)
         if record is not None:
             vm_state = next((s for s in VMState if s.value == record.vm_state), vm_state)
         kind = _kind(parsed, record)
@@ -176,9 +190,10 @@ class LibvirtSnapshots:
         try:
             name: str = self._dom.snapshotCurrent(0).getName()
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
+            err = translate(exc, self._what("read the current snapshot of"))
+            if isinstance(err, NotFound):  # no current snapshot
                 return None
-            raise translate(exc, self._what("read the current snapshot of")) from exc
+            raise err from exc
         return name
 
     def agent_answers(self) -> bool:
@@ -187,7 +202,7 @@ class LibvirtSnapshots:
             if self._dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
                 return False
             xml: str = self._dom.XMLDesc(0)
-        if snapshot_xml.agent_channel_state(xml, design.AGENT_CHANNEL) in (None, "disconnected"):
+        if Domain.from_string(xml).agent_channel_state(design.AGENT_CHANNEL) in (None, "disconnected"):
             return False
         try:
             libvirt_qemu.qemuAgentCommand(self._dom, _PING, _PING_TIMEOUT, 0)
@@ -197,30 +212,31 @@ class LibvirtSnapshots:
 
     # -- checks -------------------------------------------------------------------------------------------------
 
-    def _domain_xml(self) -> str:
+    def _domain(self) -> Domain:
         with libvirt_errors(self._what("read the definition of")):
             xml: str = self._dom.XMLDesc(0)  # the running definition while it runs: its disks are the live ones
-        return xml
+        return Domain.from_string(xml)
 
     def check_create(self, kind: SnapshotKind) -> None:
         """Refuse what libvirt cannot take (see the module's docstring).
 
         :raises Unsupported: why, and what would work instead.
         """
-        xml = self._domain_xml()
+        dom = self._domain()
         parsed = self._parsed()
         head = f"cannot take a {kind.value} snapshot of {self._vm}"
         if kind is SnapshotKind.MEMORY:
-            if snapshot_xml.has_pflash(xml):
+            if dom.has_pflash:
                 raise Unsupported(
                     f"{head}: libvirt cannot take internal snapshots of a VM with UEFI pflash firmware (its NVRAM "
                     "is no qcow2 image); take a disk-only snapshot instead"
                 )
-            for disk in snapshot_xml.domain_disks(xml):
-                if disk.device == "disk" and not disk.readonly and disk.format != "qcow2":
+            for disk in dom.disks:
+                if disk.device == "disk" and not disk.readonly and disk.known_format is not DiskFormat.QCOW2:
                     raise Unsupported(
                         f"{head}: memory (internal) snapshots live inside qcow2 images and disk {disk.target} is "
-                        f"{disk.format or 'of unknown format'}; take a disk-only snapshot, or convert the disk to qcow2"
+                        f"{Disk.format.raw(disk) or 'of unknown format'}; take a disk-only snapshot, or convert the "
+                        "disk to qcow2"
                     )
             if external := sorted(p.name for p in parsed.values() if p.external):
                 raise Unsupported(
@@ -233,35 +249,36 @@ class LibvirtSnapshots:
                 f"{head}: it has memory snapshots ({', '.join(internal)}), and libvirt cannot delete a disk-only "
                 "snapshot taken on top of one; take a memory snapshot, or delete the memory snapshots first"
             )
-        self._overlays("", xml)  # for its refusals only: the overlay names do not matter here
+        self._overlays("", dom)  # for its refusals only: the overlay names do not matter here
 
     def new_files(self, name: str, kind: SnapshotKind) -> builtins.list[Path]:
         """The overlay files a disk-only or quiesced snapshot ``name`` would create; none for a memory snapshot."""
         if kind is SnapshotKind.MEMORY:
             return []
-        return list(self._overlays(name, self._domain_xml())[0].values())
+        return list(self._overlays(name, self._domain())[0].values())
 
-    def _overlays(self, name: str, xml: str) -> tuple[dict[str, Path], builtins.list[str]]:
+    def _overlays(self, name: str, dom: Domain) -> tuple[dict[str, Path], builtins.list[str]]:
         """The overlay of each writable disk, and the targets left out (read-only disks, removable drives)."""
-        disks = snapshot_xml.domain_disks(xml)
-        files: builtins.list[Path] = [Path(d.source) for d in disks if d.source_type == "file" and d.source]
+        disks = list(dom.disks)
+        files = [d.path for d in disks if d.source_type == "file" and d.path is not None]
         overlays: dict[str, Path] = {}
         skip: builtins.list[str] = []
         for disk in disks:
+            target = disk.target or ""
             if disk.readonly or disk.device in ("cdrom", "floppy"):
-                skip.append(disk.target)
-            elif disk.source is None or disk.source_type not in ("file", "block"):
+                skip.append(target)
+            elif disk.path is None or disk.source_type not in ("file", "block"):
                 raise Unsupported(
-                    f"cannot take a disk-only snapshot of {self._vm}: disk {disk.target} is not a local file or "
+                    f"cannot take a disk-only snapshot of {self._vm}: disk {target} is not a local file or "
                     "device, and the overlay of a disk-only snapshot must be a local file"
                 )
             elif disk.source_type == "file":
-                overlays[disk.target] = overlay_path(Path(disk.source).parent, self._vm, disk.target, name)
+                overlays[target] = overlay_path(disk.path.parent, self._vm, target, name)
             elif files:  # a block device: its overlay goes beside the VM's first image file
-                overlays[disk.target] = overlay_path(files[0].parent, self._vm, disk.target, name)
+                overlays[target] = overlay_path(files[0].parent, self._vm, target, name)
             else:
                 raise Unsupported(
-                    f"cannot take a disk-only snapshot of {self._vm}: disk {disk.target} is a host block device and "
+                    f"cannot take a disk-only snapshot of {self._vm}: disk {target} is a host block device and "
                     "the VM has no image file beside which its overlay could go"
                 )
         if not overlays:
@@ -294,15 +311,8 @@ class LibvirtSnapshots:
         """``name`` and, with ``children``, its descendants: deepest first."""
         if not children:
             return [name]
-        depth = {name: 0}
-        pending = [name]
-        while pending:
-            parent = pending.pop()
-            for p in parsed.values():
-                if p.parent == parent and p.name not in depth:
-                    depth[p.name] = depth[parent] + 1
-                    pending.append(p.name)
-        return sorted(depth, key=lambda n: (-depth[n], n))
+        family = parents_first({p.name: p.parent for p in parsed.values()}, root=name)
+        return [n for n, _ in sorted(family, key=lambda item: (-item[1], item[0]))]
 
     def check_delete(self, name: str, *, children: bool) -> None:
         """Refuse deleting an external snapshot whose parent is internal (libvirt 9.0 cannot).
@@ -333,7 +343,7 @@ class LibvirtSnapshots:
         if kind is SnapshotKind.MEMORY:
             text = snapshot_xml.render(name, description)
         else:
-            overlays, skip = self._overlays(name, self._domain_xml())
+            overlays, skip = self._overlays(name, self._domain())
             text = snapshot_xml.render(name, description, overlays=overlays, skip=skip)
         with libvirt_errors(self._what(f"take snapshot {name} of")):
             state, reason = self._dom.state()

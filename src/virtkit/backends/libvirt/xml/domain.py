@@ -1,9 +1,15 @@
-"""Domain XML from a :class:`VMSpec` and back, with ElementTree only.
+"""The domain definition (``<domain>``) as declared XML, and a :class:`VMSpec` written into one and read back.
 
-:func:`render` starts from an existing definition when one is given and rewrites only what virtkit models, so XML it
-does not model (video, input, extra features, metadata of other tools, device addresses of untouched devices)
-survives a round-trip. :func:`parse` reads a definition back into a spec in canonical form (see :func:`canonical`).
-No policy lives here: defaults and choices come from :mod:`virtkit.backends.libvirt.design`.
+:class:`Domain` declares each field of the definition virtkit reads or writes once, and holds the facts other modules
+ask of a definition (its identity, pflash firmware, the guest agent's channel, the files it names).
+
+:func:`render` writes a spec into a definition: a new one, or the parsed tree of an existing one (``base``), which
+it edits in place. A device the spec describes is matched to its element (disks by target, adapters by MAC address
+or else in order, the serial log, the agent channel) and only its modelled fields change; everything else, from a
+CD-ROM or a SPICE channel to a disk's ``<address>``, ``<iotune>`` or ``<boot order>``, stays as it was, and a field
+that already reads as the spec asks is not rewritten (a ``pc-q35-7.2`` machine stays versioned). :func:`parse`
+reads a definition back into a spec in canonical form (see :func:`canonical`). The choices a spec leaves open come
+from :mod:`virtkit.backends.libvirt.design`; the translations from :mod:`virtkit.backends.libvirt.tables`.
 """
 
 from __future__ import annotations
@@ -11,213 +17,396 @@ from __future__ import annotations
 import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
-from virtkit.backends.libvirt import design
-from virtkit.errors import BackendError
-from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSpec
-from virtkit.models.nic import NicKind, NicModel, NicSpec
+from virtkit.backends.libvirt import design, tables
+from virtkit.backends.libvirt.xml.base import (
+    INT,
+    ON_OFF,
+    PATH,
+    YES_NO,
+    Codec,
+    XMLChild,
+    XMLChildren,
+    XMLObject,
+    XMLProperty,
+    enum_codec,
+)
+from virtkit.backends.libvirt.xml.cpu import CPU
+from virtkit.backends.libvirt.xml.devices.channel import Channel
+from virtkit.backends.libvirt.xml.devices.controller import Controller
+from virtkit.backends.libvirt.xml.devices.disk import Disk
+from virtkit.backends.libvirt.xml.devices.memballoon import MemBalloon
+from virtkit.backends.libvirt.xml.devices.nic import Interface
+from virtkit.backends.libvirt.xml.devices.serial import Console, Serial
+from virtkit.errors import BackendError, InvalidSpec
+from virtkit.models.cpu import HOST_CPU_MODES
+from virtkit.models.disk import DiskBus, DiskSpec
+from virtkit.models.nic import NicSpec
 from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec, assign_targets
 
-__all__ = ["METADATA_NS", "canonical", "disk_element", "parse", "parse_disk", "render", "to_string"]
+__all__ = ["METADATA_NS", "Boot", "Domain", "canonical", "parse", "render", "to_string", "unmodelled_files"]
 
 #: virtkit's own namespace in ``<metadata>``: it keeps the request (``accel=auto``) that the XML alone cannot say.
 METADATA_NS = "https://virtkit.dev/xmlns/vm/1"
 ET.register_namespace("virtkit", METADATA_NS)
 
-_BOOT_DEV = {BootDevice.DISK: "hd", BootDevice.NETWORK: "network", BootDevice.CDROM: "cdrom"}
-_BOOT_FROM_XML = {v: k for k, v in _BOOT_DEV.items()}
-# libvirt names the VHD format "vpc" (QEMU's name); vhdx has no libvirt driver type in 9.0 (docs/platform.md).
-_DRIVER_TYPE = {DiskFormat.QCOW2: "qcow2", DiskFormat.RAW: "raw", DiskFormat.VHD: "vpc", DiskFormat.VHDX: "vhdx"}
-_FORMAT_FROM_DRIVER = {v: k for k, v in _DRIVER_TYPE.items()}
-_ACCEL_TYPE = {Accel.KVM: "kvm", Accel.TCG: "qemu"}
-_ACCEL_FROM_TYPE = {v: k for k, v in _ACCEL_TYPE.items()}
-# cpu_features sign -> <feature policy>, and back. Lossy when reading: libvirt's "force" reads as "+" and "forbid"
-# as "-" (virtkit writes require/disable); "optional" is not modelled and is dropped.
-_FEATURE_POLICY = {"+": "require", "-": "disable"}
-_FEATURE_SIGN = {"require": "+", "force": "+", "disable": "-", "forbid": "-"}
-# Devices virtkit owns: render() removes and re-creates these; every other device is left as it was.
-_OWNED_DEVICES = ("disk", "interface", "serial", "console", "channel", "memballoon")
+_POWERS = "kmgtpe"  # the scaled units libvirt reads: k(ilo) to e(xa)
 
 
-def _child(parent: ET.Element, tag: str) -> ET.Element:
-    """The first ``tag`` child of ``parent``, created if missing."""
-    found = parent.find(tag)
-    return found if found is not None else ET.SubElement(parent, tag)
+def _unit_bytes(unit: str) -> int:
+    """Bytes per ``unit`` as libvirt reads a size: ``b``/``bytes``, ``k``/``KiB`` (1024), ``KB`` (1000), and so on
+    up to exbibytes, the first letter in either case (https://libvirt.org/formatdomain.html#memory-allocation).
 
-
-def _set_text(parent: ET.Element, tag: str, text: str | None, **attrs: str) -> None:
-    """Set (or with ``None`` remove) the ``tag`` child's text and attributes."""
-    found = parent.find(tag)
-    if text is None:
-        if found is not None:
-            parent.remove(found)
-        return
-    node = found if found is not None else ET.SubElement(parent, tag)
-    node.text = text
-    node.attrib.update(attrs)
-
-
-def _kib(size: int) -> str:
-    return str(size // 1024)
-
-
-def render(spec: VMSpec, accel: Accel, *, base: str | None = None) -> ET.Element:
-    """The ``<domain>`` element for ``spec`` under the resolved ``accel`` (``kvm`` or ``tcg``).
-
-    :param base: an existing definition to update; its unmodelled XML is kept.
+    :raises ValueError: not such a unit.
     """
-    if accel is Accel.AUTO:
-        raise ValueError("render() needs a resolved accelerator; call design.resolve_accel first")
-    root = ET.fromstring(base) if base else ET.Element("domain")
-    root.set("type", _ACCEL_TYPE[accel])
-    root.attrib.pop("id", None)
-    _set_text(root, "name", spec.name)
-    _render_metadata(root, spec)
-    _set_text(root, "memory", _kib(spec.effective_max_memory), unit="KiB")
-    _set_text(root, "currentMemory", _kib(spec.memory), unit="KiB")
-    vcpu = _child(root, "vcpu")
-    vcpu.text = str(spec.effective_max_vcpus)
-    vcpu.set("placement", "static")
-    if spec.effective_max_vcpus != spec.vcpus:
-        vcpu.set("current", str(spec.vcpus))
-    else:
-        vcpu.attrib.pop("current", None)
-    _render_os(root, spec)
-    _render_features(root, spec)
-    _render_cpu(root, spec, accel)
-    _render_devices(_child(root, "devices"), spec)
-    return root
+    if unit.lower() in ("b", "byte", "bytes"):
+        return 1
+    power = _POWERS.find(unit[:1].lower()) + 1 if unit else 0
+    base = 1024 if unit[1:] in ("", "iB") else 1000 if unit[1:].lower() == "b" else 0
+    if power == 0 or base == 0:
+        raise ValueError(f"{unit!r} is not a size unit")
+    return int(base**power)  # a non-negative power: an int
 
 
-def _render_metadata(root: ET.Element, spec: VMSpec) -> None:
-    metadata = _child(root, "metadata")
-    for old in metadata.findall(f"{{{METADATA_NS}}}vm"):
-        metadata.remove(old)
-    vm = ET.SubElement(metadata, f"{{{METADATA_NS}}}vm")
-    ET.SubElement(vm, f"{{{METADATA_NS}}}accel").text = spec.accel.value
+class _Memory(XMLProperty[int | None]):
+    """A size in bytes, written in KiB: its text and ``unit`` attribute together (``unit`` defaults to KiB)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, INT)
+
+    def _read(self, el: ET.Element) -> Any:
+        if el.text is None:
+            return None
+        return int(el.text) * _unit_bytes(el.get("unit") or "KiB")
+
+    def _write(self, el: ET.Element, value: Any) -> None:
+        el.text = str(value // 1024)
+        el.set("unit", "KiB")
+
+    def _clear(self, el: ET.Element) -> None:
+        el.text = None
+        el.attrib.pop("unit", None)
 
 
-def _render_os(root: ET.Element, spec: VMSpec) -> None:
-    old = root.find("os")
-    os_el = ET.Element("os")
-    if old is not None:
-        root.remove(old)
-    ET.SubElement(os_el, "type", arch="x86_64", machine=spec.machine.value).text = "hvm"
-    if spec.firmware is Firmware.UEFI:
-        fw = design.OVMF[spec.secure_boot]
-        loader = ET.SubElement(os_el, "loader", readonly="yes", type="pflash")
-        if spec.secure_boot:
-            loader.set("secure", "yes")
-        loader.text = str(fw.code)
-        ET.SubElement(os_el, "nvram", template=str(fw.vars_template))
-    if spec.kernel is not None:
-        ET.SubElement(os_el, "kernel").text = str(spec.kernel.kernel)
-        if spec.kernel.initrd is not None:
-            ET.SubElement(os_el, "initrd").text = str(spec.kernel.initrd)
-        if spec.kernel.cmdline:
-            ET.SubElement(os_el, "cmdline").text = spec.kernel.cmdline
-    for dev in spec.boot:
-        ET.SubElement(os_el, "boot", dev=_BOOT_DEV[dev])
-    root.insert(_index_after(root, ("vcpu", "currentMemory", "memory", "metadata", "name")), os_el)
+class Boot(XMLObject):
+    """One ``<os><boot dev>``, a boot device in order."""
+
+    TAG = "boot"
+    dev = XMLProperty("./@dev", tables.codec(tables.BOOT_DEVICE))
 
 
-def _index_after(root: ET.Element, tags: tuple[str, ...]) -> int:
-    """Position just after the last child named in ``tags`` (libvirt does not care; people reading the XML do)."""
-    last = -1
-    for i, child in enumerate(root):
-        if child.tag in tags:
-            last = i
-    return last + 1
+_VM = f"{{{METADATA_NS}}}vm"
 
 
-def _render_features(root: ET.Element, spec: VMSpec) -> None:
-    features = _child(root, "features")
-    _child(features, "acpi")
-    _child(features, "apic")
-    smm = features.find("smm")
-    if spec.secure_boot:
-        _child(features, "smm").set("state", "on")
-    elif smm is not None:
-        features.remove(smm)
+class Domain(XMLObject):
+    """A ``<domain>`` definition. See https://libvirt.org/formatdomain.html."""
+
+    TAG = "domain"
+    accel = XMLProperty("./@type", tables.codec(tables.DOMAIN_TYPE))  # the accelerator it runs under
+    live_id = XMLProperty("./@id", INT)  # only in a running definition
+    name = XMLProperty("./name")
+    uuid = XMLProperty("./uuid")
+    title = XMLProperty("./title")
+    description = XMLProperty("./description")
+    requested_accel = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}accel", enum_codec(Accel))
+    memory = _Memory("./memory")  # the ceiling
+    current_memory = _Memory("./currentMemory")  # at boot
+    vcpu = XMLProperty("./vcpu", INT)  # the ceiling
+    vcpu_placement = XMLProperty("./vcpu/@placement")
+    vcpu_current = XMLProperty("./vcpu/@current", INT)  # at boot, when below the ceiling
+    firmware_autoselect = XMLProperty("./os/@firmware")  # efi or bios: libvirt picks the files
+    os_type = XMLProperty("./os/type")
+    arch = XMLProperty("./os/type/@arch")
+    # Lossy: QEMU's default machine for x86_64 is pc, so a definition without one reads as pc.
+    machine = XMLProperty("./os/type/@machine", Codec(tables.machine_of, tables.MACHINE.to_libvirt), default=Machine.PC)
+    loader_readonly = XMLProperty("./os/loader/@readonly", YES_NO)
+    loader_type = XMLProperty("./os/loader/@type")
+    loader_secure = XMLProperty("./os/loader/@secure", YES_NO)
+    loader = XMLProperty("./os/loader", PATH)
+    nvram_template = XMLProperty("./os/nvram/@template", PATH)
+    nvram = XMLProperty("./os/nvram", PATH)
+    kernel = XMLProperty("./os/kernel", PATH)
+    initrd = XMLProperty("./os/initrd", PATH)
+    cmdline = XMLProperty("./os/cmdline")
+    dtb = XMLProperty("./os/dtb", PATH)
+    boot_devices = XMLChildren(Boot, "./os")
+    acpi = XMLProperty("./features/acpi", is_bool=True)
+    apic = XMLProperty("./features/apic", is_bool=True)
+    smm = XMLProperty("./features/smm/@state", ON_OFF)
+    cpu = XMLChild(CPU)
+    disks = XMLChildren(Disk, "./devices")
+    controllers = XMLChildren(Controller, "./devices")
+    interfaces = XMLChildren(Interface, "./devices")
+    serials = XMLChildren(Serial, "./devices")
+    consoles = XMLChildren(Console, "./devices")
+    channels = XMLChildren(Channel, "./devices")
+    memballoon = XMLChild(MemBalloon, "./devices/memballoon")
+
+    # -- facts ----------------------------------------------------------------------------------------------------
+
+    def identity(self) -> tuple[str, str]:
+        """The ``name`` and ``uuid``.
+
+        :raises BackendError: the definition lacks either.
+        """
+        if not self.name or not self.uuid:
+            raise BackendError("a domain XML from libvirt has no <name> or <uuid>")
+        return self.name, self.uuid
+
+    @property
+    def has_nvram(self) -> bool:
+        """Whether it has a per-VM UEFI variable store (``<nvram>``)."""
+        return self.nvram is not None or self.nvram_template is not None
+
+    @property
+    def has_pflash(self) -> bool:
+        """Whether it boots UEFI firmware from pflash with a per-VM NVRAM store."""
+        return self.has_nvram or self.loader_type == "pflash"
+
+    @property
+    def firmware(self) -> tuple[Firmware, bool]:
+        """(firmware, Secure Boot): UEFI with a loader or ``<os firmware='efi'>``, else BIOS."""
+        uefi = self.loader is not None or self.loader_type is not None or self.firmware_autoselect == "efi"
+        return (Firmware.UEFI if uefi else Firmware.BIOS), bool(self.loader_secure)
+
+    def agent_channel(self, name: str) -> Channel | None:
+        """The virtio-serial channel ``name`` (the guest agent's is ``design.AGENT_CHANNEL``), if there is one."""
+        return next((c for c in self.channels if c.target_name == name), None)
+
+    def agent_channel_state(self, name: str) -> str | None:
+        """The state libvirt reports for the channel ``name`` in a running definition: ``connected`` while a program
+        in the guest holds the port open, ``disconnected``, ``""`` when not reported; ``None`` when there is no such
+        channel."""
+        channel = self.agent_channel(name)
+        return None if channel is None else channel.target_state or ""
+
+    @property
+    def serial_log(self) -> Serial | None:
+        """The serial port that writes to a file (the first), which virtkit calls the serial log."""
+        return next((s for s in self.serials if s.type == "file"), None)
+
+    @property
+    def boot_order(self) -> tuple[BootDevice, ...]:
+        """The boot devices in order: ``<os><boot>``, or else the devices' own ``<boot order>``; none when it has
+        neither (QEMU's firmware then boots from the disks)."""
+        if found := tuple(b.dev for b in self.boot_devices if b.dev is not None):
+            return found
+        ordered: list[tuple[int, BootDevice]] = []
+        for disk in self.disks:
+            if disk.boot_order is not None:
+                kind = BootDevice.CDROM if disk.device == "cdrom" else BootDevice.DISK
+                ordered.append((disk.boot_order, kind))
+        ordered += [(n.boot_order, BootDevice.NETWORK) for n in self.interfaces if n.boot_order is not None]
+        return tuple(dict.fromkeys(kind for _, kind in sorted(ordered)))
+
+    def unmodelled_files(self) -> list[Path]:
+        """The files it names that :func:`parse` does not put in a spec (CD-ROM and floppy images, shared
+        directories, character devices on files or pipes, a device tree), in document order.
+
+        The disks a spec models and the serial log (and the console that mirrors it) are left out: they are checked
+        as a spec is.
+        """
+        kept: list[ET.Element] = [d.node for d in self.disks if d.modelled]
+        if (log := self.serial_log) is not None:
+            kept.append(log.node)
+            kept += [c.node for c in self.consoles if c.mirrors_serial and c.source_path == log.source_path]
+        out = [self.dtb] if self.dtb else []
+        devices = self._find(("devices",))
+        for el in list(devices) if devices is not None else []:
+            if el.tag not in _FILE_DEVICES or el.get("type", "file") not in _FILE_SOURCE_TYPES:
+                continue
+            if any(el is k for k in kept):
+                continue
+            for source in el.iterfind("source"):
+                out += [Path(value) for attr in ("file", "dev", "path", "dir") if (value := source.get(attr))]
+        return out
 
 
-def _render_cpu(root: ET.Element, spec: VMSpec, accel: Accel) -> None:
-    old = root.find("cpu")
-    if old is not None:
-        root.remove(old)
-    model = spec.cpu_model or design.default_cpu_mode(accel)
-    if model in ("host-model", "host-passthrough"):
-        ET.SubElement(root, "cpu", mode=model)
-    else:
-        cpu = ET.SubElement(root, "cpu", mode="custom", match="exact", check="partial")
-        ET.SubElement(cpu, "model", fallback="forbid").text = model
-        for feature in spec.cpu_features:
-            ET.SubElement(cpu, "feature", policy=_FEATURE_POLICY[feature[0]], name=feature[1:])
+# Devices whose <source> names a file QEMU opens on the host: a disk virtkit does not model (a CD-ROM, a floppy), a
+# shared directory, a character device written to a file or a pipe. (A unix socket channel is libvirt's own.)
+_FILE_DEVICES = ("disk", "filesystem", "serial", "console", "parallel", "channel")
+_FILE_SOURCE_TYPES = ("file", "block", "dev", "pipe", "mount")
 
 
-def _render_devices(devices: ET.Element, spec: VMSpec) -> None:
-    for child in list(devices):
-        if child.tag in _OWNED_DEVICES:
-            devices.remove(child)
-    for disk, target in zip(spec.disks, assign_targets(spec.disks), strict=True):
-        devices.append(_disk_element(disk, target))
-    if any(d.bus is DiskBus.SCSI for d in spec.disks) and not _has_scsi_controller(devices):
-        ET.SubElement(devices, "controller", type="scsi", index="0", model=design.SCSI_CONTROLLER_MODEL)
-    for nic in spec.nics:
-        devices.append(_nic_element(nic))
-    if spec.serial_log is not None:
-        serial_targets: tuple[tuple[str, dict[str, str]], ...] = (
-            ("serial", {"port": "0"}),
-            ("console", {"type": "serial", "port": "0"}),
-        )
-        for tag, target_attrs in serial_targets:
-            el = ET.SubElement(devices, tag, type="file")
-            ET.SubElement(el, "source", path=str(spec.serial_log), append="on")
-            ET.SubElement(el, "target", attrib=target_attrs)
-    if spec.guest_agent:
-        channel = ET.SubElement(devices, "channel", type="unix")
-        ET.SubElement(channel, "target", type="virtio", name=design.AGENT_CHANNEL)
-    # No balloon unless Dynamic Memory asks for one: it costs a device and a guest driver for nothing.
-    ET.SubElement(devices, "memballoon", model="none")
-
-
-def _has_scsi_controller(devices: ET.Element) -> bool:
-    return any(c.get("type") == "scsi" for c in devices.iterfind("controller"))
-
-
-def _disk_element(disk: DiskSpec, target: str) -> ET.Element:
-    """One ``<disk>``; also used by hot-plug, so it stands alone."""
-    el = ET.Element("disk", type=disk.kind.value, device="disk")
-    driver = ET.SubElement(el, "driver", name="qemu", type=_DRIVER_TYPE[disk.format])
-    if disk.cache is not None:
-        driver.set("cache", disk.cache.value)
-    ET.SubElement(el, "source", attrib={"file" if disk.kind is DiskKind.FILE else "dev": str(disk.path)})
-    ET.SubElement(el, "target", dev=target, bus=disk.bus.value)
-    if disk.readonly:
-        ET.SubElement(el, "readonly")
-    return el
-
-
-def disk_element(disk: DiskSpec, target: str) -> ET.Element:
-    """One ``<disk>`` element for ``disk`` at guest device ``target`` (hot-plug adds its ``<address>``)."""
-    return _disk_element(disk, target)
-
-
-def _nic_element(nic: NicSpec) -> ET.Element:
-    el = ET.Element("interface", type=nic.kind.value)
-    if nic.mac is not None:
-        ET.SubElement(el, "mac", address=nic.mac)
-    if nic.source is not None:
-        ET.SubElement(el, "source", attrib={nic.kind.value: nic.source})
-    ET.SubElement(el, "model", type=nic.model.value)
-    if nic.mtu is not None:
-        ET.SubElement(el, "mtu", size=str(nic.mtu))
-    return el
+def unmodelled_files(root: ET.Element) -> list[Path]:
+    """The files a domain definition names that :func:`parse` does not put in its spec (see
+    :meth:`Domain.unmodelled_files`)."""
+    return Domain(root).unmodelled_files()
 
 
 def to_string(root: ET.Element) -> str:
     """Serialise a domain element for libvirt."""
     return ET.tostring(root, encoding="unicode")
+
+
+# What a definition without a boot order boots from (QEMU's firmware tries the disks).
+_DEFAULT_BOOT = (BootDevice.DISK,)
+
+
+# -- a spec as a definition ---------------------------------------------------------------------------------------
+
+
+def render(spec: VMSpec, accel: Accel, *, base: str | None = None) -> ET.Element:
+    """The ``<domain>`` element for ``spec`` under the resolved ``accel`` (``kvm`` or ``tcg``).
+
+    :param base: an existing definition to update in place; what virtkit does not model in it is kept.
+    :raises InvalidSpec: a disk's target is taken by a device of ``base`` that the spec does not describe.
+    :raises BackendError: ``base`` is not a domain definition.
+    """
+    if accel is Accel.AUTO:
+        raise ValueError("render() needs a resolved accelerator; call design.resolve_accel first")
+    dom = Domain.from_string(base) if base else _new_domain()
+    dom.live_id = None
+    dom.accel = accel
+    dom.name = spec.name
+    if base is None or (dom.requested_accel or dom.accel) is not spec.accel:
+        dom.requested_accel = spec.accel
+    dom.memory = spec.effective_max_memory
+    dom.current_memory = spec.memory
+    dom.vcpu = spec.effective_max_vcpus
+    dom.vcpu_current = spec.vcpus if spec.vcpus != spec.effective_max_vcpus else None
+    dom.machine = spec.machine
+    _write_firmware(dom, spec)
+    dom.kernel = spec.kernel.kernel if spec.kernel else None
+    dom.initrd = spec.kernel.initrd if spec.kernel else None
+    dom.cmdline = spec.kernel.cmdline if spec.kernel and spec.kernel.cmdline else None
+    if base is None or (dom.boot_order or _DEFAULT_BOOT) != spec.boot:
+        _write_boot(dom, spec.boot)
+    _write_cpu(dom, spec.cpu_model or design.default_cpu_mode(accel), spec.cpu_features)
+    _write_disks(dom, spec.disks)
+    _write_nics(dom, spec.nics)
+    _write_serial_log(dom, spec.serial_log)
+    _write_agent(dom, spec.guest_agent)
+    return dom.node
+
+
+def _new_domain() -> Domain:
+    """A definition with what every new VM gets and no spec field says (see :mod:`design`)."""
+    dom = Domain()
+    dom.vcpu_placement = "static"
+    dom.os_type = "hvm"
+    dom.arch = design.ARCH
+    for feature in design.FEATURES:
+        setattr(dom, feature, True)
+    dom.memballoon.model = design.MEMBALLOON_MODEL
+    return dom
+
+
+def _write_firmware(dom: Domain, spec: VMSpec) -> None:
+    if dom.firmware == (spec.firmware, spec.secure_boot):
+        return  # the files it has stay, as libvirt or its maker chose them
+    dom.firmware_autoselect = None
+    if spec.firmware is Firmware.UEFI:
+        files = design.OVMF[spec.secure_boot]
+        dom.loader_readonly = True
+        dom.loader_type = "pflash"
+        dom.loader_secure = True if spec.secure_boot else None
+        dom.loader = files.code
+        dom.nvram_template = files.vars_template
+    else:
+        dom.loader_readonly = dom.loader_type = dom.loader_secure = dom.loader = None
+        dom.nvram_template = dom.nvram = None
+    if spec.secure_boot:
+        dom.smm = True  # OVMF's Secure Boot build needs SMM; it is left on when Secure Boot goes
+
+
+def _write_boot(dom: Domain, boot: tuple[BootDevice, ...]) -> None:
+    for old in list(dom.boot_devices):
+        dom.boot_devices.remove(old)
+    for dev in boot:
+        entry = Boot()
+        entry.dev = dev
+        dom.boot_devices.add(entry)
+    # libvirt refuses <os><boot> next to devices' own <boot order>: the order asked for replaces theirs.
+    for device in list(dom.node.iterfind("devices/*")):
+        for order in device.findall("boot"):
+            device.remove(order)
+
+
+def _write_cpu(dom: Domain, model: str, features: tuple[str, ...]) -> None:
+    if dom.cpu.named == (model, features):
+        return
+    if model in HOST_CPU_MODES:
+        dom.cpu.set_mode(model)
+    else:
+        dom.cpu.set_named(model, features)
+        dom.cpu.check = "partial"  # what libvirt writes for a custom CPU, so that the definition reads back as sent
+
+
+def _write_disks(dom: Domain, disks: tuple[DiskSpec, ...]) -> None:
+    old = [d for d in dom.disks if d.modelled]
+    by_target = {d.target: d for d in old}
+    others = {d.target: d.device for d in dom.disks if not d.modelled}
+    new = []
+    for i, (disk, target) in enumerate(zip(disks, assign_targets(disks), strict=True)):
+        if target in others:
+            raise InvalidSpec(f"disks[{i}].target", f"{target} is the {others[target]} of this VM")
+        spec = dataclasses.replace(disk, target=target)
+        element = by_target.get(target)
+        if element is None:
+            element = Disk.new(spec)
+        else:
+            element.update(spec)
+        new.append(element)
+    dom.disks.replace(old, new)
+    if any(d.bus is DiskBus.SCSI for d in disks) and not any(c.type == "scsi" for c in dom.controllers):
+        dom.controllers.add(Controller.new("scsi", 0, design.SCSI_CONTROLLER_MODEL))
+
+
+def _write_nics(dom: Domain, nics: tuple[NicSpec, ...]) -> None:
+    old = [n for n in dom.interfaces if n.modelled]
+    free = list(old)
+    matched: list[Interface | None] = []
+    for nic in nics:  # by MAC address first
+        found = next((n for n in free if nic.mac is not None and n.mac == nic.mac), None)
+        if found is not None:
+            free.remove(found)
+        matched.append(found)
+    for i, nic in enumerate(nics):  # then the adapters without one, in order
+        if matched[i] is None and nic.mac is None and free:
+            matched[i] = free.pop(0)
+    new = []
+    for nic, found in zip(nics, matched, strict=True):
+        if found is None:
+            found = Interface.new(nic)  # noqa: PLW2901
+        else:
+            found.update(nic)
+        new.append(found)
+    dom.interfaces.replace(old, new)
+
+
+def _write_serial_log(dom: Domain, path: Path | None) -> None:
+    log = dom.serial_log
+    mirror = next((c for c in dom.consoles if c.mirrors_serial), None)
+    if path is None:
+        if log is not None:
+            dom.serials.remove(log)
+            if mirror is not None and mirror.type == "file" and mirror.source_path == log.source_path:
+                dom.consoles.remove(mirror)
+        return
+    if log is None:  # serial port 0 of another kind (a pty) becomes the log, or a new port
+        log = next((s for s in dom.serials if (s.target_port or 0) == 0), None) or dom.serials.add(Serial())
+    log.log_to(path)
+    if log.target_port is None:
+        log.target_port = 0
+    if mirror is None:
+        mirror = dom.consoles.add(Console())
+    mirror.log_to(path)
+    mirror.target_type = "serial"
+    if mirror.target_port is None:
+        mirror.target_port = 0
+
+
+def _write_agent(dom: Domain, wanted: bool) -> None:
+    channel = dom.agent_channel(design.AGENT_CHANNEL)
+    if wanted and channel is None:
+        dom.channels.add(Channel.virtio(design.AGENT_CHANNEL))
+    elif not wanted and channel is not None:
+        dom.channels.remove(channel)
+
+
+# -- a definition as a spec ---------------------------------------------------------------------------------------
 
 
 def canonical(spec: VMSpec, accel: Accel | None = None) -> VMSpec:
@@ -243,177 +432,45 @@ def parse(xml: str) -> VMSpec:
     """The spec of a domain definition, in canonical form, with ``accel`` as requested at creation.
 
     :raises BackendError: the XML is not a domain definition virtkit can read.
+    :raises Unsupported: it uses a term virtkit does not model (a disk bus, an adapter kind, a machine family).
+    :raises InvalidSpec: a value a spec refuses (a disk target that does not fit its bus).
     """
+    dom = Domain.from_string(xml)
     try:
-        root = ET.fromstring(xml)
-        return _parse(root)
-    except (ET.ParseError, KeyError, ValueError, AttributeError) as exc:
+        return _spec_of(dom)
+    except (KeyError, ValueError) as exc:
         raise BackendError(f"cannot read domain XML: {exc}") from exc
 
 
-def _int(root: ET.Element, path: str) -> int:
-    node = root.find(path)
-    if node is None or node.text is None:
-        raise ValueError(f"missing {path}")
-    return int(node.text)
-
-
-def _kib_bytes(root: ET.Element, path: str) -> int:
-    node = root.find(path)
-    if node is None or node.text is None:
-        raise ValueError(f"missing {path}")
-    unit = node.get("unit", "KiB")
-    factor = {"KiB": 1024, "k": 1024, "MiB": 1024**2, "M": 1024**2, "GiB": 1024**3, "G": 1024**3, "b": 1, "bytes": 1}
-    return int(node.text) * factor[unit]
-
-
-def _parse(root: ET.Element) -> VMSpec:
-    name = root.findtext("name") or ""
-    max_vcpus = _int(root, "vcpu")
-    vcpu_el = root.find("vcpu")
-    vcpus = int(vcpu_el.get("current", max_vcpus)) if vcpu_el is not None else max_vcpus
-    max_memory = _kib_bytes(root, "memory")
-    memory = _kib_bytes(root, "currentMemory") if root.find("currentMemory") is not None else max_memory
-    os_el = root.find("os")
-    type_el = os_el.find("type") if os_el is not None else None
-    machine_attr = type_el.get("machine", "pc") if type_el is not None else "pc"
-    machine = Machine.Q35 if "q35" in machine_attr else Machine.PC
-    loader = os_el.find("loader") if os_el is not None else None
-    firmware = (
-        Firmware.UEFI
-        if loader is not None or (os_el is not None and os_el.get("firmware") == "efi")
-        else (Firmware.BIOS)
-    )
-    secure_boot = loader is not None and loader.get("secure") == "yes"
+def _spec_of(dom: Domain) -> VMSpec:
+    if dom.vcpu is None or dom.memory is None:
+        raise ValueError("no <vcpu> or <memory>")
+    vcpus = dom.vcpu_current or dom.vcpu
+    memory = dom.current_memory or dom.memory
+    firmware, secure_boot = dom.firmware
     kernel = None
-    if os_el is not None and os_el.findtext("kernel"):
-        initrd = os_el.findtext("initrd")
-        kernel = KernelBoot(
-            kernel=Path(os_el.findtext("kernel") or ""),
-            initrd=Path(initrd) if initrd else None,
-            cmdline=os_el.findtext("cmdline") or "",
-        )
-    boot = tuple(_BOOT_FROM_XML[b.get("dev", "hd")] for b in (os_el.iterfind("boot") if os_el is not None else ()))
-    cpu = root.find("cpu")
-    cpu_model = None
-    cpu_features: tuple[str, ...] = ()
-    if cpu is not None:
-        cpu_model = cpu.findtext("model") if cpu.get("mode", "custom") == "custom" else cpu.get("mode")
-        if cpu.get("mode", "custom") == "custom":
-            found = ((f.get("policy", "require"), f.get("name", "")) for f in cpu.iterfind("feature"))
-            cpu_features = tuple(_FEATURE_SIGN[p] + n for p, n in found if p in _FEATURE_SIGN)
-    requested = root.findtext(f"metadata/{{{METADATA_NS}}}vm/{{{METADATA_NS}}}accel")
-    accel = Accel(requested) if requested else _ACCEL_FROM_TYPE.get(root.get("type", "qemu"), Accel.TCG)
-    devices = root.find("devices")
-    devs = list(devices) if devices is not None else []
-    disks = tuple(_parse_disk(d) for d in devs if d.tag == "disk" and d.get("device", "disk") == "disk")
-    nics = tuple(_parse_nic(n) for n in devs if n.tag == "interface")
-    serial_log = None
-    for s in devs:
-        if s.tag == "serial" and s.get("type") == "file":
-            src = s.find("source")
-            serial_log = Path(src.get("path", "")) if src is not None else None
-            break
-    agent = any(
-        c.tag == "channel" and (t := c.find("target")) is not None and t.get("name") == design.AGENT_CHANNEL
-        for c in devs
-    )
+    if dom.kernel is not None:
+        kernel = KernelBoot(kernel=dom.kernel, initrd=dom.initrd, cmdline=dom.cmdline or "")
+    cpu_model, cpu_features = dom.cpu.named
+    log = dom.serial_log
+    if dom.accel is None:
+        raise ValueError("no domain type")
     return VMSpec(
-        name=name,
+        name=dom.name or "",
         vcpus=vcpus,
-        max_vcpus=None if max_vcpus == vcpus else max_vcpus,
+        max_vcpus=None if dom.vcpu == vcpus else dom.vcpu,
         memory=memory,
-        max_memory=None if max_memory == memory else max_memory,
+        max_memory=None if dom.memory == memory else dom.memory,
         firmware=firmware,
         secure_boot=secure_boot,
-        machine=machine,
-        accel=accel,
+        machine=dom.machine,
+        accel=dom.requested_accel or dom.accel,
         cpu_model=cpu_model,
         cpu_features=cpu_features,
-        boot=boot or (BootDevice.DISK,),
+        boot=dom.boot_order or _DEFAULT_BOOT,
         kernel=kernel,
-        disks=disks,
-        nics=nics,
-        serial_log=serial_log,
-        guest_agent=agent,
+        disks=tuple(d.spec() for d in dom.disks if d.modelled),
+        nics=tuple(n.spec() for n in dom.interfaces),
+        serial_log=log.source_path if log is not None else None,
+        guest_agent=dom.agent_channel(design.AGENT_CHANNEL) is not None,
     )
-
-
-def parse_disk(el: ET.Element) -> DiskSpec:
-    """The spec of one ``<disk>`` element (a file or block disk with a source), its ``target`` set.
-
-    :raises BackendError: a disk virtkit does not model (no source, a network disk, an unknown driver type).
-    """
-    try:
-        return _parse_disk(el)
-    except (KeyError, ValueError, AttributeError) as exc:
-        raise BackendError(f"cannot read disk XML: {exc}") from exc
-
-
-def _parse_disk(el: ET.Element) -> DiskSpec:
-    kind = DiskKind(el.get("type", "file"))
-    src = el.find("source")
-    path = (src.get("file") if kind is DiskKind.FILE else src.get("dev")) if src is not None else None
-    if not path:
-        raise ValueError("a disk without a source (an empty drive) is not modelled")
-    driver = el.find("driver")
-    target = el.find("target")
-    cache = driver.get("cache") if driver is not None else None
-    return DiskSpec(
-        path=Path(path),
-        format=_FORMAT_FROM_DRIVER[driver.get("type", "raw")] if driver is not None else DiskFormat.RAW,
-        bus=DiskBus(target.get("bus", "virtio")) if target is not None else DiskBus.VIRTIO,
-        kind=kind,
-        target=target.get("dev") if target is not None else None,
-        readonly=el.find("readonly") is not None,
-        cache=DiskCache(cache) if cache else None,
-    )
-
-
-def _parse_nic(el: ET.Element) -> NicSpec:
-    kind = NicKind(el.get("type", "network"))
-    src = el.find("source")
-    mac = el.find("mac")
-    model = el.find("model")
-    mtu = el.find("mtu")
-    return NicSpec(
-        kind=kind,
-        source=src.get(kind.value) if src is not None and kind is not NicKind.USER else None,
-        model=NicModel(model.get("type", "virtio")) if model is not None else NicModel.VIRTIO,
-        mac=mac.get("address") if mac is not None else None,
-        mtu=int(mtu.get("size", "1500")) if mtu is not None else None,
-    )
-
-
-# Devices whose <source> names a file QEMU opens on the host: a disk virtkit does not model (a CD-ROM, a floppy), a
-# shared directory, a character device written to a file or a pipe. (A unix socket channel is libvirt's own.)
-_FILE_DEVICES = ("disk", "filesystem", "serial", "console", "parallel", "channel")
-_FILE_SOURCE_TYPES = ("file", "block", "dev", "pipe", "mount")
-
-
-def unmodelled_files(root: ET.Element) -> list[Path]:
-    """The files a domain definition names that :func:`parse` does not put in its spec (CD-ROM and floppy images,
-    shared directories, character devices on files or pipes, a device tree), in document order.
-
-    The disks a spec models and the serial log are left out: they are checked as a spec is.
-    """
-    out: list[Path] = []
-    dtb = root.findtext("os/dtb")
-    if dtb:
-        out.append(Path(dtb))
-    devices = root.find("devices")
-    serial_log_seen = False
-    for el in list(devices) if devices is not None else []:
-        if el.tag not in _FILE_DEVICES or el.get("type", "file") not in _FILE_SOURCE_TYPES:
-            continue
-        if el.tag == "disk" and el.get("device", "disk") == "disk" and el.get("type") in ("file", "block"):
-            continue  # a modelled disk
-        if el.tag == "serial" and el.get("type") == "file" and not serial_log_seen:
-            serial_log_seen = True  # the serial log
-            continue
-        for source in el.iterfind("source"):
-            for attr in ("file", "dev", "path", "dir"):
-                value = source.get(attr)
-                if value:
-                    out.append(Path(value))
-    return out

@@ -1,0 +1,1 @@
+"""The ``<devices>`` of a domain, one module per kind of device virtkit reads or writes."""
