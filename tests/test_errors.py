@@ -103,3 +103,10 @@ def test_retry_only_on_transient_errors() -> None:
     with pytest.raises(NotFound):
         final()
     assert len(calls) == 1
+
+
+def test_a_libvirt_message_quoting_hostile_input_stays_short_and_printable() -> None:
+    err = translate(libvirt.libvirtError("Document is empty\n\x1b[31m(null)\x85" + "x" * 50_000), "define web1")
+    assert len(err.message) < 1100
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in err.message)
+    assert "\\x1b" in err.message

@@ -76,13 +76,16 @@ def tuning_options(fn: Callable[..., None]) -> Callable[..., None]:
         from virtkit.models.migration import Convergence, MigrationTuning, TimeoutAction
 
         with _errors():
-            tuning = MigrationTuning(
-                bandwidth=bandwidth,
-                downtime_start=min(50, max_downtime),
-                downtime_max=max_downtime,
-                convergence=Convergence.POSTCOPY if postcopy else Convergence.AUTO_CONVERGE,
-                on_timeout=TimeoutAction.FORCE if postcopy else TimeoutAction.ABORT,
-                timeout_per_gib=timeout_per_gib,
+            tuning = MigrationTuning.from_dict(
+                {
+                    "bandwidth": bandwidth,
+                    "downtime_start": min(50, max_downtime),
+                    "downtime_max": max_downtime,
+                    "convergence": Convergence.POSTCOPY if postcopy else Convergence.AUTO_CONVERGE,
+                    "on_timeout": TimeoutAction.FORCE if postcopy else TimeoutAction.ABORT,
+                    "timeout_per_gib": timeout_per_gib,
+                },
+                "tuning",
             )
         fn(*args, tuning=tuning, **kwargs)
 

@@ -21,6 +21,7 @@ from virtkit.errors import (
     Unsupported,
     VirtkitError,
 )
+from virtkit.validate import printable
 
 __all__ = ["is_transient", "libvirt_errors", "retry_transient", "translate"]
 
@@ -67,7 +68,8 @@ def translate(exc: libvirt.libvirtError, what: str) -> VirtkitError:
     The libvirt code is kept on ``.code``; ``.transient`` says whether a retry after re-reading state may succeed.
     """
     code = exc.get_error_code() or 0
-    message = f"{what}: {exc.get_error_message() or exc}"
+    # libvirt quotes its input (a path, an XML document) in its messages: keep them short and printable.
+    message = f"{what}: {printable(str(exc.get_error_message() or exc), limit=1000)}"
     lowered = message.lower()
     if code == libvirt.VIR_ERR_SYSTEM_ERROR and any(m in lowered for m in _TRANSIENT_SYSTEM_MESSAGES):
         cls: type[VirtkitError] = HostUnavailable
