@@ -204,7 +204,7 @@ def test_a_guest_dirtying_memory_converges_only_with_the_tuning(
         _assert_goes_on(g)
     # Under TCG the guest is not checked from inside after this move: QEMU 7.2's TCG sometimes leaves a guest with
     # stale memory after a long, many-pass migration (a kernel oops right after the switch-over; 2 of 4 runs here,
-    # and 4 of 6 idle-guest runs of plain `virsh migrate` at a 50 ms downtime: docs/lab.md). KVM tracks dirty pages
+    # and 4 of 6 idle-guest runs of plain `virsh migrate` at a 50 ms downtime: docs/platform.md). KVM tracks dirty pages
     # in hardware. The plain attempt above, which leaves the guest where it was, is checked from inside.
     print(f"dirtying guest: tuned converged in {tuned.total_time:.1f} s, {tuned.iterations} passes")
 
