@@ -17,8 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from virtkit import DiskFormat, VirtkitError, images
-from virtkit.remote.config import SSHConfig
+from virtkit import DiskFormat, SSHConfig, VirtkitError, images
 from virtkit.remote.ssh import SSHFiles
 
 ROOTS = [Path("/var/lib/libvirt/images"), Path("/var/lib/virtkit")]

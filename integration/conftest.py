@@ -1,19 +1,31 @@
-"""Fixtures of the integration suite: the real two-host lab, and cleaning up after a test.
+"""Fixtures of the integration suite: the real lab, the test guest, and VM names that are this run's alone.
 
 Integration tests run as root on a machine set up by ``make setup`` (Debian's libvirt and QEMU installed).
+
+Several runs may share one lab (``VIRTKIT_LAB_KEEP=1`` keeps it up between them). A test names every VM it makes
+through ``own`` (``own_module`` for a module's fixtures): ``own("life1")`` gives a name with this run's prefix, and
+when the test ends those VMs are removed from the lab hosts with the files named after them, and nothing else.
+Tests marked ``lab_wide`` act on whole lab hosts (they stop, restart or drain one, or take the lab down), which
+scoping by name cannot confine: run them where no other run uses the lab, or leave them out with
+``-m "not lab_wide"``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
-import libvirt
 import pytest
 
-from virtkit.lab import daemons
+import virtkit
+from helpers import Owned
+from virtkit.lab import daemons, image
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "lab_wide: stops, restarts or drains a whole lab host, so other runs on the lab are disturbed"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -27,44 +39,43 @@ def lab_hosts() -> Iterator[list[daemons.LabHost]]:
         daemons.down()
 
 
-def clear_domains(uri: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
-    """Destroy and undefine every domain of the libvirt at ``uri`` but those named in ``keep``."""
-    conn = libvirt.open(uri)
-    try:
-        for dom in conn.listAllDomains():
-            if dom.name() in keep:
-                continue
-            with contextlib.suppress(libvirt.libvirtError):  # it may vanish meanwhile (transient, migrated)
-                if dom.isActive():
-                    dom.destroy()
-                if dom.isPersistent():
-                    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-    finally:
-        conn.close()
+@pytest.fixture(scope="session")
+def guest() -> image.GuestImage:
+    """The lab's test guest (built once, cached between runs)."""
+    return image.build_guest()
 
 
-def _domain_names(uri: str) -> set[str]:
-    conn = libvirt.open(uri)
-    try:
-        return {d.name() for d in conn.listAllDomains()}
-    finally:
-        conn.close()
+@pytest.fixture(scope="session")
+def agent_guest() -> image.GuestImage:
+    """The test guest with qemu-guest-agent."""
+    return image.build_guest(variant="agent")
 
 
 @pytest.fixture
-def cleanup(lab_hosts: list[daemons.LabHost]) -> Iterator[Callable[[Path], Path]]:
-    """After the test, remove the domains the test added to the lab hosts and the files registered with
-    ``cleanup(path)``. Domains that existed before the test (another run's) are left alone."""
-    files: list[Path] = []
-    before = {h.uri: _domain_names(h.uri) for h in lab_hosts}
+def host1(lab_hosts: list[daemons.LabHost]) -> Iterator[virtkit.Host]:
+    """A connection to lab host1 for one test."""
+    with virtkit.connect(lab_hosts[0].uri) as host:
+        yield host
 
-    def register(path: Path) -> Path:
-        files.append(path)
-        return path
 
-    yield register
-    for state in daemons.status():
-        if state.running:
-            clear_domains(state.host.uri, keep=before.get(state.host.uri, set()))
-    for path in files:
-        path.unlink(missing_ok=True)
+@pytest.fixture(scope="module")
+def hosts(lab_hosts: list[daemons.LabHost]) -> Iterator[tuple[virtkit.Host, virtkit.Host]]:
+    """Connections to lab host1 and host2 for a module."""
+    with virtkit.connect(lab_hosts[0].uri) as a, virtkit.connect(lab_hosts[1].uri) as b:
+        yield a, b
+
+
+@pytest.fixture
+def own(lab_hosts: list[daemons.LabHost]) -> Iterator[Owned]:
+    """Names for the VMs and files of one test, removed (they alone) when it ends: see :class:`helpers.Owned`."""
+    owned = Owned()
+    yield owned
+    owned.remove()
+
+
+@pytest.fixture(scope="module")
+def own_module(lab_hosts: list[daemons.LabHost]) -> Iterator[Owned]:
+    """:func:`own` for a module's fixtures: removed when the module ends."""
+    owned = Owned()
+    yield owned
+    owned.remove()

@@ -10,7 +10,7 @@ import base64
 import json
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import libvirt
 import libvirt_qemu
 import pytest
 
+import helpers
 import virtkit
 from virtkit import VMState
 from virtkit.lab import daemons, image
@@ -31,17 +32,6 @@ _QUIESCED_DISK_ONLY = (
 )
 
 
-@pytest.fixture(scope="session")
-def agent_guest() -> image.GuestImage:
-    return image.build_guest(variant="agent")
-
-
-@pytest.fixture
-def host1(lab_hosts: list[daemons.LabHost]) -> Iterator[virtkit.Host]:
-    with virtkit.connect(lab_hosts[0].uri) as host:
-        yield host
-
-
 @pytest.fixture
 def conn1(lab_hosts: list[daemons.LabHost]) -> Iterator[libvirt.virConnect]:
     conn = libvirt.open(lab_hosts[0].uri)
@@ -49,24 +39,11 @@ def conn1(lab_hosts: list[daemons.LabHost]) -> Iterator[libvirt.virConnect]:
     conn.close()
 
 
-def _start(host: virtkit.Host, guest: image.GuestImage, name: str, cleanup: Callable[[Path], Path]) -> GuestLog:
+def _start(host: virtkit.Host, guest: image.GuestImage, name: str) -> GuestLog:
     """Create and start ``name`` with the agent channel; wait for its boot and AGENT lines; return its serial log."""
-    shared = shared_dir()
-    disk, log_path = shared / f"{name}.qcow2", shared / f"{name}.serial.log"
-    for f in (disk, log_path):
-        cleanup(f).unlink(missing_ok=True)
-    spec = virtkit.VMSpec.from_dict(
-        {
-            "name": name,
-            "memory": "256MiB",
-            "guest_agent": True,
-            "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
-            "disks": [{"path": str(disk), "size": "256MiB"}],
-            "serial_log": str(log_path),
-        }
-    )
+    spec = helpers.spec(guest, name, guest_agent=True)
     assert host.create(spec, start=True).changed
-    log = GuestLog(log_path)
+    log = helpers.serial_log(name)
     log.wait_for_boot(timeout=120)
     agent = log.wait_for_agent(timeout=120)
     assert agent.status == "started", log.tail()
@@ -123,17 +100,18 @@ def test_agent_answers_reboots_and_shuts_down_gracefully(
     host1: virtkit.Host,
     conn1: libvirt.virConnect,
     agent_guest: image.GuestImage,
-    cleanup: Callable[[Path], Path],
+    own: helpers.Owned,
 ) -> None:
-    log = _start(host1, agent_guest, "agent1", cleanup)
-    dom = conn1.lookupByName("agent1")
+    name = own("agent1")
+    log = _start(host1, agent_guest, name)
+    dom = conn1.lookupByName(name)
     assert _ping(dom, timeout=10) < 10
     info = _agent(dom, "guest-info")
     enabled = {c["name"] for c in info["supported_commands"] if c["enabled"]}
     assert {"guest-ping", "guest-shutdown", "guest-fsfreeze-freeze", "guest-exec"} <= enabled
     assert _agent(dom, "guest-get-fsinfo") == []  # nothing mounted: the guest lives in its initramfs
 
-    vm = host1.get("agent1")
+    vm = host1.get(name)
     # libvirt prefers the agent for a reboot when it is connected: guest-shutdown mode reboot runs
     # /sbin/shutdown -r, which reboots at once; the new boot starts its agent again.
     first = log.last_agent()
@@ -153,15 +131,13 @@ def test_quiesced_disk_only_snapshots(
     host1: virtkit.Host,
     conn1: libvirt.virConnect,
     agent_guest: image.GuestImage,
-    cleanup: Callable[[Path], Path],
+    own: helpers.Owned,
 ) -> None:
-    _start(host1, agent_guest, "agent2", cleanup)
-    dom = conn1.lookupByName("agent2")
+    name = own("agent2")
+    _start(host1, agent_guest, name)
+    dom = conn1.lookupByName(name)
     _ping(dom, timeout=10)
-    shared = shared_dir()
-    overlays = [cleanup(shared / f"agent2.s{i}.qcow2") for i in (1, 2)]
-    for overlay in overlays:
-        overlay.unlink(missing_ok=True)
+    overlays = [shared_dir() / f"{name}.s{i}.qcow2" for i in (1, 2)]
 
     # Nothing is mounted: qemu-ga freezes zero filesystems, which libvirt accepts (and then has nothing to thaw).
     assert _agent(dom, "guest-fsfreeze-freeze") == 0

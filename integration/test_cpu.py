@@ -9,27 +9,14 @@ started).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+import helpers
 import virtkit
 from virtkit import Accel, CPUModel, Unsupported
-from virtkit.lab import daemons, image
-from virtkit.lab.paths import shared_dir
-from virtkit.lab.serial import GuestLog
-
-
-@pytest.fixture(scope="module")
-def guest() -> image.GuestImage:
-    return image.build_guest()
-
-
-@pytest.fixture
-def hosts(lab_hosts: list[daemons.LabHost]) -> Iterator[list[virtkit.Host]]:
-    with virtkit.connect(lab_hosts[0].uri) as host1, virtkit.connect(lab_hosts[1].uri) as host2:
-        yield [host1, host2]
+from virtkit.lab import image
 
 
 def _host_flags() -> set[str]:
@@ -39,7 +26,7 @@ def _host_flags() -> set[str]:
     return set()
 
 
-def test_the_baseline_of_two_identical_hosts_is_their_host_model(hosts: list[virtkit.Host]) -> None:
+def test_the_baseline_of_two_identical_hosts_is_their_host_model(hosts: tuple[virtkit.Host, virtkit.Host]) -> None:
     own = [h.cpu() for h in hosts]
     assert own[0] == own[1]
     start = time.monotonic()
@@ -56,7 +43,7 @@ def test_the_baseline_of_two_identical_hosts_is_their_host_model(hosts: list[vir
     [("Icelake-Server", "avx512f"), ("EPYC-Milan", None)],
 )
 def test_a_model_the_host_cannot_run_is_refused_naming_the_features(
-    hosts: list[virtkit.Host], model: str, lacking: str | None
+    hosts: tuple[virtkit.Host, virtkit.Host], model: str, lacking: str | None
 ) -> None:
     if lacking is not None and lacking in _host_flags():
         pytest.skip(f"this machine's CPU has {lacking}")
@@ -69,7 +56,7 @@ def test_a_model_the_host_cannot_run_is_refused_naming_the_features(
         assert lacking in str(err.value)
 
 
-def test_a_feature_the_host_lacks_is_named(hosts: list[virtkit.Host]) -> None:
+def test_a_feature_the_host_lacks_is_named(hosts: tuple[virtkit.Host, virtkit.Host]) -> None:
     if "avx512f" in _host_flags():
         pytest.skip("this machine's CPU has avx512f")
     baseline = virtkit.cpu_baseline(hosts)
@@ -80,26 +67,15 @@ def test_a_feature_the_host_lacks_is_named(hosts: list[virtkit.Host]) -> None:
 
 
 def test_a_vm_with_the_baseline_cpu_defines_boots_and_may_move(
-    hosts: list[virtkit.Host], guest: image.GuestImage, cleanup: Callable[[Path], Path]
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
-    for name in ("cpu1.qcow2", "cpu1.serial.log"):
-        cleanup(shared_dir() / name).unlink(missing_ok=True)
+    name = own("cpu1")
     baseline = virtkit.cpu_baseline(hosts)
-    spec = baseline.apply(
-        virtkit.VMSpec.from_dict(
-            {
-                "name": "cpu1",
-                "memory": "256MiB",
-                "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for()},
-                "disks": [{"path": str(shared_dir() / "cpu1.qcow2"), "size": "64MiB"}],
-                "serial_log": str(shared_dir() / "cpu1.serial.log"),
-            }
-        )
-    )
+    spec = baseline.apply(helpers.spec(guest, name, disk_size="64MiB", alive=None))
     change = hosts[0].create(spec, start=True)
     assert change.after is not None and change.after.state is virtkit.VMState.RUNNING
-    GuestLog(shared_dir() / "cpu1.serial.log").wait_for_boot(timeout=120)
-    vm = hosts[0].get("cpu1")
+    helpers.serial_log(name).wait_for_boot(timeout=120)
+    vm = hosts[0].get(name)
     stored = vm.spec()
     assert (stored.cpu_model, stored.cpu_features) == (baseline.model, baseline.features)
     assert not hosts[0].create(spec, start=True).changed  # what libvirt stored reads back as the same spec
@@ -107,12 +83,13 @@ def test_a_vm_with_the_baseline_cpu_defines_boots_and_may_move(
 
 
 def test_the_kvm_baseline_defines_on_the_real_daemon(
-    hosts: list[virtkit.Host], cleanup: Callable[[Path], Path]
+    hosts: tuple[virtkit.Host, virtkit.Host], own: helpers.Owned
 ) -> None:
+    name = own("cpukvm")
     baseline = virtkit.cpu_baseline(hosts, accel=Accel.KVM)
     assert baseline != virtkit.cpu_baseline(hosts, accel=Accel.TCG)  # KVM offers another CPU than TCG's
-    spec = baseline.apply(virtkit.VMSpec(name="cpukvm", memory=128 * 2**20, accel=Accel.KVM))
+    spec = baseline.apply(virtkit.VMSpec(name=name, memory=128 * 2**20, accel=Accel.KVM))
     hosts[0].create(spec)  # defined, not started: this machine's /dev/kvm cannot run a stock guest (docs/platform.md)
-    stored = hosts[0].get("cpukvm").spec()
+    stored = hosts[0].get(name).spec()
     assert stored.accel is Accel.KVM and stored.cpu_model == baseline.model
     assert stored.cpu_features == baseline.features

@@ -1,26 +1,25 @@
 """Disk hot-plug on real lab hosts, proven from inside the guest: its serial log lists its block devices
 (``VIRTKIT-DISKS ... disks=sda,vda``) whenever they change.
 
-Guests run under TCG (docs/platform.md). VM and file names start with ``hot`` so parallel runs of other suites
-never collide.
+Guests run under TCG (docs/platform.md). VM and file names start with ``hot`` after the run's prefix (the ``own``
+fixtures hand them out and remove them).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import struct
 import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import libvirt
 import pytest
 
+import helpers
 import virtkit
 from virtkit import Conflict, InvalidSpec, OperationTimeout, Unsupported, VirtkitError
 from virtkit.lab import daemons, image
@@ -30,31 +29,14 @@ from virtkit.lab.serial import GuestLog
 _SEEN = 20.0  # seconds for the guest to report a change of its disks (measured: 0.2-0.5 s)
 
 
-@pytest.fixture(scope="session")
-def guest() -> image.GuestImage:
-    return image.build_guest()
-
-
 def _spec(guest: image.GuestImage, name: str, **extra: Any) -> virtkit.VMSpec:
-    shared = shared_dir()
-    return virtkit.VMSpec.from_dict(
-        {
-            "name": name,
-            "memory": "256MiB",
-            "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
-            "disks": [{"path": str(shared / f"{name}.qcow2"), "size": "64MiB"}],
-            "serial_log": str(shared / f"{name}.serial.log"),
-            **extra,
-        }
-    )
+    return helpers.spec(guest, name, disk_size="64MiB", **extra)
 
 
 def _boot(host: virtkit.Host, guest: image.GuestImage, name: str, **extra: Any) -> tuple[virtkit.VM, GuestLog]:
     """Create ``name`` with one virtio disk and no SCSI controller, boot it, wait until the guest lists ``vda``."""
     spec = _spec(guest, name, **extra)
     assert spec.serial_log is not None
-    for f in (spec.disks[0].path, spec.serial_log):
-        f.unlink(missing_ok=True)
     host.create(spec, start=True)
     log = GuestLog(spec.serial_log)
     log.wait_for_boot(timeout=120)
@@ -63,66 +45,18 @@ def _boot(host: virtkit.Host, guest: image.GuestImage, name: str, **extra: Any) 
 
 
 @pytest.fixture(scope="module")
-def hot1(lab_hosts: list[daemons.LabHost], guest: image.GuestImage) -> Iterator[tuple[virtkit.VM, GuestLog]]:
+def hot1(
+    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own_module: helpers.Owned
+) -> Iterator[tuple[virtkit.VM, GuestLog]]:
     """One running guest shared by the tests that leave it as they found it (every disk they add is removed)."""
     with virtkit.connect(lab_hosts[0].uri) as host:
-        vm, log = _boot(host, guest, "hot1")
+        vm, log = _boot(host, guest, own_module("hot1"))
         yield vm, log
         vm.delete(storage=True, force=True)
 
 
-@pytest.fixture
-def cleanup(lab_hosts: list[daemons.LabHost]) -> Iterator[Callable[[Path], Path]]:
-    """After the test, remove the ``hot*`` VMs it added and the files registered with ``cleanup(path)``.
-
-    This shadows conftest's ``cleanup``, which removes every domain that appeared during the test: in a lab shared
-    with other suites running in parallel, that destroys their VMs too (it did, once: another suite's VM started
-    while this file ran). Only this file's names are touched here.
-    """
-    files: list[Path] = []
-    before = {h.uri: _hot_domains(h.uri) for h in lab_hosts}
-
-    def register(path: Path) -> Path:
-        files.append(path)
-        return path
-
-    yield register
-    for h in lab_hosts:
-        conn = libvirt.open(h.uri)
-        try:
-            for dom in conn.listAllDomains():
-                if dom.name().startswith("hot") and dom.name() not in before[h.uri]:
-                    with contextlib.suppress(libvirt.libvirtError):
-                        if dom.isActive():
-                            dom.destroy()
-                        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-        finally:
-            conn.close()
-    for path in files:
-        path.unlink(missing_ok=True)
-
-
-def _hot_domains(uri: str) -> set[str]:
-    conn = libvirt.open(uri)
-    try:
-        return {d.name() for d in conn.listAllDomains() if d.name().startswith("hot")}
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def host1(lab_hosts: list[daemons.LabHost]) -> Iterator[virtkit.Host]:
-    with virtkit.connect(lab_hosts[0].uri) as host:
-        yield host
-
-
 def _xml(vm: virtkit.VM, *, inactive: bool) -> ET.Element:
-    conn = libvirt.open(vm.host)
-    try:
-        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
-        return ET.fromstring(conn.lookupByName(vm.name).XMLDesc(flags))
-    finally:
-        conn.close()
+    return helpers.domain_xml(vm.host, vm.name, inactive=inactive)
 
 
 def _inactive(vm: virtkit.VM) -> str:
@@ -138,7 +72,7 @@ def _disk_el(root: ET.Element, target: str) -> ET.Element | None:
 
 
 def _hot_files() -> list[str]:
-    return sorted(p.name for p in shared_dir().iterdir() if p.name.startswith("hot"))
+    return sorted(p.name for p in shared_dir().iterdir() if p.name.startswith(f"{helpers.RUN}-hot"))
 
 
 def _new_disk(log: GuestLog, before: tuple[str, ...], prefix: str) -> str:
@@ -154,11 +88,11 @@ def _gone(log: GuestLog, before: tuple[str, ...]) -> None:
 
 
 def test_hot_add_and_remove_on_both_buses_seen_by_the_guest(
-    hot1: tuple[virtkit.VM, GuestLog], cleanup: Callable[[Path], Path]
+    hot1: tuple[virtkit.VM, GuestLog], own: helpers.Owned
 ) -> None:
     vm, log = hot1
     before = log.wait_for_disks(lambda d: True, timeout=_SEEN)
-    blk, scsi = cleanup(shared_dir() / "hot1-blk.qcow2"), cleanup(shared_dir() / "hot1-scsi.qcow2")
+    blk, scsi = own.path("hot1-blk.qcow2"), own.path("hot1-scsi.qcow2")
 
     added = vm.disks.attach({"path": str(blk), "size": "32MiB"})
     assert added.changed and added.before is None and added.after is not None
@@ -191,24 +125,22 @@ def test_hot_add_and_remove_on_both_buses_seen_by_the_guest(
 
 
 def test_scsi_on_a_vm_without_controller_and_persistence_across_a_restart(
-    host1: virtkit.Host, guest: image.GuestImage, cleanup: Callable[[Path], Path]
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
-    for f in ("hot2.qcow2", "hot2.serial.log", "hot2-keep.qcow2", "hot2-live.qcow2"):
-        cleanup(shared_dir() / f)
-    vm, log = _boot(host1, guest, "hot2")
+    vm, log = _boot(host1, guest, own("hot2"))
     assert _scsi_controllers(_xml(vm, inactive=False)) == _scsi_controllers(_xml(vm, inactive=True)) == []
 
-    keep = vm.disks.attach({"path": str(shared_dir() / "hot2-keep.qcow2"), "size": "32MiB", "bus": "scsi"})
+    keep = vm.disks.attach({"path": str(shared_dir() / f"{vm.name}-keep.qcow2"), "size": "32MiB", "bus": "scsi"})
     assert keep.after is not None and (keep.after.controller, keep.after.unit, keep.after.target) == (0, 0, "sda")
     assert _new_disk(log, ("vda",), "sd") == "sda"
     for inactive in (False, True):
         assert _scsi_controllers(_xml(vm, inactive=inactive)) == [("0", "virtio-scsi")]
-    live = vm.disks.attach({"path": str(shared_dir() / "hot2-live.qcow2"), "size": "32MiB"}, persistent=False)
+    live = vm.disks.attach({"path": str(shared_dir() / f"{vm.name}-live.qcow2"), "size": "32MiB"}, persistent=False)
     assert live.after is not None and (live.after.live, live.after.persistent) == (True, False)
     _new_disk(log, ("sda", "vda"), "vd")
     assert _disk_el(_xml(vm, inactive=True), live.after.target) is None
     # Asked again with the defaults, it would only be added to the persistent definition, at the same place.
-    again = vm.disks.attach({"path": str(shared_dir() / "hot2-live.qcow2")}, check=True)
+    again = vm.disks.attach({"path": str(shared_dir() / f"{vm.name}-live.qcow2")}, check=True)
     assert again.after == dataclasses.replace(live.after, persistent=True)
 
     vm.destroy()
@@ -224,15 +156,14 @@ def test_scsi_on_a_vm_without_controller_and_persistence_across_a_restart(
 
 
 def test_existing_qcow2_raw_vhd_attach_and_vhdx_is_refused(
-    hot1: tuple[virtkit.VM, GuestLog], cleanup: Callable[[Path], Path]
+    hot1: tuple[virtkit.VM, GuestLog], own: helpers.Owned
 ) -> None:
     vm, log = hot1
     before = log.wait_for_disks(lambda d: True, timeout=_SEEN)
     roots = [shared_dir()]
     files = {}
     for fmt in ("qcow2", "raw", "vhd", "vhdx"):
-        path = cleanup(shared_dir() / f"hot-existing.{fmt}")
-        path.unlink(missing_ok=True)
+        path = own.path(f"hot-existing.{fmt}")
         files[fmt] = virtkit.images.create(path, "16MiB", fmt, roots=roots).path
 
     inactive, live, listing = _inactive(vm), ET.tostring(_xml(vm, inactive=False)), _hot_files()
@@ -251,13 +182,13 @@ def test_existing_qcow2_raw_vhd_attach_and_vhdx_is_refused(
 
 
 def test_bad_input_and_wrong_state_change_nothing(
-    hot1: tuple[virtkit.VM, GuestLog], host1: virtkit.Host, guest: image.GuestImage, cleanup: Callable[[Path], Path]
+    hot1: tuple[virtkit.VM, GuestLog], host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     vm, _ = hot1
-    used = cleanup(shared_dir() / "hot-used.qcow2")
+    used = own.path("hot-used.qcow2")
     taken = vm.disks.attach({"path": str(used), "size": "16MiB", "bus": "scsi"}, controller=0, unit=4)
     assert taken.after is not None
-    new = str(cleanup(shared_dir() / "hot-new.qcow2"))
+    new = str(own.path("hot-new.qcow2"))
     cases: list[tuple[dict[str, Any], dict[str, Any], type[VirtkitError], str]] = [
         ({"path": "/root/hot-new.qcow2", "size": "16MiB"}, {}, InvalidSpec, "disk.path"),
         ({"path": "/var/lib/virtkit/shared/../hot-new.qcow2", "size": "16MiB"}, {}, InvalidSpec, "disk.path"),
@@ -278,35 +209,31 @@ def test_bad_input_and_wrong_state_change_nothing(
             assert detail in str(err.value)
         assert _inactive(vm) == inactive, disk
         assert _hot_files() == listing, disk
-    vm.disks.detach("/var/lib/virtkit/shared/hot-used.qcow2")
+    vm.disks.detach(str(used))
 
     # A stopped VM has no running definition: live only is refused, the default changes the persistent one only.
-    for f in ("hot3.qcow2", "hot3-cold.qcow2"):
-        cleanup(shared_dir() / f)
-    host1.create(_spec(guest, "hot3", serial_log=None))
-    cold = host1.get("hot3")
+    cold_name = own("hot3")
+    host1.create(_spec(guest, cold_name, serial_log=None))
+    cold = host1.get(cold_name)
+    cold_disk = shared_dir() / f"{cold.name}-cold.qcow2"
     inactive = _inactive(cold)
     with pytest.raises(Conflict, match="live only: it is stopped"):
-        cold.disks.attach({"path": str(shared_dir() / "hot3-cold.qcow2"), "size": "16MiB"}, persistent=False)
-    assert _inactive(cold) == inactive and not (shared_dir() / "hot3-cold.qcow2").exists()
-    change = cold.disks.attach({"path": str(shared_dir() / "hot3-cold.qcow2"), "size": "16MiB", "bus": "scsi"})
+        cold.disks.attach({"path": str(cold_disk), "size": "16MiB"}, persistent=False)
+    assert _inactive(cold) == inactive and not cold_disk.exists()
+    change = cold.disks.attach({"path": str(cold_disk), "size": "16MiB", "bus": "scsi"})
     assert change.after is not None and (change.after.live, change.after.persistent) == (False, True)
     assert _scsi_controllers(_xml(cold, inactive=True)) == [("0", "virtio-scsi")]
     assert cold.disks.detach("sda").after is None
     cold.delete(storage=True)
 
 
-def test_failed_attach_is_rolled_back(
-    host1: virtkit.Host, guest: image.GuestImage, cleanup: Callable[[Path], Path]
-) -> None:
+def test_failed_attach_is_rolled_back(host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned) -> None:
     """Faults after every check passed: libvirt refuses, and virtkit undoes what it did before."""
-    for f in ("hot4.qcow2", "hot4.serial.log", "hot4-bad.qcow2", "hot5.qcow2"):
-        cleanup(shared_dir() / f)
-    vm, log = _boot(host1, guest, "hot4")
+    vm, log = _boot(host1, guest, own("hot4"))
     # A qcow2 header of a version QEMU does not know: virtkit's header probe reads "qcow2, 16 MiB", QEMU refuses
     # to open it, after virtkit added the SCSI controller the disk was to sit on.
     header = b"QFI\xfb" + struct.pack(">I", 99) + bytes(16) + struct.pack(">Q", 16 * 1024 * 1024)
-    bad = shared_dir() / "hot4-bad.qcow2"
+    bad = shared_dir() / f"{vm.name}-bad.qcow2"
     bad.write_bytes(header.ljust(65536, b"\0"))
     inactive, listing = _inactive(vm), _hot_files()
     with pytest.raises(VirtkitError, match="qcow2 version 99"):
@@ -317,10 +244,11 @@ def test_failed_attach_is_rolled_back(
 
     # q35 hot-plugs PCI devices only into free PCIe root ports, and libvirt leaves one spare: a new image whose
     # attach fails for want of a slot is removed again.
-    host1.create(_spec(guest, "hot5", machine="q35", serial_log=None), start=True)
-    q35 = host1.get("hot5")
+    q35_name = own("hot5")
+    host1.create(_spec(guest, q35_name, machine="q35", serial_log=None), start=True)
+    q35 = host1.get(q35_name)
     for i in range(4):
-        path = cleanup(shared_dir() / f"hot5-extra{i}.qcow2")
+        path = shared_dir() / f"{q35.name}-extra{i}.qcow2"
         inactive, listing = _inactive(q35), _hot_files()
         try:
             q35.disks.attach({"path": str(path), "size": "16MiB"})
@@ -334,11 +262,11 @@ def test_failed_attach_is_rolled_back(
 
 
 def test_detach_waits_for_a_slow_guest_or_times_out_leaving_the_definition(
-    hot1: tuple[virtkit.VM, GuestLog], cleanup: Callable[[Path], Path]
+    hot1: tuple[virtkit.VM, GuestLog], own: helpers.Owned
 ) -> None:
     vm, log = hot1
     before = log.wait_for_disks(lambda d: True, timeout=_SEEN)
-    path = cleanup(shared_dir() / "hot-slow.qcow2")
+    path = own.path("hot-slow.qcow2")
     target = vm.disks.attach({"path": str(path), "size": "16MiB"}).after.target  # type: ignore[union-attr]
     _new_disk(log, before, "vd")
 
@@ -367,12 +295,12 @@ def test_detach_waits_for_a_slow_guest_or_times_out_leaving_the_definition(
 
 
 def test_pass_through_block_device(
-    lab_hosts: list[daemons.LabHost], hot1: tuple[virtkit.VM, GuestLog], cleanup: Callable[[Path], Path]
+    lab_hosts: list[daemons.LabHost], hot1: tuple[virtkit.VM, GuestLog], own: helpers.Owned
 ) -> None:
     """Hyper-V's pass-through disk: a host block device (a loop device here) on the guest's SCSI bus."""
     vm, log = hot1
     before = log.wait_for_disks(lambda d: True, timeout=_SEEN)
-    backing = cleanup(shared_dir() / "hot-loop.img")
+    backing = own.path("hot-loop.img")
     subprocess.run(["truncate", "-s", "16M", str(backing)], check=True)
     loop = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True, check=True)
     device = loop.stdout.strip()

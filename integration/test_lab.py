@@ -12,12 +12,12 @@ import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
 
 import libvirt
 import pytest
 
+import helpers
 from virtkit.errors import LabError
 from virtkit.lab import daemons, paths
 
@@ -94,22 +94,6 @@ def lab_leftovers(guest_names: list[str]) -> list[str]:
     return left
 
 
-def _listeners(port: int) -> set[str]:
-    """Addresses with a TCP socket listening on ``port`` (IPv6 ones as ``v6:`` + hex), from /proc/net/tcp{,6}."""
-    found: set[str] = set()
-    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            address, _, hex_port = local.partition(":")
-            if state == "0A" and int(hex_port, 16) == port:
-                found.add("v6:" + address if v6 else socket.inet_ntoa(int(address, 16).to_bytes(4, "little")))
-    return found
-
-
 def test_each_host_answers_with_its_own_identity(lab_hosts: list[daemons.LabHost]) -> None:
     host1, host2 = lab_hosts
     assert (host1.address, host2.address) == ("127.0.0.2", "127.0.0.3")
@@ -124,8 +108,8 @@ def test_each_host_answers_with_its_own_identity(lab_hosts: list[daemons.LabHost
         finally:
             conn.close()
     # libvirtd listens on the hosts' loopback addresses only (IPv4 127/8; nothing on IPv6 or a wildcard).
-    assert _listeners(16509) >= {"127.0.0.2", "127.0.0.3"}
-    assert all(address.startswith("127.") for address in _listeners(16509))
+    assert helpers.listeners(16509) >= {"127.0.0.2", "127.0.0.3"}
+    assert all(address.startswith("127.") for address in helpers.listeners(16509))
     states = {s.host.name: s for s in daemons.status()}
     for host in lab_hosts:
         assert states[host.name].running
@@ -142,25 +126,25 @@ def test_up_again_reuses_the_running_hosts(lab_hosts: list[daemons.LabHost]) -> 
     assert {s.host.name: s.pids for s in daemons.status()} == pids
 
 
-def test_live_migration_between_hosts(lab_hosts: list[daemons.LabHost], cleanup: Callable[[Path], Path]) -> None:
+def test_live_migration_between_hosts(lab_hosts: list[daemons.LabHost], own: helpers.Owned) -> None:
     host1, host2 = lab_hosts
-    cleanup(paths.shared_dir() / "lab-mig.serial.log")
+    name = own("lab-mig")
     src = libvirt.open(host1.uri)
     dst = libvirt.open(host2.uri)
     try:
-        dom = src.defineXML(tiny_domain("lab-mig"))
+        dom = src.defineXML(tiny_domain(name))
         dom.create()
         assert dom.isActive()
         dom.migrateToURI3(host2.uri, {}, MIGRATE_FLAGS)
-        moved = dst.lookupByName("lab-mig")
+        moved = dst.lookupByName(name)
         assert moved.isActive()
         assert moved.isPersistent()
         assert moved.state()[0] == libvirt.VIR_DOMAIN_RUNNING
-        assert "lab-mig" not in [d.name() for d in src.listAllDomains()]  # undefined on the source
+        assert name not in [d.name() for d in src.listAllDomains()]  # undefined on the source
         # And back again: the destination is now the source.
         moved.migrateToURI3(host1.uri, {}, MIGRATE_FLAGS)
-        assert src.lookupByName("lab-mig").isActive()
-        assert "lab-mig" not in [d.name() for d in dst.listAllDomains()]  # and left host2 again
+        assert src.lookupByName(name).isActive()
+        assert name not in [d.name() for d in dst.listAllDomains()]  # and left host2 again
     finally:
         src.close()
         dst.close()
@@ -178,25 +162,24 @@ def _lock_holders(path: Path) -> set[int]:
 
 
 def test_lock_manager_refuses_a_disk_in_use_on_another_host(
-    lab_hosts: list[daemons.LabHost], cleanup: Callable[[Path], Path]
+    lab_hosts: list[daemons.LabHost], own: helpers.Owned
 ) -> None:
     host1, host2 = lab_hosts
     shared = paths.shared_dir()
-    disk = cleanup(shared / "lab-lock.qcow2")
-    for name in ("lab-lock-a", "lab-lock-b"):
-        cleanup(shared / f"{name}.serial.log")
+    disk = own.path("lab-lock.qcow2")
+    a, b = own("lab-lock-a"), own("lab-lock-b")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
     conn1 = libvirt.open(host1.uri)
     conn2 = libvirt.open(host2.uri)
     try:
-        vm_a = conn1.defineXML(tiny_domain("lab-lock-a", disk=disk))
+        vm_a = conn1.defineXML(tiny_domain(a, disk=disk))
         vm_a.create()
         # virtlockd of host1 holds the disk's lease in the shared lockspace while A runs.
         lockspace = shared / "lockspace"
         lease_holders = set().union(*(_lock_holders(p) for p in lockspace.iterdir()))
         host1_virtlockd = int((host1.root / "pids" / "virtlockd.pid").read_text())
         assert host1_virtlockd in lease_holders
-        vm_b = conn2.defineXML(tiny_domain("lab-lock-b", disk=disk))
+        vm_b = conn2.defineXML(tiny_domain(b, disk=disk))
         with pytest.raises(libvirt.libvirtError, match=r"(?i)lock"):
             vm_b.create()
         assert not vm_b.isActive()
@@ -210,6 +193,7 @@ def test_lock_manager_refuses_a_disk_in_use_on_another_host(
         conn2.close()
 
 
+@pytest.mark.lab_wide  # host3: started, failed and its state directory removed
 def test_a_host_that_cannot_start_is_named_with_its_log(lab_hosts: list[daemons.LabHost]) -> None:
     # Something else holds host3's address and port: its libvirtd cannot listen.
     with socket.socket() as squatter:
@@ -229,16 +213,14 @@ def test_a_host_that_cannot_start_is_named_with_its_log(lab_hosts: list[daemons.
     shutil.rmtree(states["host3"].host.root)  # leave the lab configured with two hosts
 
 
-def test_down_leaves_nothing_and_up_comes_back_fast(
-    lab_hosts: list[daemons.LabHost], cleanup: Callable[[Path], Path]
-) -> None:
+@pytest.mark.lab_wide  # the whole lab goes down, with every VM on it
+def test_down_leaves_nothing_and_up_comes_back_fast(lab_hosts: list[daemons.LabHost], own: helpers.Owned) -> None:
     host1, host2 = lab_hosts
-    for name in ("lab-down", "lab-down-transient"):
-        cleanup(paths.shared_dir() / f"{name}.serial.log")
+    names = [own("lab-down"), own("lab-down-transient")]
     conn = libvirt.open(host1.uri)
     try:
-        conn.defineXML(tiny_domain("lab-down")).create()  # a running VM must not survive down()
-        conn.createXML(tiny_domain("lab-down-transient"))
+        conn.defineXML(tiny_domain(names[0])).create()  # a running VM must not survive down()
+        conn.createXML(tiny_domain(names[1]))
     finally:
         conn.close()
     caches = [p for h in lab_hosts for p in (h.root / "cache" / "qemu" / "capabilities").glob("*.xml")]
@@ -248,7 +230,7 @@ def test_down_leaves_nothing_and_up_comes_back_fast(
     started = time.monotonic()
     daemons.down()
     down_seconds = time.monotonic() - started
-    assert lab_leftovers(["lab-down", "lab-down-transient"]) == []
+    assert lab_leftovers(names) == []
     assert not any(s.running for s in daemons.status())
     assert all(s.pids == {} for s in daemons.status())
 

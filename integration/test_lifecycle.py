@@ -5,45 +5,18 @@ Guests run under TCG here (the machine's /dev/kvm is PVM, see docs/platform.md);
 
 from __future__ import annotations
 
-import os
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import libvirt
 import pytest
 
+import helpers
 import virtkit
 from virtkit import Accel, VMState
 from virtkit.lab import daemons, image
 from virtkit.lab.paths import shared_dir
 from virtkit.lab.serial import GuestLog
-
-
-@pytest.fixture(scope="session")
-def guest() -> image.GuestImage:
-    return image.build_guest()
-
-
-@pytest.fixture
-def host1(lab_hosts: list[daemons.LabHost]) -> Iterator[virtkit.Host]:
-    with virtkit.connect(lab_hosts[0].uri) as host:
-        yield host
-
-
-def _spec(guest: image.GuestImage, name: str, **extra: Any) -> virtkit.VMSpec:
-    shared = shared_dir()
-    data: dict[str, Any] = {
-        "name": name,
-        "memory": "256MiB",
-        "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
-        "disks": [{"path": str(shared / f"{name}.qcow2"), "size": "256MiB"}],
-        "serial_log": str(shared / f"{name}.serial.log"),
-        **extra,
-    }
-    return virtkit.VMSpec.from_dict(data)
 
 
 def _files(name: str) -> list[Path]:
@@ -55,12 +28,16 @@ def _hardware_virt() -> bool:
     return " vmx" in flags or " svm" in flags
 
 
+def _vms(host: virtkit.Host) -> list[str]:
+    """The VMs on ``host`` but other runs' (which come and go while this one runs)."""
+    return sorted(v.name for v in host.list() if not helpers.other_run(v.name))
+
+
 def test_boot_pause_resume_reset_shutdown_delete(
-    host1: virtkit.Host, guest: image.GuestImage, cleanup: Callable[[Path], Path]
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
-    spec = _spec(guest, "life1")
-    for f in _files("life1"):
-        cleanup(f).unlink(missing_ok=True)
+    name = own("life1")
+    spec = helpers.spec(guest, name)
     change = host1.create(spec, start=True)
     assert change.changed and change.after is not None
     assert change.after.state is VMState.RUNNING
@@ -71,7 +48,7 @@ def test_boot_pause_resume_reset_shutdown_delete(
     log.wait_for_boot(timeout=120)
     assert log.wait_for_disks(lambda disks: disks == ("vda",), timeout=30) == ("vda",)
 
-    vm = host1.get("life1")
+    vm = host1.get(name)
     assert vm.pause().changed and vm.state is VMState.PAUSED
     frozen = log.wait_for_alive(timeout=10)
     time.sleep(2.5)  # two alive periods: a paused guest writes nothing
@@ -95,26 +72,25 @@ def test_boot_pause_resume_reset_shutdown_delete(
     assert vm.start().changed
     assert vm.destroy().changed and vm.state is VMState.STOPPED
     assert vm.delete(storage=True).changed
-    assert not host1.exists("life1")
-    assert [f for f in _files("life1") if f.exists()] == []
+    assert not host1.exists(name)
+    assert [f for f in _files(name) if f.exists()] == []
 
 
 def test_idempotent_create_and_check_mode_on_a_real_daemon(
-    host1: virtkit.Host, guest: image.GuestImage, cleanup: Callable[[Path], Path]
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
-    spec = _spec(guest, "idem1", nics=[{"kind": "user"}])
-    for f in _files("idem1"):
-        cleanup(f)
+    name = own("idem1")
+    spec = helpers.spec(guest, name, nics=[{"kind": "user"}])
     check = host1.create(spec, start=True, check=True)
-    assert check.changed and not host1.exists("idem1") and not _files("idem1")[0].exists()
+    assert check.changed and not host1.exists(name) and not _files(name)[0].exists()
     defined = host1.create(spec)
     assert defined.changed
-    assert defined.after == host1.get("idem1").info()  # the result of a define is what the daemon reports
+    assert defined.after == host1.get(name).info()  # the result of a define is what the daemon reports
     assert not host1.create(spec).changed  # libvirt chose the MAC; the spec left it open
     started = host1.create(spec, start=True)
     assert started.changed and started.after is not None and started.after.state is VMState.RUNNING
     assert not host1.create(spec, start=True).changed
-    host1.get("idem1").delete(storage=True, force=True)
+    host1.get(name).delete(storage=True, force=True)
 
 
 @pytest.mark.parametrize(
@@ -129,70 +105,65 @@ def test_idempotent_create_and_check_mode_on_a_real_daemon(
     ],
 )
 def test_bad_input_leaves_nothing_on_a_real_host(
-    host1: virtkit.Host, guest: image.GuestImage, change: dict[str, Any], field: str
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned, change: dict[str, Any], field: str
 ) -> None:
-    before_files = sorted(os.listdir(shared_dir()))
-    before_vms = sorted(v.name for v in host1.list())
-    data = _spec(guest, "bad1").to_dict() | change
+    before_files = helpers.listing(shared_dir())
+    before_vms = _vms(host1)
+    data = helpers.spec(guest, own("bad1")).to_dict() | change
     with pytest.raises(virtkit.InvalidSpec) as err:
         host1.create(data, start=True)
     assert err.value.field == field
-    assert sorted(os.listdir(shared_dir())) == before_files
-    assert sorted(v.name for v in host1.list()) == before_vms
+    assert helpers.listing(shared_dir()) == before_files
+    assert _vms(host1) == before_vms
 
 
-def test_failed_start_leaves_no_domain_and_no_image(host1: virtkit.Host, guest: image.GuestImage) -> None:
+def test_failed_start_leaves_no_domain_and_no_image(
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
+) -> None:
     # A CPU model QEMU does not know passes the spec check but fails in libvirt: the create must undo itself.
-    spec = _spec(guest, "fail1", cpu_model="NoSuchCpuModel")
-    before_files = sorted(os.listdir(shared_dir()))
+    name = own("fail1")
+    spec = helpers.spec(guest, name, cpu_model="NoSuchCpuModel")
+    before_files = helpers.listing(shared_dir())
     with pytest.raises(virtkit.VirtkitError):
         host1.create(spec, start=True)
-    assert not host1.exists("fail1")
-    assert sorted(os.listdir(shared_dir())) == before_files
+    assert not host1.exists(name)
+    assert helpers.listing(shared_dir()) == before_files
 
 
 def test_kvm_xml_defines_on_a_real_daemon(
-    lab_hosts: list[daemons.LabHost], host1: virtkit.Host, guest: image.GuestImage, cleanup: Callable[[Path], Path]
+    lab_hosts: list[daemons.LabHost], host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     """The kvm code path is tested where it cannot run: its XML must define on a real QEMU driver."""
-    spec = _spec(guest, "kvm1", accel="kvm", vcpus=2, max_vcpus=4, max_memory="512MiB")
-    for f in _files("kvm1"):
-        cleanup(f)
+    name = own("kvm1")
+    spec = helpers.spec(guest, name, accel="kvm", vcpus=2, max_vcpus=4, max_memory="512MiB")
     change = host1.create(spec)
     assert change.after is not None and change.after.accel is Accel.KVM
-    conn = libvirt.open(lab_hosts[0].uri)
-    try:
-        root = ET.fromstring(conn.lookupByName("kvm1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-    finally:
-        conn.close()
+    root = helpers.domain_xml(lab_hosts[0].uri, name, inactive=True)
     assert root.get("type") == "kvm"
     cpu = root.find("cpu")
     assert cpu is not None and cpu.get("mode") == "host-model"
-    assert host1.get("kvm1").spec().accel is Accel.KVM
+    assert host1.get(name).spec().accel is Accel.KVM
     assert not host1.create(spec).changed
-    host1.get("kvm1").delete(storage=True)
+    host1.get(name).delete(storage=True)
 
 
-def test_lifecycle_events_from_a_real_daemon(
-    host1: virtkit.Host, guest: image.GuestImage, cleanup: Callable[[Path], Path]
-) -> None:
+def test_lifecycle_events_from_a_real_daemon(host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned) -> None:
+    name = own("ev1")
     seen: list[tuple[str, str]] = []
     sub = host1.subscribe(lambda e: seen.append((e.vm, e.event)))
-    for f in _files("ev1"):
-        cleanup(f)
     try:
-        host1.create(_spec(guest, "ev1"), start=True)
-        vm = host1.get("ev1")
+        host1.create(helpers.spec(guest, name), start=True)
+        vm = host1.get(name)
         vm.pause()
         vm.resume()
         vm.destroy()
         deadline = time.monotonic() + 10
-        while ("ev1", "stopped") not in seen and time.monotonic() < deadline:
+        while (name, "stopped") not in seen and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         sub.close()
-    events = [e for vm_name, e in seen if vm_name == "ev1"]
+    events = [e for vm_name, e in seen if vm_name == name]
     assert events[:1] == ["defined"]
     for expected in ("started", "suspended", "resumed", "stopped"):
         assert expected in events
-    host1.get("ev1").delete(storage=True)
+    host1.get(name).delete(storage=True)

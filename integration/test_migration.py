@@ -6,8 +6,9 @@ VM (running, not paused), the other has neither the VM nor its definition, and i
 written to it before (``qemu-img check`` and ``compare`` against a copy taken then).
 
 To make a migration last long enough to hit it, the fault tests use a 512 MiB guest and a 5 MiB/s bandwidth cap.
-VMs are named ``mig*``; teardown removes only those, on both hosts: other people run their own tests on the same
-lab at the same time. The destination daemon test kills host2's libvirtd and restarts the host (its VMs stop).
+VMs are named ``mig*`` (with the run's prefix, through the ``own`` fixture, which removes them, on every host, and
+their files). The destination daemon test kills host2's libvirtd and restarts the host (its VMs stop), and the
+source daemon test kills host1's: both are marked ``lab_wide``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import libvirt
 import pytest
 
+import helpers
 import virtkit
 from virtkit import Convergence, MigrationFailed, MigrationProgress, MigrationTuning
 from virtkit.lab import _procs, daemons, image
@@ -40,53 +42,11 @@ PATTERN_SIZE = 4 * 2**20
 
 
 @pytest.fixture(scope="module")
-def guest() -> image.GuestImage:
-    return image.build_guest()
-
-
-@pytest.fixture(scope="module")
-def hosts(lab_hosts: list[daemons.LabHost]) -> Iterator[tuple[virtkit.Host, virtkit.Host]]:
-    with virtkit.connect(lab_hosts[0].uri) as a, virtkit.connect(lab_hosts[1].uri) as b:
-        yield a, b
-
-
-def _remove(uris: list[str], names: list[str]) -> None:
-    """Delete these VMs from every host, then every file and directory named after them."""
-    for uri in uris:
-        conn = libvirt.open(uri)
-        try:
-            for dom in conn.listAllDomains():
-                if dom.name() in names:
-                    with contextlib.suppress(libvirt.libvirtError):
-                        if dom.isActive():
-                            dom.destroy()
-                        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
-        finally:
-            conn.close()
-    for name in names:
-        for base in (shared_dir(), Path("/var/lib/libvirt/images")):
-            for path in [*base.glob(f"{name}.*"), *base.glob(f"{name}-*")]:
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
-
-
-@pytest.fixture(scope="module")
-def own(lab_hosts: list[daemons.LabHost]) -> Iterator[Callable[[str], str]]:
-    """Register a VM name: leftovers of a crashed run go first, and the VM goes from every host afterwards."""
-    uris = [h.uri for h in lab_hosts]
-    names: list[str] = []
-
-    def register(name: str) -> str:
-        assert name.startswith("mig")
-        _remove(uris, [name])
-        names.append(name)
-        return name
-
-    yield register
-    daemons.up(2)  # a fault test may have left host2 down
-    _remove(uris, names)
+def own(own_module: helpers.Owned) -> Iterator[helpers.Owned]:
+    """The module's VM names; host2 is brought back first (a fault test may have left it down), so that its VMs
+    are removed too."""
+    yield own_module
+    daemons.up(2)
 
 
 @dataclass
@@ -105,19 +65,7 @@ def _boot(
 ) -> Guest:
     shared = shared_dir()
     disk = shared / f"{name}.qcow2"
-    host.create(
-        {
-            "name": name,
-            "memory": memory,
-            "kernel": {
-                "kernel": str(guest.kernel),
-                "initrd": str(guest.initrd),
-                "cmdline": guest.cmdline_for(alive=1, dirty=dirty),
-            },
-            "disks": [{"path": str(disk), "size": "64MiB"}],
-            "serial_log": str(shared / f"{name}.serial.log"),
-        }
-    )
+    host.create(helpers.spec_data(guest, name, memory=memory, disk_size="64MiB", dirty=dirty))
     subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0x5a 0 {PATTERN_SIZE}", str(disk)], check=True)
     reference = shared / f"{name}.reference.qcow2"
     shutil.copyfile(disk, reference)
@@ -180,7 +128,7 @@ def _assert_never_rebooted(g: Guest) -> None:
 
 
 def test_ten_live_round_trips_keep_the_guest_running(
-    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     a, b = hosts
     g = _boot(a, guest, own("migrt"), "256MiB")
@@ -221,7 +169,7 @@ def test_ten_live_round_trips_keep_the_guest_running(
 
 
 def test_a_guest_dirtying_memory_converges_only_with_the_tuning(
-    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     # The guest rewrites 8 MiB of its memory as fast as its vCPU can (more than 10 MiB/s under TCG here), and both
     # attempts are capped at 10 MiB/s and get the same 45 s: libvirt's defaults (no auto-converge, a fixed 300 ms
@@ -256,13 +204,13 @@ def test_a_guest_dirtying_memory_converges_only_with_the_tuning(
         _assert_goes_on(g)
     # Under TCG the guest is not checked from inside after this move: QEMU 7.2's TCG sometimes leaves a guest with
     # stale memory after a long, many-pass migration (a kernel oops right after the switch-over; 2 of 4 runs here,
-    # and 4 of 6 idle-guest runs of plain `virsh migrate` at a 50 ms downtime: docs/lab.md). KVM tracks dirty pages
+    # and 4 of 6 idle-guest runs of plain `virsh migrate` at a 50 ms downtime: docs/platform.md). KVM tracks dirty pages
     # in hardware. The plain attempt above, which leaves the guest where it was, is checked from inside.
     print(f"dirtying guest: tuned converged in {tuned.total_time:.1f} s, {tuned.iterations} passes")
 
 
 def test_quick_migration_of_a_512_mib_guest_goes_on_where_it_was(
-    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     a, b = hosts
     g = _boot(a, guest, own("migquick"), "512MiB")
@@ -289,7 +237,7 @@ def test_quick_migration_of_a_512_mib_guest_goes_on_where_it_was(
 
 
 def test_offline_migration_moves_the_definition_and_the_disks(
-    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     a, b = hosts
     g = _boot(a, guest, own("migoff"), "128MiB", start=False)
@@ -308,7 +256,7 @@ def test_offline_migration_moves_the_definition_and_the_disks(
 
 
 def test_live_migration_with_storage_copy(
-    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]
+    hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     a, b = hosts
     g = _boot(a, guest, own("migstor"), "256MiB")
@@ -330,7 +278,7 @@ def test_live_migration_with_storage_copy(
 
 
 @pytest.fixture(scope="module")
-def big_guest(hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: Callable[[str], str]) -> Guest:
+def big_guest(hosts: tuple[virtkit.Host, virtkit.Host], guest: image.GuestImage, own: helpers.Owned) -> Guest:
     return _boot(hosts[0], guest, own("migbig"), "512MiB")
 
 
@@ -395,17 +343,14 @@ def test_completion_timeout_aborts(hosts: tuple[virtkit.Host, virtkit.Host], big
     _assert_disk_intact(big)
 
 
-def _libvirtd_pid(name: str) -> int:
-    return next(s.pids["libvirtd"] for s in daemons.status() if s.host.name == name)
-
-
+@pytest.mark.lab_wide
 def test_destination_daemon_killed_mid_migration(
     hosts: tuple[virtkit.Host, virtkit.Host], lab_hosts: list[daemons.LabHost], big: Guest
 ) -> None:
     a, b = hosts
     move = Move(a, b, big)
     try:
-        os.kill(_libvirtd_pid(lab_hosts[1].name), signal.SIGKILL)
+        os.kill(helpers.libvirtd_pid(lab_hosts[1].name), signal.SIGKILL)
         failed = move.failure()
         assert failed.cause == "the destination stopped answering" and failed.host == a.uri
         _assert_runs_only_on(a.uri, big)  # host2 is down: only host1 answers, and it runs the VM
@@ -491,12 +436,13 @@ def _restart_libvirtd_keeping_vms(host: daemons.LabHost) -> None:
     subprocess.run(["nsenter", "-t", str(virtlogd), "-m", "-u", "--", *argv], env=_procs.daemon_env(), check=True)
 
 
+@pytest.mark.lab_wide
 def test_source_daemon_restarted_during_a_migration(
     hosts: tuple[virtkit.Host, virtkit.Host], lab_hosts: list[daemons.LabHost], big: Guest
 ) -> None:
     a, b = hosts
     move = Move(a, b, big)
-    os.kill(_libvirtd_pid(lab_hosts[0].name), signal.SIGKILL)
+    os.kill(helpers.libvirtd_pid(lab_hosts[0].name), signal.SIGKILL)
     time.sleep(2)  # migrate() meanwhile waits for the source to answer again
     _restart_libvirtd_keeping_vms(lab_hosts[0])
     failed = move.failure()

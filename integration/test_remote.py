@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import helpers
 import virtkit
 from virtkit import CommandFailed, HostKeyRejected, OperationTimeout, images
 from virtkit.lab import _procs, _ssh, daemons, image
 from virtkit.lab.paths import lab_root, shared_dir
-from virtkit.lab.serial import GuestLog
 from virtkit.remote.config import SSHConfig
 from virtkit.remote.ssh import SSHFiles
 
 PRIVATE = Path("/var/lib/libvirt/images")  # inside a lab host's namespace: its own directory, not this machine's
-
-
-@pytest.fixture(scope="module")
-def guest() -> image.GuestImage:
-    return image.build_guest()
 
 
 @pytest.fixture(scope="module")
@@ -44,22 +38,11 @@ def _private_here(host: daemons.LabHost, path: Path) -> Path:
     return host.root / "lib" / path.relative_to("/var/lib/libvirt")
 
 
-def _listeners(port: int) -> set[str]:
-    found: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:
-                found.add(address if len(address) > 8 else ".".join(str(b) for b in bytes.fromhex(address)[::-1]))
-    return found
-
-
 def test_each_host_has_an_sshd_on_its_own_loopback_address_only(
     lab_hosts: list[daemons.LabHost], ssh: list[SSHConfig]
 ) -> None:
-    assert _listeners(_ssh.PORT) == {h.address for h in lab_hosts}
-    assert _listeners(22) == set()  # no system sshd was started by the set-up
+    assert helpers.listeners(_ssh.PORT) == {h.address for h in lab_hosts}
+    assert helpers.listeners(22) == set()  # no system sshd was started by the set-up
     known = ssh[0].known_hosts.read_text().splitlines()
     assert sorted(line.split()[0] for line in known) == sorted(f"[{h.address}]:2222" for h in lab_hosts)
     assert all(c.known_hosts == ssh[0].known_hosts and c.key_file == ssh[0].key_file for c in ssh)
@@ -100,12 +83,12 @@ def test_a_wrong_host_key_is_refused(lab_hosts: list[daemons.LabHost], ssh: list
 
 
 def test_files_move_both_ways_and_long_commands_are_killed_there(
-    lab_hosts: list[daemons.LabHost], ssh: list[SSHConfig], tmp_path: Path, cleanup: Callable[[Path], Path]
+    lab_hosts: list[daemons.LabHost], ssh: list[SSHConfig], tmp_path: Path, own: helpers.Owned
 ) -> None:
     src = tmp_path / "payload.bin"
     src.write_bytes(os.urandom(3 * 2**20))
-    remote_path = PRIVATE / "virtkit-remote-payload.bin"
-    cleanup(_private_here(lab_hosts[0], remote_path)).unlink(missing_ok=True)
+    remote_path = PRIVATE / f"{helpers.RUN}-payload.bin"
+    own.file(_private_here(lab_hosts[0], remote_path))
     with SSHFiles(ssh[0]) as remote:
         remote.run(["mkdir", "-p", str(PRIVATE)], check=True)
         remote.put(src, remote_path)
@@ -138,26 +121,18 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _spec(guest: image.GuestImage, name: str, disk: dict[str, str]) -> virtkit.VMSpec:
-    return virtkit.VMSpec.from_dict(
-        {
-            "name": name,
-            "memory": "256MiB",
-            "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
-            "disks": [disk],
-            "serial_log": str(shared_dir() / f"{name}.serial.log"),
-        }
-    )
+    return helpers.spec(guest, name, disks=[disk])
 
 
 def test_an_image_made_by_qemu_img_over_ssh_is_used_by_the_vm_there(
     lab_hosts: list[daemons.LabHost],
     ssh: list[SSHConfig],
     guest: image.GuestImage,
-    cleanup: Callable[[Path], Path],
+    own: helpers.Owned,
 ) -> None:
-    disk = PRIVATE / "remote1.qcow2"
-    cleanup(_private_here(lab_hosts[0], disk)).unlink(missing_ok=True)
-    cleanup(shared_dir() / "remote1.serial.log").unlink(missing_ok=True)
+    name = own("remote1")
+    disk = PRIVATE / f"{name}.qcow2"
+    own.file(_private_here(lab_hosts[0], disk))
     with SSHFiles(ssh[0]) as remote:
         remote.run(["mkdir", "-p", str(PRIVATE)], check=True)
         start = time.monotonic()
@@ -167,9 +142,9 @@ def test_an_image_made_by_qemu_img_over_ssh_is_used_by_the_vm_there(
     assert made.virtual_size == 128 * 2**20 and _private_here(lab_hosts[0], disk).is_file()
     assert not disk.exists()
     with virtkit.connect(lab_hosts[0].uri, storage_roots=_roots(), ssh=ssh[0]) as host1:
-        change = host1.create(_spec(guest, "remote1", {"path": str(disk)}), start=True)
+        change = host1.create(_spec(guest, name, {"path": str(disk)}), start=True)
         assert change.after is not None and change.after.state is virtkit.VMState.RUNNING
-    log = GuestLog(shared_dir() / "remote1.serial.log")
+    log = helpers.serial_log(name)
     log.wait_for_boot(timeout=120)
     assert log.wait_for_disks(lambda disks: disks == ("vda",), timeout=30) == ("vda",)
 
@@ -178,12 +153,12 @@ def test_host_create_through_ssh_makes_the_disk_on_the_host(
     lab_hosts: list[daemons.LabHost],
     ssh: list[SSHConfig],
     guest: image.GuestImage,
-    cleanup: Callable[[Path], Path],
+    own: helpers.Owned,
 ) -> None:
-    disk = PRIVATE / "remote2.qcow2"
-    cleanup(_private_here(lab_hosts[0], disk)).unlink(missing_ok=True)
-    cleanup(shared_dir() / "remote2.serial.log").unlink(missing_ok=True)
-    spec = _spec(guest, "remote2", {"path": str(disk), "size": "96MiB"})
+    name = own("remote2")
+    disk = PRIVATE / f"{name}.qcow2"
+    own.file(_private_here(lab_hosts[0], disk))
+    spec = _spec(guest, name, {"path": str(disk), "size": "96MiB"})
     with virtkit.connect(lab_hosts[0].uri, storage_roots=_roots(), ssh=ssh[0]) as host1:
         host1.storage.files.run(["mkdir", "-p", str(PRIVATE)], timeout=30)
         start = time.monotonic()
@@ -192,25 +167,26 @@ def test_host_create_through_ssh_makes_the_disk_on_the_host(
         assert change.changed and _private_here(lab_hosts[0], disk).is_file() and not disk.exists()
         assert images.info(disk, roots=host1.storage.roots).virtual_size == 96 * 2**20
         assert not host1.create(spec, start=True).changed  # the existing disk is checked on the host too
-    log = GuestLog(shared_dir() / "remote2.serial.log")
+    log = helpers.serial_log(name)
     log.wait_for_boot(timeout=120)
     assert log.wait_for_disks(lambda disks: disks == ("vda",), timeout=30) == ("vda",)
     # Without SSH the same host cannot check that disk: it is not on this machine.
     with virtkit.connect(lab_hosts[0].uri, storage_roots=_roots()) as plain:
-        other = _spec(guest, "remote3", {"path": str(PRIVATE / "remote3.qcow2")})
+        missing = own("remote3")
+        other = _spec(guest, missing, {"path": str(PRIVATE / f"{missing}.qcow2")})
         with pytest.raises(virtkit.InvalidSpec, match="does not exist"):
             plain.create(other)
     # A disk hot-added from a new image is made on the host too, and the guest sees it.
-    extra = PRIVATE / "remote2-extra.qcow2"
-    cleanup(_private_here(lab_hosts[0], extra)).unlink(missing_ok=True)
+    extra = PRIVATE / f"{name}-extra.qcow2"
+    own.file(_private_here(lab_hosts[0], extra))
     with virtkit.connect(lab_hosts[0].uri, storage_roots=_roots(), ssh=ssh[0]) as host1:
-        attached = host1.get("remote2").disks.attach({"path": str(extra), "size": "32MiB", "bus": "scsi"})
+        attached = host1.get(name).disks.attach({"path": str(extra), "size": "32MiB", "bus": "scsi"})
         assert attached.changed and _private_here(lab_hosts[0], extra).is_file() and not extra.exists()
         assert log.wait_for_disks(lambda disks: "sda" in disks, timeout=60) == ("sda", "vda")
         # Deleting with storage through SSH removes the disks where they are: on the host, not on this machine.
-        assert host1.get("remote2").delete(storage=True, force=True).changed
+        assert host1.get(name).delete(storage=True, force=True).changed
         assert not _private_here(lab_hosts[0], disk).exists() and not _private_here(lab_hosts[0], extra).exists()
-        assert not (shared_dir() / "remote2.serial.log").exists()
+        assert not (shared_dir() / f"{name}.serial.log").exists()
 
 
 def test_stopping_only_the_sshd_and_starting_it_again(lab_hosts: list[daemons.LabHost], ssh: list[SSHConfig]) -> None:

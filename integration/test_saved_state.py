@@ -3,92 +3,34 @@
 A guest saved and brought back must go on where it was: its in-memory counter and its uptime continue, and no new
 boot marker appears. A truncated save file must fail to restore and leave no VM behind.
 
-VMs are named ``save*``. Teardown removes only those (and their files), not every VM made meanwhile: other people
-run their own tests on the same lab hosts at the same time.
+VMs are named ``save*`` (with the run's prefix, through the ``own`` fixture, which removes them and their files).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
+import helpers
 import virtkit
 from virtkit import VMState
-from virtkit.lab import daemons, image
+from virtkit.lab import image
 from virtkit.lab.paths import shared_dir
 from virtkit.lab.serial import GuestEvent, GuestLog
 
 
-@pytest.fixture(scope="session")
-def guest() -> image.GuestImage:
-    return image.build_guest()
-
-
-def _remove(uri: str, names: list[str]) -> None:
-    """Delete these VMs from the host, then every file named after them."""
-    with virtkit.connect(uri) as host:
-        for name in names:
-            with contextlib.suppress(virtkit.NotFound):
-                host.get(name).delete(force=True)
-    for name in names:
-        for pattern in (f"{name}.*", f"{name}-*"):
-            for path in shared_dir().glob(pattern):
-                path.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def host1(lab_hosts: list[daemons.LabHost]) -> Iterator[virtkit.Host]:
-    with virtkit.connect(lab_hosts[0].uri) as host:
-        yield host
-
-
-@pytest.fixture
-def own(lab_hosts: list[daemons.LabHost]) -> Iterator[Callable[[str], str]]:
-    """Register a VM name; after the test the VM is deleted from host1, with its files."""
-    names: list[str] = []
-
-    def register(name: str) -> str:
-        _remove(lab_hosts[0].uri, [name])  # a crashed earlier run's leftovers
-        names.append(name)
-        return name
-
-    yield register
-    _remove(lab_hosts[0].uri, names)
-
-
 def _boot(host: virtkit.Host, guest: image.GuestImage, name: str) -> tuple[virtkit.VM, GuestLog]:
-    shared = shared_dir()
-    data: dict[str, Any] = {
-        "name": name,
-        "memory": "256MiB",
-        "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
-        "disks": [{"path": str(shared / f"{name}.qcow2"), "size": "256MiB"}],
-        "serial_log": str(shared / f"{name}.serial.log"),
-    }
-    host.create(data, start=True)
-    log = GuestLog(shared / f"{name}.serial.log")
+    host.create(helpers.spec_data(guest, name), start=True)
+    log = helpers.serial_log(name)
     log.wait_for_boot(timeout=120)
     return host.get(name), log
-
-
-def _next_alive(log: GuestLog, timeout: float = 15) -> GuestEvent:
-    last = log.last_alive()
-    return log.wait_for_alive(timeout=timeout, after_line=last.line_no if last else 0)
-
-
-def _counter(event: GuestEvent) -> int:
-    assert event.counter is not None
-    return event.counter
 
 
 def _assert_went_on(log: GuestLog, last: GuestEvent, boots: int) -> None:
     """The guest resumed where it stopped: the next alive line continues the counter and the uptime."""
     back = log.wait_for_alive(timeout=15, after_line=last.line_no)
-    assert _counter(last) < _counter(back) <= _counter(last) + 3, (last, back)
+    assert helpers.counter(last) < helpers.counter(back) <= helpers.counter(last) + 3, (last, back)
     assert last.uptime < back.uptime < last.uptime + 5, (last, back)  # the guest's clock did not see the pause
     assert len(log.boots()) == boots, log.tail()
 
@@ -103,12 +45,12 @@ def _frozen(log: GuestLog) -> GuestEvent:
 
 
 def test_save_then_restore_goes_on_where_it_was(
-    host1: virtkit.Host, guest: image.GuestImage, own: Callable[[str], str]
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     name = own("save1")
     vm, log = _boot(host1, guest, name)
     path = shared_dir() / f"{name}.save"
-    _next_alive(log)
+    helpers.next_alive(log)
     boots = len(log.boots())
 
     with pytest.raises(virtkit.InvalidSpec) as err:
@@ -133,10 +75,10 @@ def test_save_then_restore_goes_on_where_it_was(
 
 
 def test_managed_save_then_start_goes_on_and_discard_boots_afresh(
-    host1: virtkit.Host, guest: image.GuestImage, own: Callable[[str], str]
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     vm, log = _boot(host1, guest, own("save2"))
-    _next_alive(log)
+    helpers.next_alive(log)
     boots = len(log.boots())
 
     assert vm.managed_save(check=True).changed and vm.state is VMState.RUNNING
@@ -161,11 +103,11 @@ def test_managed_save_then_start_goes_on_and_discard_boots_afresh(
 
 
 def test_truncated_save_file_fails_and_leaves_no_vm(
-    host1: virtkit.Host, guest: image.GuestImage, own: Callable[[str], str]
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     name = own("save3")
     vm, log = _boot(host1, guest, name)
-    _next_alive(log)
+    helpers.next_alive(log)
     boots = len(log.boots())
     path = shared_dir() / f"{name}.save"
     vm.save(path)
@@ -191,13 +133,13 @@ def test_truncated_save_file_fails_and_leaves_no_vm(
 
 
 def test_a_restored_transient_vm_can_be_destroyed(
-    host1: virtkit.Host, guest: image.GuestImage, own: Callable[[str], str]
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     """Restoring a save file of a VM with no definition gives a transient VM, which is gone once destroyed."""
     name = own("save4")
     vm, log = _boot(host1, guest, name)
     path = shared_dir() / f"{name}.save"
-    _next_alive(log)
+    helpers.next_alive(log)
     vm.save(path)
     vm.delete()  # the definition goes; the save file stays
     try:

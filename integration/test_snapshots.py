@@ -4,21 +4,17 @@ The guest counts in memory (``VIRTKIT-ALIVE ... counter=N`` every second): rever
 that counter back. libvirt here is 9.0, so what it cannot do (revert to a disk-only snapshot, memory snapshots of
 raw disks or UEFI VMs) must be refused before anything changes; the refusals are checked against the real daemon.
 
-VMs are named ``snap*``. Teardown removes only those (and their files), not every VM made meanwhile: other people
-run their own tests on the same lab hosts at the same time.
+VMs are named ``snap*`` (with the run's prefix, through the ``own`` fixtures, which remove them and their files).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
+import helpers
 import virtkit
 from virtkit import SnapshotKind, Unsupported, VMState
 from virtkit.lab import daemons, image
@@ -26,83 +22,27 @@ from virtkit.lab.paths import shared_dir
 from virtkit.lab.serial import GuestEvent, GuestLog
 
 
-@pytest.fixture(scope="session")
-def guest() -> image.GuestImage:
-    return image.build_guest()
-
-
-def _remove(uris: list[str], names: list[str]) -> None:
-    """Delete these VMs (with their snapshot metadata) from every host, then every file named after them."""
-    for uri in uris:
-        with virtkit.connect(uri) as host:
-            for name in names:
-                with contextlib.suppress(virtkit.NotFound):
-                    host.get(name).delete(force=True)
-    for name in names:
-        for pattern in (f"{name}.*", f"{name}-*"):
-            for path in shared_dir().glob(pattern):
-                path.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def own(lab_hosts: list[daemons.LabHost]) -> Iterator[Callable[[str], str]]:
-    """Register a VM name; after the test the VM is deleted from every lab host, with its files."""
-    names: list[str] = []
-
-    def register(name: str) -> str:
-        _remove([h.uri for h in lab_hosts], [name])  # a crashed earlier run's leftovers
-        names.append(name)
-        return name
-
-    yield register
-    _remove([h.uri for h in lab_hosts], names)
-
-
-def _spec(guest: image.GuestImage, name: str, **extra: Any) -> virtkit.VMSpec:
-    shared = shared_dir()
-    data: dict[str, Any] = {
-        "name": name,
-        "memory": "256MiB",
-        "kernel": {"kernel": str(guest.kernel), "initrd": str(guest.initrd), "cmdline": guest.cmdline_for(alive=1)},
-        "disks": [{"path": str(shared / f"{name}.qcow2"), "size": "256MiB"}],
-        "serial_log": str(shared / f"{name}.serial.log"),
-        **extra,
-    }
-    return virtkit.VMSpec.from_dict(data)
-
-
 @pytest.fixture(scope="module")
-def running(lab_hosts: list[daemons.LabHost], guest: image.GuestImage) -> Iterator[tuple[str, GuestLog]]:
-    """``snap1`` booted on host1 for the module; each test leaves it without snapshots."""
-    uris = [lab_hosts[0].uri]
-    _remove(uris, ["snap1"])
-    spec = _spec(guest, "snap1")
-    with virtkit.connect(uris[0]) as host:
-        host.create(spec, start=True)
-    log = GuestLog(shared_dir() / "snap1.serial.log")
+def running(
+    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own_module: helpers.Owned
+) -> tuple[str, str, GuestLog]:
+    """A VM booted on host1 for the module (its URI, name and serial log); each test leaves it without snapshots."""
+    name = own_module("snap1")
+    with virtkit.connect(lab_hosts[0].uri) as host:
+        host.create(helpers.spec(guest, name), start=True)
+    log = helpers.serial_log(name)
     log.wait_for_boot(timeout=120)
-    yield uris[0], log
-    _remove(uris, ["snap1"])
+    return lab_hosts[0].uri, name, log
 
 
 @pytest.fixture
-def vm1(running: tuple[str, GuestLog]) -> Iterator[virtkit.VM]:
+def vm1(running: tuple[str, str, GuestLog]) -> Iterator[virtkit.VM]:
     with virtkit.connect(running[0]) as host:
-        vm = host.get("snap1")
+        vm = host.get(running[1])
         assert vm.state is VMState.RUNNING
         yield vm
         for root in vm.snapshots.tree():
             vm.snapshots.delete(root.info.name, children=True)
-
-
-def _next_alive(log: GuestLog, timeout: float = 15) -> GuestEvent:
-    last = log.last_alive()
-    return log.wait_for_alive(timeout=timeout, after_line=last.line_no if last else 0)
-
-
-def _counter(event: GuestEvent) -> int:
-    assert event.counter is not None
-    return event.counter
 
 
 def _alive(events: list[GuestEvent]) -> GuestEvent:
@@ -110,13 +50,13 @@ def _alive(events: list[GuestEvent]) -> GuestEvent:
     return next(e for e in reversed(events) if e.counter is not None)
 
 
-def test_revert_brings_the_guest_back_to_the_snapshot(vm1: virtkit.VM, running: tuple[str, GuestLog]) -> None:
-    log = running[1]
-    at = _next_alive(log)
+def test_revert_brings_the_guest_back_to_the_snapshot(vm1: virtkit.VM, running: tuple[str, str, GuestLog]) -> None:
+    log = running[2]
+    at = helpers.next_alive(log)
     taken = vm1.snapshots.create("c1", description="counter checkpoint").after
     assert taken is not None and taken.kind is SnapshotKind.MEMORY and taken.vm_state is VMState.RUNNING
     boots = len(log.boots())
-    later = log.wait_for(lambda evs: _counter(_alive(evs)) >= _counter(at) + 4, timeout=20)
+    later = log.wait_for(lambda evs: helpers.counter(_alive(evs)) >= helpers.counter(at) + 4, timeout=20)
     before_revert = _alive(later)
 
     change = vm1.snapshots.revert("c1")
@@ -125,12 +65,12 @@ def test_revert_brings_the_guest_back_to_the_snapshot(vm1: virtkit.VM, running: 
 
     back = log.wait_for_alive(timeout=15, after_line=before_revert.line_no)
     # The guest goes on from the snapshot: the counter went back to about its value then, and so did its uptime.
-    assert _counter(at) <= _counter(back) <= _counter(at) + 2, (at, back, before_revert)
-    assert _counter(back) < _counter(before_revert)
+    assert helpers.counter(at) <= helpers.counter(back) <= helpers.counter(at) + 2, (at, back, before_revert)
+    assert helpers.counter(back) < helpers.counter(before_revert)
     assert back.uptime < before_revert.uptime
     assert len(log.boots()) == boots  # not a reboot
     then = log.wait_for_alive(timeout=15, after_line=back.line_no)
-    assert _counter(then) == _counter(back) + 1  # and it keeps counting from there
+    assert helpers.counter(then) == helpers.counter(back) + 1  # and it keeps counting from there
 
 
 def test_tree_current_and_delete(vm1: virtkit.VM) -> None:
@@ -156,8 +96,8 @@ def test_tree_current_and_delete(vm1: virtkit.VM) -> None:
     assert not snaps.delete("t3").changed
 
 
-def test_idempotence_and_check_mode(vm1: virtkit.VM, running: tuple[str, GuestLog]) -> None:
-    log = running[1]
+def test_idempotence_and_check_mode(vm1: virtkit.VM, running: tuple[str, str, GuestLog]) -> None:
+    log = running[2]
     snaps = vm1.snapshots
     assert snaps.create("i1", check=True).changed and snaps.list() == []
     first = snaps.create("i1")
@@ -167,21 +107,22 @@ def test_idempotence_and_check_mode(vm1: virtkit.VM, running: tuple[str, GuestLo
         snaps.create("i1", kind=SnapshotKind.DISK_ONLY)
     assert snaps.list() == [first.after]
 
-    start = _next_alive(log)
+    start = helpers.next_alive(log)
     time.sleep(2)
     check = snaps.revert("i1", check=True)
     assert check.check and check.acted
-    after = _next_alive(log)
-    assert _counter(after) > _counter(start)  # not reverted: it counts on
+    after = helpers.next_alive(log)
+    assert helpers.counter(after) > helpers.counter(start)  # not reverted: it counts on
     assert vm1.state is VMState.RUNNING
     assert snaps.delete("i1", check=True).changed and [s.name for s in snaps.list()] == ["i1"]
 
 
 def test_memory_snapshot_of_a_raw_disk_is_refused_and_disk_only_works(
-    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: Callable[[str], str]
+    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     name = own("snapraw1")
-    spec = _spec(guest, name, disks=[{"path": str(shared_dir() / f"{name}.img"), "size": "64MiB", "format": "raw"}])
+    raw = {"path": str(shared_dir() / f"{name}.img"), "size": "64MiB", "format": "raw"}
+    spec = helpers.spec(guest, name, disks=[raw])
     with virtkit.connect(lab_hosts[0].uri) as host:
         host.create(spec)
         vm = host.get(name)
@@ -206,11 +147,11 @@ def test_memory_snapshot_of_a_raw_disk_is_refused_and_disk_only_works(
 
 
 def test_memory_snapshot_of_a_uefi_vm_is_refused(
-    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: Callable[[str], str]
+    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     name = own("snapefi1")
     with virtkit.connect(lab_hosts[0].uri) as host:
-        host.create(_spec(guest, name, firmware="uefi", machine="q35"))
+        host.create(helpers.spec(guest, name, firmware="uefi", machine="q35"))
         vm = host.get(name)
         before = vm.info()
         for kind in (SnapshotKind.MEMORY, SnapshotKind.QUIESCED):  # the quiesced fallback would be memory
@@ -221,13 +162,12 @@ def test_memory_snapshot_of_a_uefi_vm_is_refused(
 
 
 def test_quiesced_through_the_agent_and_its_fallback(
-    lab_hosts: list[daemons.LabHost], own: Callable[[str], str]
+    lab_hosts: list[daemons.LabHost], agent_guest: image.GuestImage, own: helpers.Owned
 ) -> None:
-    guest = image.build_guest(variant="agent")
     name = own("snapq1")
     with virtkit.connect(lab_hosts[0].uri) as host:
-        host.create(_spec(guest, name, guest_agent=True), start=True)
-        log = GuestLog(shared_dir() / f"{name}.serial.log")
+        host.create(helpers.spec(agent_guest, name, guest_agent=True), start=True)
+        log = helpers.serial_log(name)
         boot = log.wait_for_boot(timeout=120)
         assert log.wait_for_agent(timeout=120, after_line=boot.line_no).status == "started", log.tail()
         vm = host.get(name)
@@ -252,16 +192,17 @@ def test_quiesced_through_the_agent_and_its_fallback(
 
         # libvirt 9.0 cannot revert to it: refused, and the guest runs on untouched
         boots = len(log.boots())
-        start = _next_alive(log)
+        start = helpers.next_alive(log)
         with pytest.raises(Unsupported, match=r"libvirt 9\.9"):
             vm.snapshots.revert("prod1")
-        assert _counter(_next_alive(log)) > _counter(start) and len(log.boots()) == boots
+        assert helpers.counter(helpers.next_alive(log)) > helpers.counter(start) and len(log.boots()) == boots
         assert vm.snapshots.delete("prod1").changed  # merged back while it runs
         assert not (shared_dir() / f"{name}-vda.prod1.qcow2").exists()
 
 
+@pytest.mark.lab_wide  # host2's libvirtd is killed: its running VMs stop
 def test_snapshot_metadata_survives_a_daemon_restart(
-    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: Callable[[str], str]
+    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: helpers.Owned
 ) -> None:
     """host2's libvirtd is killed and started again: libvirt keeps snapshot metadata of persistent VMs on disk,
     virtkit's record rides in the domain definition."""
@@ -269,7 +210,7 @@ def test_snapshot_metadata_survives_a_daemon_restart(
     mem, disk = own("snaprs1"), own("snaprs2")
     with virtkit.connect(lab.uri) as host:
         for name in (mem, disk):
-            host.create(_spec(guest, name), start=True)
+            host.create(helpers.spec(guest, name), start=True)
         vm_mem, vm_disk = host.get(mem), host.get(disk)
         vm_mem.snapshots.create("m1", description="first")
         vm_mem.snapshots.create("m2")
@@ -279,12 +220,7 @@ def test_snapshot_metadata_survives_a_daemon_restart(
         before = {name: host.get(name).snapshots.list() for name in (mem, disk)}
         assert before[disk][0].vm_state is VMState.PAUSED
 
-        pid = next(s.pids["libvirtd"] for s in daemons.status() if s.host.name == lab.name)
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while any(s.running for s in daemons.status() if s.host.name == lab.name):
-            assert time.monotonic() < deadline, "libvirtd did not die"
-            time.sleep(0.05)
+        helpers.kill_libvirtd(lab)
         daemons.up(len(lab_hosts))
 
         after = {name: host.get(name).snapshots.list() for name in (mem, disk)}
