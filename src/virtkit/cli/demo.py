@@ -20,7 +20,7 @@ BOOT_TIMEOUT = 180.0
 
 _ACCEL_WHY = {
     Accel.KVM: "kvm: hardware virtualization (vmx/svm) is present",
-    Accel.TCG: "tcg: software emulation, because this host's CPU reports no vmx/svm (see docs/platform.md)",
+    Accel.TCG: "tcg: software emulation, because this host's CPU reports no vmx/svm",
 }
 
 
