@@ -107,6 +107,136 @@ def test_a_vhd_disk_does_not_block_what_needs_no_running_state(
     assert vm.snapshots.create("m1", kind="memory", check=True).changed  # a stopped VM has no memory to write
 
 
+# -- host devices: a passed-through device's state is in the host's hardware, out of QEMU's reach ------------------
+
+PCI = (
+    "<hostdev mode='subsystem' type='pci' managed='yes'>"
+    "<source><address domain='0x0000' bus='0x06' slot='0x12' function='0x5'/></source></hostdev>"
+)
+USB = "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product id='0xbeef'/></source></hostdev>"
+HOSTDEVS = {
+    "pci": (PCI, "host device pci 0000:06:12.5"),
+    "scsi": (
+        "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+        "<address bus='0' target='0' unit='1'/></source></hostdev>",
+        "host device scsi scsi_host0 0:0:1",
+    ),
+    "scsi_host": (
+        "<hostdev mode='subsystem' type='scsi_host'><source protocol='vhost' wwpn='naa.50014057667280d8'/></hostdev>",
+        "host device scsi_host vhost wwpn naa.50014057667280d8",
+    ),
+    "mdev": (
+        "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>"
+        "<source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>",
+        "host device mdev c2177883-f1bb-47f0-914d-32a22e3a8804",
+    ),
+    "capabilities": (
+        "<hostdev mode='capabilities' type='storage'><source><block>/dev/sdf1</block></source></hostdev>",
+        "capabilities-mode host device storage /dev/sdf1",
+    ),
+}
+
+
+@pytest.fixture
+def with_devices(tmp_path: Path, storage: Path) -> Iterator[Callable[[str], tuple[virtkit.Host, virtkit.Host]]]:
+    """Two test:// hosts; the first runs web1, defined by hand with the host devices given (virtkit makes none)."""
+    opened: list[virtkit.Host] = []
+
+    def make(devices: str) -> tuple[virtkit.Host, virtkit.Host]:
+        image = images.create(storage / "web1.qcow2", "16MiB", roots=[storage]).path
+        (tmp_path / "a.xml").write_text(
+            f"""<node><domain type="qemu"><name>web1</name><memory unit="KiB">131072</memory><vcpu>1</vcpu>
+            <os><type arch="x86_64" machine="pc">hvm</type></os>
+            <devices><disk type="file" device="disk"><driver name="qemu" type="qcow2"/><source file="{image}"/>
+            <target dev="vda" bus="virtio"/></disk>{devices}</devices></domain></node>"""
+        )
+        (tmp_path / "b.xml").write_text("<node/>\n")
+        for name in ("a", "b"):
+            opened.append(virtkit.connect(f"test://{tmp_path / name}.xml", storage_roots=[storage]))
+        return opened[0], opened[1]
+
+    yield make
+    for host in opened:
+        host.close()
+
+
+@pytest.mark.parametrize("device", list(HOSTDEVS))
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda vm, b, storage: lambda check: vm.migrate(b, check=check),
+        lambda vm, b, storage: lambda check: vm.migrate(b, mode="quick", shared_storage=[storage], check=check),
+        lambda vm, b, storage: lambda check: vm.migrate(b, mode="live-storage", storage=storage / "b", check=check),
+        lambda vm, b, storage: lambda check: vm.save(storage / "web1.save", check=check),
+        lambda vm, b, storage: lambda check: vm.managed_save(check=check),
+        lambda vm, b, storage: lambda check: vm.snapshots.create("s1", kind="memory", check=check),
+    ],
+    ids=["live-migration", "quick-migration", "storage-migration", "save", "managed-save", "memory-snapshot"],
+)
+def test_a_host_device_is_refused_the_same_way_in_check_mode_and_for_real(
+    with_devices: Callable[[str], tuple[virtkit.Host, virtkit.Host]], storage: Path, device: str, operation: Any
+) -> None:
+    xml, named = HOSTDEVS[device]
+    a, b = with_devices(xml)
+    (storage / "b").mkdir()  # where a storage migration would copy the disks to
+    vm = a.get("web1")
+    error = _same_refusal(a, storage, operation(vm, b, storage))
+    assert isinstance(error, Unsupported)
+    assert error.message.startswith("cannot ") and f"web1: {named} is passed through" in error.message
+    assert "detach such devices first" in error.message
+    assert not b.exists("web1") and vm.info().state is virtkit.VMState.RUNNING
+
+
+def test_every_blocker_is_named_once_with_its_own_remedy(
+    with_devices: Callable[[str], tuple[virtkit.Host, virtkit.Host]], storage: Path, vhd: Path
+) -> None:
+    vhd_disk = (
+        f"<disk type='file' device='disk'><driver name='qemu' type='vpc'/><source file='{vhd}'/>"
+        "<target dev='sda' bus='scsi'/><readonly/></disk>"
+    )
+    a, b = with_devices(vhd_disk + PCI + USB + HOSTDEVS["capabilities"][0])
+    vm = a.get("web1")
+    error = _same_refusal(a, storage, lambda check: vm.migrate(b, check=check))
+    assert error.message == (
+        f"cannot move (mode live) web1: disk sda ({vhd}) is vhd: QEMU's vpc driver, which VHD images use, cannot "
+        "migrate or save its state; host device pci 0000:06:12.5 is passed through (its state is in the host's "
+        "hardware, out of QEMU's reach); capabilities-mode host device storage /dev/sdf1 is passed through (its "
+        "state is in the host's hardware, out of QEMU's reach); convert such disks to qcow2 (virtkit.images.convert) "
+        "and attach the copy instead; detach such devices first (a stopped VM keeps them, and can be moved offline "
+        "with them)"
+    )
+
+
+def test_what_libvirt_lets_through_is_not_refused_for_its_host_devices(
+    with_devices: Callable[[str], tuple[virtkit.Host, virtkit.Host]], storage: Path
+) -> None:
+    """USB devices (reopened on the destination, or on restore) and a PCI device QEMU unplugs for the move
+    (``<teaming type='transient'>``) block nothing. (The test driver cannot compare CPUs, so a migration that passes
+    the blockers stops at the CPU check, past them.)"""
+    transient = PCI.replace("</hostdev>", "<teaming type='transient' persistent='ua-backup0'/></hostdev>")
+    a, b = with_devices(USB + transient)
+    vm = a.get("web1")
+    assert vm.save(storage / "web1.save", check=True).changed
+    assert vm.managed_save(check=True).changed
+    assert vm.snapshots.create("m1", kind="memory", check=True).changed
+    with pytest.raises(Unsupported, match="cannot run CPU"):
+        vm.migrate(b, check=True)
+
+
+def test_a_stopped_vm_with_host_devices_moves_offline(
+    with_devices: Callable[[str], tuple[virtkit.Host, virtkit.Host]], storage: Path
+) -> None:
+    a, b = with_devices(PCI + HOSTDEVS["capabilities"][0])
+    vm = a.get("web1")
+    assert vm.destroy().changed
+    assert vm.snapshots.create("m1", kind="memory", check=True).changed  # a stopped VM has no memory to write
+    with pytest.raises(Unsupported, match="cannot run CPU"):  # past the blockers: libvirt skips them offline too
+        vm.migrate(b, mode="offline", check=True)
+    with pytest.raises(Unsupported, match="cannot run CPU"):
+        vm.migrate(b, mode="offline")
+    assert not b.exists("web1")
+
+
 # -- files: the same refusal before anything is touched --------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Protocol
 
@@ -10,7 +11,28 @@ from virtkit.backends.base.snapshots import SnapshotBackend
 from virtkit.models.state import VMInfo
 from virtkit.models.vm import VMSpec
 
-__all__ = ["DomainBackend"]
+__all__ = ["DomainBackend", "HostDevice"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HostDevice:
+    """A device of the host handed to the VM: passed through (libvirt's ``<hostdev>``, or an ``<interface
+    type='hostdev'>``), so its state lives in the host's hardware, outside the hypervisor."""
+
+    #: ``pci``, ``usb``, ``scsi``, ``scsi_host`` or ``mdev`` in ``subsystem`` mode; ``storage``, ``misc`` or ``net``
+    #: in ``capabilities`` mode.
+    kind: str
+    #: Where it is on the host, as a person reads it: ``0000:06:12.5`` (PCI), ``1234:beef`` or ``bus 1 device 3``
+    #: (USB), ``scsi_host0 0:0:1`` (SCSI), a UUID (mdev), ``/dev/sdf1`` (capabilities)...
+    address: str
+    #: ``subsystem`` (a bus device passed through) or ``capabilities`` (a host block or character device, or a
+    #: network interface, handed over whole).
+    mode: str = "subsystem"
+    #: The device backs a network interface (``<interface type='hostdev'>``, an SR-IOV VF) rather than standing alone.
+    interface: bool = False
+    #: The hypervisor unplugs it for a migration and the guest fails over to a paired virtio NIC
+    #: (``<teaming type='transient'>``).
+    transient: bool = False
 
 
 class DomainBackend(Protocol):
@@ -32,6 +54,9 @@ class DomainBackend(Protocol):
 
     def disks(self) -> DiskBackend:
         """Disk hot-plug on this VM."""
+
+    def host_devices(self) -> tuple[HostDevice, ...]:
+        """The host devices passed through to the VM, as it runs now (its definition when it is stopped)."""
 
     def start(self) -> None:
         """Boot it (or resume a managed save)."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import libvirt
 
+from virtkit.backends.base.domain import HostDevice
 from virtkit.backends.libvirt import states
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.hotplug import LibvirtDisks
@@ -106,6 +107,74 @@ class LibvirtDomain:
     def disks(self) -> LibvirtDisks:
         """Disk hot-plug on this VM (see :mod:`virtkit.backends.libvirt.hotplug`)."""
         return LibvirtDisks(self._dom, self._host)
+
+    def host_devices(self) -> tuple[HostDevice, ...]:
+        """The host devices passed through to the VM, in document order: each ``<hostdev>`` (``subsystem`` or
+        ``capabilities`` mode) and each ``<interface type='hostdev'>`` of the running definition, or of the
+        persistent one when the VM is stopped (``XMLDesc`` without flags gives whichever holds).
+
+        :raises VirtkitError: translated from libvirt, or the XML cannot be read.
+        """
+        devices = Domain.from_string(self.xml(inactive=False)).node.find("./devices")
+        found = []
+        for el in [] if devices is None else list(devices):
+            interface = el.tag == "interface" and el.get("type") == "hostdev"
+            if el.tag != "hostdev" and not interface:
+                continue
+            source = el.find("./source")
+            address = None if source is None else source.find("./address")
+            src = {} if source is None else dict(source.attrib)
+            addr = {} if address is None else dict(address.attrib)
+            parts: dict[str, str] = {}
+            for child in [] if source is None else list(source):
+                value = (child.text or "").strip() or child.get("id") or child.get("name") or ""
+                parts[child.tag] = f"{value}:{child.get('port')}" if child.get("port") else value
+            kind = addr.get("type", "pci") if interface else el.get("type", "")
+            teaming = el.find("./teaming")
+            found.append(
+                HostDevice(
+                    kind=kind,
+                    address=self._host_address(kind, src, addr, parts),
+                    mode="subsystem" if interface else el.get("mode", "subsystem"),
+                    interface=interface,
+                    transient=teaming is not None and teaming.get("type") == "transient",
+                )
+            )
+        return tuple(found)
+
+    @staticmethod
+    def _host_address(kind: str, src: dict[str, str], addr: dict[str, str], parts: dict[str, str]) -> str:
+        """Where a passed-through device is on the host, as a person reads it, from its ``<source>``: the attributes
+        of the source and of its ``<address>``, and the text (or ``id``, or ``name``) of each child."""
+        if kind == "pci" and {"bus", "slot"} <= addr.keys():
+            try:
+                dom, bus, slot, fn = (int(addr.get(k, "0"), 0) for k in ("domain", "bus", "slot", "function"))
+            except ValueError:
+                pass
+            else:
+                return f"{dom:04x}:{bus:02x}:{slot:02x}.{fn:x}"
+        if kind == "usb" and ({"vendor", "product"} <= parts.keys() or {"bus", "device"} <= addr.keys()):
+            ids = (
+                f"{parts['vendor'].removeprefix('0x')}:{parts['product'].removeprefix('0x')}"
+                if {"vendor", "product"} <= parts.keys()
+                else ""
+            )
+            at = f"bus {addr['bus']} device {addr['device']}" if {"bus", "device"} <= addr.keys() else ""
+            return " at ".join(p for p in (ids, at) if p)
+        if kind == "scsi" and "adapter" in parts:
+            return f"{parts['adapter']} {addr.get('bus', '0')}:{addr.get('target', '0')}:{addr.get('unit', '0')}"
+        if kind == "scsi" and "name" in src:
+            where = f" on {parts['host']}" if parts.get("host") else ""
+            return f"{src.get('protocol', 'iscsi')} {src['name']}{where}"
+        if kind == "scsi_host" and "wwpn" in src:
+            return f"{src.get('protocol', 'vhost')} wwpn {src['wwpn']}"
+        if kind == "mdev" and "uuid" in addr:
+            return addr["uuid"]
+        for tag in ("block", "char", "interface"):  # capabilities mode: a host device node, or a host NIC
+            if parts.get(tag):
+                return parts[tag]
+        given = {**src, **addr, **parts}
+        return " ".join(f"{k}={v}" for k, v in given.items() if v) or "(no address given)"
 
     def start(self) -> None:
         """Boot it; a managed-save image is resumed instead (libvirt does this by itself)."""
