@@ -206,7 +206,8 @@ bad_tunings = st.one_of(
     st.just("fast"),
     st.builds(dict, bandwidth=bad_ints(1, 2**43 - 1).filter(lambda v: v is not None)),
     st.builds(dict, downtime_delay=bad_timeouts()),
-    st.builds(dict, convergence=bad_enums("none", "auto-converge", "postcopy")),
+    st.builds(dict, strategy=bad_enums("auto", "precopy", "postcopy", "stopped")),
+    st.builds(dict, connections=bad_ints(1, 64)),
 )
 bad_dir_lists = st.one_of(
     st.sampled_from(["/var/lib/virtkit", Path("/var/lib/virtkit"), b"/x", 5, None]),

@@ -14,12 +14,15 @@ import libvirt
 import pytest
 
 import virtkit
-from virtkit import Convergence, InvalidSpec, MigrationMode, MigrationTuning, TimeoutAction
+from virtkit import Compression, InvalidSpec, MigrationMode, MigrationStrategy, MigrationTuning, TimeoutAction
 from virtkit.backends.base.migration import MigrationRequest
+from virtkit.backends.libvirt.design import memory_tracking_sound
 from virtkit.backends.libvirt.migration import build_flags, build_params, job_stats, retarget_disks
 from virtkit.errors import BackendError, Conflict
-from virtkit.models.migration import MIN_STEP_INTERVAL, TCG_MIN_DOWNTIME, completion_timeout, downtime_schedule
+from virtkit.models.migration import MIN_STEP_INTERVAL, completion_timeout, downtime_schedule
+from virtkit.models.vm import Accel
 from virtkit.ops.migration import inflight as _inflight
+from virtkit.ops.migration.modes import choose_strategy
 from virtkit.units import GiB, MiB
 
 DATA = Path(__file__).parent / "data"
@@ -51,15 +54,6 @@ def test_ramp_interval_scales_with_the_data_to_move() -> None:
 def test_ramp_steps_are_never_closer_than_the_minimum() -> None:
     ramp = downtime_schedule(16 * MiB, MigrationTuning(downtime_delay=20))
     assert ramp[1][0] == MIN_STEP_INTERVAL
-
-
-def test_ramp_floor_lifts_only_the_low_steps() -> None:
-    tuning = MigrationTuning(downtime_start=50, downtime_max=500, downtime_steps=10)
-    lifted = downtime_schedule(GiB, tuning, floor=TCG_MIN_DOWNTIME)
-    plain = downtime_schedule(GiB, tuning)
-    assert [t for t, _ in lifted] == [t for t, _ in plain]
-    assert [v for _, v in lifted] == [max(300, v) for _, v in plain]
-    assert lifted[0][1] == 300 and lifted[-1][1] == 500
 
 
 def test_ramp_with_equal_start_and_ceiling_is_flat() -> None:
@@ -98,7 +92,15 @@ def test_default_timeout_gives_an_idle_guest_plenty_of_time() -> None:
         ("tuning.timeout_min", {"timeout_min": -1}),
         ("tuning.throttle_initial", {"throttle_initial": 0}),
         ("tuning.throttle_increment", {"throttle_increment": 100}),
-        ("tuning.convergence", {"convergence": "fast"}),
+        ("tuning.auto_converge", {"auto_converge": "yes"}),
+        ("tuning.strategy", {"strategy": "fast"}),
+        ("tuning.strategy", {"strategy": "postcopy", "postcopy": False}),
+        ("tuning.compression", {"compression": "zstd"}),
+        ("tuning.compression", {"compression": "xbzrle", "connections": 2}),
+        ("tuning.connections", {"connections": 0}),
+        ("tuning.xbzrle_cache", {"xbzrle_cache": 0}),
+        ("tuning.stall_passes", {"stall_passes": 0}),
+        ("tuning.postcopy", {"postcopy": 1}),
         ("tuning.on_timeout", {"on_timeout": "panic"}),
     ],
 )
@@ -112,9 +114,57 @@ def test_bad_tuning_is_refused_naming_the_field(field: str, kwargs: dict[str, ob
 
 
 def test_tuning_takes_plain_strings_for_its_choices() -> None:
-    tuning = MigrationTuning(convergence="postcopy", on_timeout="force")  # type: ignore[arg-type]
-    assert tuning.convergence is Convergence.POSTCOPY
-    assert tuning.on_timeout is TimeoutAction.FORCE
+    tuning = MigrationTuning(strategy="stopped", compression="none", on_timeout="abort")  # type: ignore[arg-type]
+    assert tuning.strategy is MigrationStrategy.STOPPED
+    assert tuning.compression is Compression.NONE
+    assert tuning.on_timeout is TimeoutAction.ABORT
+
+
+def test_the_defaults_finish_a_busy_guest() -> None:
+    tuning = MigrationTuning()
+    assert tuning.strategy is MigrationStrategy.AUTO
+    assert tuning.auto_converge and tuning.postcopy and tuning.on_timeout is TimeoutAction.FORCE
+    assert tuning.uses_xbzrle and tuning.postcopy_usable
+
+
+def test_parallel_connections_turn_compression_and_postcopy_off() -> None:
+    tuning = MigrationTuning(connections=4)
+    assert not tuning.uses_xbzrle  # auto: XBZRLE only on one connection
+    assert not tuning.postcopy_usable  # QEMU before 8.1 refuses post-copy with multifd
+
+
+@pytest.mark.parametrize(
+    ("memory", "mib"),
+    [(128 * MiB, 64), (256 * MiB, 64), (512 * MiB, 128), (1536 * MiB, 256), (3 * GiB, 512), (64 * GiB, 1024)],
+)
+def test_xbzrle_cache_is_a_quarter_of_memory_a_power_of_two_within_bounds(memory: int, mib: int) -> None:
+    assert MigrationTuning().cache_size(memory) == mib * MiB
+    assert MigrationTuning(xbzrle_cache=100).cache_size(memory) == 100 * MiB
+
+
+def test_tcg_before_qemu_9_does_not_track_dirty_memory_soundly() -> None:
+    assert not memory_tracking_sound(Accel.TCG, 7_002_000)
+    assert memory_tracking_sound(Accel.TCG, 9_000_000)
+    assert memory_tracking_sound(Accel.KVM, 7_002_000)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "sound", "chosen", "noted"),
+    [
+        ({}, True, MigrationStrategy.PRECOPY, False),
+        ({}, False, MigrationStrategy.POSTCOPY, True),
+        ({"postcopy": False}, False, MigrationStrategy.STOPPED, True),
+        ({"connections": 2}, False, MigrationStrategy.STOPPED, True),
+        ({"strategy": "precopy"}, False, MigrationStrategy.PRECOPY, False),
+        ({"strategy": "stopped"}, True, MigrationStrategy.STOPPED, False),
+    ],
+)
+def test_auto_strategy_avoids_pre_copy_where_tracking_is_unsound(
+    kwargs: dict[str, object], sound: bool, chosen: MigrationStrategy, noted: bool
+) -> None:
+    strategy, note = choose_strategy(MigrationTuning.from_dict(kwargs, "tuning"), sound=sound)
+    assert strategy is chosen
+    assert (note is not None) == noted
 
 
 # -- libvirt flags and parameters --------------------------------------------------------------------------------
@@ -132,26 +182,44 @@ def test_unsafe_only_when_the_caller_vouches_for_shared_storage() -> None:
     assert build_flags(MigrationRequest(live=True, unsafe=True)) & libvirt.VIR_MIGRATE_UNSAFE
 
 
-@pytest.mark.parametrize(
-    ("convergence", "present", "absent"),
-    [
-        (Convergence.AUTO_CONVERGE, libvirt.VIR_MIGRATE_AUTO_CONVERGE, libvirt.VIR_MIGRATE_POSTCOPY),
-        (Convergence.POSTCOPY, libvirt.VIR_MIGRATE_POSTCOPY, libvirt.VIR_MIGRATE_AUTO_CONVERGE),
-    ],
-)
-def test_convergence_flags(convergence: Convergence, present: int, absent: int) -> None:
-    flags = build_flags(MigrationRequest(live=True, convergence=convergence))
-    assert flags & present and not flags & absent
-    none = build_flags(MigrationRequest(live=True, convergence=Convergence.NONE))
+def test_convergence_flags() -> None:
+    flags = build_flags(MigrationRequest(live=True, auto_converge=True))
+    assert flags & libvirt.VIR_MIGRATE_AUTO_CONVERGE and not flags & libvirt.VIR_MIGRATE_POSTCOPY
+    flags = build_flags(MigrationRequest(live=True, postcopy=True))
+    assert flags & libvirt.VIR_MIGRATE_POSTCOPY and not flags & libvirt.VIR_MIGRATE_AUTO_CONVERGE
+    none = build_flags(MigrationRequest(live=True))
     assert not none & (libvirt.VIR_MIGRATE_AUTO_CONVERGE | libvirt.VIR_MIGRATE_POSTCOPY)
 
 
 def test_auto_converge_throttle_parameters_only_with_auto_converge() -> None:
-    plan = MigrationRequest(live=True, convergence=Convergence.AUTO_CONVERGE, throttle=(40, 20))
+    plan = MigrationRequest(live=True, auto_converge=True, throttle=(40, 20))
     params = build_params(plan)
     assert params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL] == 40
     assert params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT] == 20
-    assert build_params(MigrationRequest(live=True, convergence=Convergence.POSTCOPY, throttle=(40, 20))) == {}
+    assert build_params(MigrationRequest(live=True, postcopy=True, throttle=(40, 20))) == {}
+
+
+def test_compression_and_parallel_connections() -> None:
+    plan = MigrationRequest(live=True, xbzrle_cache=64 * MiB)
+    assert build_flags(plan) & libvirt.VIR_MIGRATE_COMPRESSED
+    params = build_params(plan)
+    assert params[libvirt.VIR_MIGRATE_PARAM_COMPRESSION] == "xbzrle"
+    assert params[libvirt.VIR_MIGRATE_PARAM_COMPRESSION_XBZRLE_CACHE] == 64 * MiB
+    plan = MigrationRequest(live=True, connections=4)
+    assert build_flags(plan) & libvirt.VIR_MIGRATE_PARALLEL
+    assert build_params(plan) == {libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS: 4}
+    assert not build_flags(MigrationRequest(live=True)) & (
+        libvirt.VIR_MIGRATE_PARALLEL | libvirt.VIR_MIGRATE_COMPRESSED
+    )
+
+
+def test_postcopy_bandwidth_and_resume() -> None:
+    plan = MigrationRequest(live=True, postcopy=True, bandwidth=1, bandwidth_postcopy=50)
+    params = build_params(plan)
+    assert params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] == 1
+    assert params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY] == 50
+    assert not build_flags(plan) & libvirt.VIR_MIGRATE_POSTCOPY_RESUME
+    assert build_flags(plan, resume=True) & libvirt.VIR_MIGRATE_POSTCOPY_RESUME
 
 
 def test_storage_copy_flags_and_parameters() -> None:
@@ -165,7 +233,7 @@ def test_storage_copy_flags_and_parameters() -> None:
 
 
 def test_offline_flags_carry_no_live_options() -> None:
-    flags = build_flags(MigrationRequest(live=False, convergence=Convergence.AUTO_CONVERGE, copy_disks=("vda",)))
+    flags = build_flags(MigrationRequest(live=False, auto_converge=True, postcopy=True, copy_disks=("vda",)))
     assert flags == _BASE | libvirt.VIR_MIGRATE_OFFLINE
     assert build_params(MigrationRequest(live=False)) == {}
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from virtkit.backends.base.migration import MigratableDisk, MigrationRequest, SnapshotExport
-from virtkit.errors import Unsupported
+from virtkit.errors import Conflict, Unsupported
 from virtkit.models.migration import JobStats, Location, MigrationProgress, Presence, TimeoutAction
 from virtkit.ops.migration.monitor import Monitored, Watch, run_monitored
 
@@ -181,3 +181,84 @@ def test_progress_reaches_the_callback_and_its_failure_aborts() -> None:
     assert ("abort", None) in job.calls
     assert isinstance(result.callback_error, ValueError)
     assert "progress callback failed" in (result.cause or "")
+
+
+class NotReadyAtFirst(ScriptedJob):
+    """A job that refuses the switch to post-copy until it has been asked ``refusals`` times."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.asked = 0
+
+    def start_postcopy(self, name: str) -> None:
+        self.asked += 1
+        if self.asked <= self.refusals:
+            raise Conflict("post-copy can only be started while outgoing migration is in progress")
+        super().start_postcopy(name)
+
+
+def test_a_migration_started_in_postcopy_switches_as_soon_as_the_hypervisor_lets_it() -> None:
+    job = NotReadyAtFirst(refusals=3)
+    seen: list[MigrationProgress] = []
+    result, paused = _watch(job, Watch(start="postcopy", postcopy=True), progress=seen.append)
+    assert job.asked == 4 and job.calls == [("postcopy", None)] and not paused
+    assert result.postcopy and result.notes == []
+    assert [(e.action, e.cause) for e in result.escalated] == [("postcopy", "strategy")]
+    assert all(p.phase == "postcopy" for p in seen)  # nothing reported as pre-copy while racing for the switch
+
+
+def test_a_stopped_migration_pauses_the_guest_at_once() -> None:
+    job = ScriptedJob()
+    result, paused = _watch(job, Watch(start="stopped"))
+    assert paused == ["paused"] and result.forced_pause
+    assert [(e.action, e.cause) for e in result.escalated] == [("pause", "strategy")]
+
+
+class Stalling(ScriptedJob):
+    """A job whose every read is a new pass that leaves as much to send as the last, at the throttle's ceiling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def job(self, name: str) -> JobStats | None:
+        if self.done.is_set():
+            return None
+        self.reads += 1
+        return JobStats(data_total=100, data_remaining=50, iteration=self.reads, throttle=99)
+
+
+def test_stalled_passes_escalate_to_postcopy_through_the_monitor() -> None:
+    job = Stalling()
+    watch = Watch(ramp=[(0.0, 50)], downtime_max=100, stall_passes=1, on_timeout=TimeoutAction.FORCE, postcopy=True)
+    result, paused = _watch(job, watch)
+    assert job.calls == [("downtime", 50), ("downtime", 100), ("postcopy", None)] and not paused
+    assert [(e.action, e.cause, e.value) for e in result.escalated] == [
+        ("downtime", "stalled", 100),
+        ("postcopy", "stalled", None),
+    ]
+    assert result.max_downtime == 100 and result.max_throttle == 99
+
+
+class GoesQuiet(ScriptedJob):
+    """A job that reports figures for a while, then none while it completes (the switch-over)."""
+
+    def __init__(self) -> None:
+        super().__init__(duration=0.6)
+        self.started = time.monotonic()
+
+    def job(self, name: str) -> JobStats | None:
+        if time.monotonic() - self.started > 0.2:
+            return None
+        return super().job(name)
+
+
+def test_progress_goes_on_while_the_job_completes() -> None:
+    job = GoesQuiet()
+    seen: list[MigrationProgress] = []
+    _watch(job, Watch(), progress=seen.append)
+    phases = [p.phase for p in seen]
+    assert phases[0] == "precopy" and phases[-1] == "completing"
+    assert phases.index("completing") > 0 and set(phases) == {"precopy", "completing"}
+    assert seen[-1].elapsed > 0.4  # the callbacks did not stop with the figures

@@ -33,7 +33,15 @@ from virtkit.models.change import Change
 from virtkit.models.cpu import CPUModel
 from virtkit.models.disk import DiskBus, DiskCache, DiskFormat, DiskKind, DiskSpec
 from virtkit.models.events import LifecycleEvent
-from virtkit.models.migration import Convergence, MigrationMode, MigrationProgress, MigrationTuning, TimeoutAction
+from virtkit.models.migration import (
+    Compression,
+    Escalated,
+    MigrationMode,
+    MigrationProgress,
+    MigrationStrategy,
+    MigrationTuning,
+    TimeoutAction,
+)
 from virtkit.models.nic import NicKind, NicModel, NicSpec
 from virtkit.models.results import DrainIncomplete, DrainResult, MigrationResult
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
@@ -58,8 +66,8 @@ __all__ = [
     "CPUModel",
     "Change",
     "CommandFailed",
+    "Compression",
     "Conflict",
-    "Convergence",
     "DiskBus",
     "DiskCache",
     "DiskFormat",
@@ -68,6 +76,7 @@ __all__ = [
     "Disks",
     "DrainIncomplete",
     "DrainResult",
+    "Escalated",
     "Firmware",
     "Host",
     "HostKeyRejected",
@@ -84,6 +93,7 @@ __all__ = [
     "MigrationMode",
     "MigrationProgress",
     "MigrationResult",
+    "MigrationStrategy",
     "MigrationTuning",
     "NicKind",
     "NicModel",

@@ -71,18 +71,30 @@ def tuning_options(fn: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(fn)
     def wrapper(
-        *args: Any, bandwidth: int | None, max_downtime: int, postcopy: bool, timeout_per_gib: float, **kwargs: Any
+        *args: Any,
+        bandwidth: int | None,
+        max_downtime: int,
+        strategy: str,
+        postcopy: bool,
+        on_timeout: str,
+        compression: str,
+        connections: int,
+        timeout_per_gib: float,
+        **kwargs: Any,
     ) -> None:
-        from virtkit.models.migration import Convergence, MigrationTuning, TimeoutAction
+        from virtkit.models.migration import MigrationTuning
 
         with _errors():
             tuning = MigrationTuning.from_dict(
                 {
                     "bandwidth": bandwidth,
+                    "strategy": strategy,
                     "downtime_start": min(50, max_downtime),
                     "downtime_max": max_downtime,
-                    "convergence": Convergence.POSTCOPY if postcopy else Convergence.AUTO_CONVERGE,
-                    "on_timeout": TimeoutAction.FORCE if postcopy else TimeoutAction.ABORT,
+                    "postcopy": postcopy,
+                    "on_timeout": on_timeout,
+                    "compression": compression,
+                    "connections": connections,
                     "timeout_per_gib": timeout_per_gib,
                 },
                 "tuning",
@@ -91,7 +103,34 @@ def tuning_options(fn: Callable[..., None]) -> Callable[..., None]:
 
     for option in (
         click.option("--timeout-per-gib", type=float, default=300.0, show_default=True, help="timeout, s per GiB"),
-        click.option("--postcopy", is_flag=True, help="switch to post-copy at the timeout instead of aborting"),
+        click.option(
+            "--on-timeout",
+            type=click.Choice(["force", "abort"]),
+            default="force",
+            show_default=True,
+            help="at the timeout, or when it stops converging: finish (post-copy, else a pause) or give up",
+        ),
+        click.option(
+            "--postcopy/--no-postcopy",
+            default=True,
+            show_default=True,
+            help="allow post-copy (the VM depends on both hosts until it ends)",
+        ),
+        click.option("--connections", type=int, default=1, show_default=True, help="parallel connections (multifd)"),
+        click.option(
+            "--compression",
+            type=click.Choice(["auto", "xbzrle", "none"]),
+            default="auto",
+            show_default=True,
+            help="compression of pages sent again",
+        ),
+        click.option(
+            "--strategy",
+            type=click.Choice(["auto", "precopy", "postcopy", "stopped"]),
+            default="auto",
+            show_default=True,
+            help="how memory is copied",
+        ),
         click.option("--max-downtime", type=int, default=500, show_default=True, help="downtime ceiling, ms"),
         click.option("--bandwidth", type=int, default=None, help="transfer cap in MiB/s"),
     ):
@@ -242,6 +281,11 @@ def migrate(
         if not as_json and not check:
             downtime = f"{result.downtime * 1000:.0f} ms" if result.downtime is not None else "-"
             out.print(f"  took {result.total_time:.2f} s, downtime {downtime}, {result.iterations or '-'} passes")
+            if result.strategy is not None:
+                out.print(f"  strategy {result.strategy.value}" + (", post-copy" if result.postcopy else ""))
+            for step in result.escalated:
+                value = f" to {step.value} ms" if step.value is not None else ""
+                out.print(f"  at {step.elapsed:.1f} s: {step.action}{value} ({step.cause})")
 
 
 @cli.command("drain")

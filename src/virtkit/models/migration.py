@@ -25,11 +25,13 @@ __all__ = [
     "MAX_BANDWIDTH",
     "MAX_DOWNTIME",
     "MAX_DOWNTIME_STEPS",
-    "Convergence",
+    "Compression",
+    "Escalated",
     "JobStats",
     "Location",
     "MigrationMode",
     "MigrationProgress",
+    "MigrationStrategy",
     "MigrationTuning",
     "Presence",
     "TimeoutAction",
@@ -47,25 +49,45 @@ class MigrationMode(StrEnum):
     OFFLINE = "offline"
 
 
-class Convergence(StrEnum):
-    """What helps a live migration of a busy guest finish.
+class MigrationStrategy(StrEnum):
+    """How a live migration copies memory.
 
-    ``auto-converge`` slows the guest's vCPUs down step by step while it dirties memory faster than it can be sent;
-    ``postcopy`` lets the completion timeout switch to post-copy (the guest runs on the destination at once and
-    fetches the pages it lacks from the source); ``none`` relies on the downtime ramp alone.
+    ``precopy`` copies it while the guest runs, then resends what the guest dirtied, pass after pass, until the
+    rest fits in the allowed downtime (escalating as :class:`MigrationTuning` says). ``postcopy`` moves the guest
+    to the destination at once and copies its memory afterwards, on demand and in the background: it always ends,
+    but until it does the guest depends on both hosts. ``stopped`` pauses the guest, copies everything, and resumes
+    it on the destination: the longest downtime, but the memory never changes under the copy. ``auto`` is
+    ``precopy`` wherever the hypervisor tracks the guest's dirty memory soundly, and otherwise ``postcopy`` if it is
+    allowed, else ``stopped`` (QEMU before 9.0 under TCG, software emulation: see docs/platform.md).
     """
 
-    NONE = "none"
-    AUTO_CONVERGE = "auto-converge"
+    AUTO = "auto"
+    PRECOPY = "precopy"
     POSTCOPY = "postcopy"
+    STOPPED = "stopped"
+
+
+class Compression(StrEnum):
+    """How pages sent again are compressed.
+
+    ``xbzrle`` keeps a cache of the pages sent and sends only what changed in a page (QEMU's XBZRLE): it helps a
+    guest that rewrites part of its pages, costs the source CPU time and cache memory, and cannot be combined with
+    parallel connections. ``none`` sends pages whole. ``auto`` is ``xbzrle`` on one connection and ``none`` on
+    several.
+    """
+
+    AUTO = "auto"
+    XBZRLE = "xbzrle"
+    NONE = "none"
 
 
 class TimeoutAction(StrEnum):
-    """What happens when a live migration runs past its completion timeout.
+    """What happens when a live migration runs past its completion timeout, or stops making progress with every
+    other step of the escalation taken.
 
     ``abort`` cancels it (the VM goes on on the source); ``force`` completes it: by switching to post-copy when
-    :class:`Convergence` is ``postcopy``, else by pausing the guest on the source for the final copy (a longer
-    downtime, but it ends).
+    ``postcopy`` is allowed, else by pausing the guest on the source for the final copy (a downtime beyond
+    ``downtime_max``, but it ends).
     """
 
     ABORT = "abort"
@@ -80,25 +102,42 @@ MAX_DOWNTIME = 2_000_000
 MAX_DOWNTIME_STEPS = 1000
 
 
+#: The XBZRLE cache sizes ``xbzrle_cache`` chooses from when it is left to virtkit, in MiB.
+XBZRLE_CACHE_MIN, XBZRLE_CACHE_MAX = 64, 1024
+
+
 @dataclasses.dataclass(frozen=True)
 class MigrationTuning(Spec):
-    """How a live migration is run. The defaults suit an idle guest (the first, lowest downtime is enough) and let
-    a busy one converge (auto-converge, and a downtime allowance that grows to ``downtime_max``).
+    """How a live migration is run. The defaults move an idle guest at the first, lowest downtime, and make a busy
+    one finish by escalating (see :class:`~virtkit.ops.migration.escalation.Escalation`):
 
-    Fields that are durations scale with the data to move, as Nova does: a 4 GiB guest gets four times the time
-    of a 1 GiB one before the next downtime step or the completion timeout.
+    1. the maximum downtime is raised along a ramp, from ``downtime_start`` to ``downtime_max``;
+    2. auto-converge takes ``throttle_initial`` percent of the guest's vCPU time, ``throttle_increment`` more at each
+       pass that still does not keep up (QEMU caps it at 99 %);
+    3. pages sent again are compressed (``compression``);
+    4. when ``stall_passes`` passes in a row do not shrink what is left to send, the downtime allowance is doubled
+       (up to ``downtime_max``);
+    5. at the completion timeout, or when nothing is left to raise and it still does not shrink, ``on_timeout``
+       decides: ``force`` switches to post-copy if ``postcopy`` allows it, else pauses the guest for the final copy;
+       ``abort`` cancels the migration and the VM goes on where it was.
 
-    Auto-converge takes ``throttle_initial`` percent of vCPU time from a guest that dirties memory faster than it is
-    sent, and ``throttle_increment`` more at each later pass that still does not keep up. QEMU's own 20 and 10 need
-    nine passes to reach its 99 % ceiling; on the lab a guest rewriting its memory converged only there (see
-    docs/benchmarks.md), so virtkit gets there in four.
+    To cap the downtime strictly, set ``downtime_max`` and ``on_timeout="abort"``; to keep the VM independent of
+    the source at every moment, ``postcopy=False`` (in post-copy the guest runs on the destination while part of
+    its memory is still on the source: if the source dies then, the guest is lost).
 
-    :raises InvalidSpec: a field out of range, NaN or infinite, or of the wrong type (the field is named), or
-        ``downtime_max`` below ``downtime_start``.
+    Durations scale with the data to move, as Nova does: a 4 GiB guest gets four times the time of a 1 GiB one
+    before the next downtime step or the completion timeout.
+
+    :raises InvalidSpec: a field out of range, NaN or infinite, or of the wrong type (the field is named);
+        ``downtime_max`` below ``downtime_start``; XBZRLE with parallel connections; ``strategy="postcopy"`` with
+        post-copy forbidden.
     """
 
     bandwidth: int | None = spec_field(
         "transfer cap in MiB/s; none for no cap", default=None, minimum=1, maximum=MAX_BANDWIDTH
+    )
+    strategy: MigrationStrategy = spec_field(
+        "how memory is copied: auto, precopy, postcopy or stopped", default=MigrationStrategy.AUTO
     )
     downtime_start: int = spec_field(
         "the maximum downtime (the guest paused for the final copy) allowed at first, in ms",
@@ -121,16 +160,32 @@ class MigrationTuning(Spec):
         above=0,
         maximum=MAX_TIMEOUT,
     )
-    convergence: Convergence = spec_field(
-        "what helps a busy guest's migration finish: none, auto-converge or postcopy",
-        default=Convergence.AUTO_CONVERGE,
+    stall_passes: int = spec_field(
+        "passes over memory in a row that shrink what is left by less than 5 % before the downtime is doubled",
+        default=2,
+        minimum=1,
+        maximum=100,
     )
+    auto_converge: bool = spec_field("slow the guest's vCPUs down while it dirties memory too fast", default=True)
     throttle_initial: int = spec_field(
         "auto-converge: percent of vCPU time taken at first", default=40, minimum=1, maximum=99
     )
     throttle_increment: int = spec_field(
         "auto-converge: percent more at each later pass", default=20, minimum=1, maximum=99
     )
+    compression: Compression = spec_field(
+        "how pages sent again are compressed: auto, xbzrle or none", default=Compression.AUTO
+    )
+    xbzrle_cache: int | None = spec_field(
+        "the XBZRLE cache in MiB; none for a quarter of the guest's memory (64 to 1024 MiB)",
+        default=None,
+        minimum=1,
+        maximum=MAX_BANDWIDTH,
+    )
+    connections: int = spec_field(
+        "parallel connections that carry memory (QEMU's multifd); 1 for one stream", default=1, minimum=1, maximum=64
+    )
+    postcopy: bool = spec_field("allow post-copy (the guest depends on both hosts until it ends)", default=True)
     timeout_per_gib: float | None = spec_field(
         "the completion timeout in seconds per GiB of data to move; none for no timeout",
         default=300.0,
@@ -141,8 +196,8 @@ class MigrationTuning(Spec):
         "the completion timeout is never shorter than this, in seconds", default=60.0, minimum=0, maximum=MAX_TIMEOUT
     )
     on_timeout: TimeoutAction = spec_field(
-        "what the completion timeout does: abort, or force (post-copy, or a paused final copy)",
-        default=TimeoutAction.ABORT,
+        "what the completion timeout does: force (post-copy, or a paused final copy) or abort",
+        default=TimeoutAction.FORCE,
     )
 
     def __post_init__(self) -> None:
@@ -151,29 +206,50 @@ class MigrationTuning(Spec):
             raise InvalidSpec(
                 "downtime_max", f"{self.downtime_max} ms is below downtime_start ({self.downtime_start} ms)"
             )
+        if self.compression is Compression.XBZRLE and self.connections > 1:
+            raise InvalidSpec(
+                "compression",
+                f"xbzrle cannot be combined with {self.connections} parallel connections: use none, or connections 1",
+            )
+        if self.strategy is MigrationStrategy.POSTCOPY and not self.postcopy:
+            raise InvalidSpec("strategy", "postcopy, but post-copy is forbidden (postcopy is false)")
+
+    @property
+    def uses_xbzrle(self) -> bool:
+        """Whether pages sent again are XBZRLE-compressed (``auto``: on one connection only)."""
+        if self.compression is Compression.AUTO:
+            return self.connections == 1
+        return self.compression is Compression.XBZRLE
+
+    @property
+    def postcopy_usable(self) -> bool:
+        """Post-copy is allowed and possible: QEMU before 8.1 cannot run it over parallel connections."""
+        return self.postcopy and self.connections == 1
+
+    def cache_size(self, memory: int) -> int:
+        """The XBZRLE cache in bytes for a guest of ``memory`` bytes: ``xbzrle_cache``, or a quarter of the memory
+        rounded down to a power of two within 64 MiB to 1 GiB (QEMU needs a power of two)."""
+        if self.xbzrle_cache is not None:
+            return self.xbzrle_cache * MiB
+        quarter = max(1, memory // 4 // MiB)
+        power = 1 << (quarter.bit_length() - 1)
+        return min(XBZRLE_CACHE_MAX, max(XBZRLE_CACHE_MIN, power)) * MiB
 
 
 #: The shortest time between two steps of the downtime ramp, whatever the data size.
 MIN_STEP_INTERVAL = 1.0
 
-#: The lowest maximum downtime used for a guest under TCG (software emulation), in milliseconds: QEMU 7.2's own
-#: default. Measured on the lab (QEMU 7.2, 10 MiB/s cap, idle 128 MiB guest): with 50 ms, the guest crashed right
-#: after the switch-over (stale memory: a kernel oops in a timer) in 4 of 6 plain ``virsh migrate`` runs and 3 of 6
-#: virtkit runs; with 300 ms, in none of 18 (6 virsh, 12 virtkit). KVM tracks dirty memory in hardware instead.
-TCG_MIN_DOWNTIME = 300
 
-
-def downtime_schedule(data: int, tuning: MigrationTuning, *, floor: int = 0) -> tuple[tuple[float, int], ...]:
+def downtime_schedule(data: int, tuning: MigrationTuning) -> tuple[tuple[float, int], ...]:
     """The downtime ramp: ``(seconds after the start, maximum downtime in ms)`` pairs, in time order.
 
     The first pair is ``(0, downtime_start)``; then ``downtime_steps`` equal steps up to ``downtime_max``, one every
     ``downtime_delay`` seconds per GiB of ``data`` (bytes to move), but at least :data:`MIN_STEP_INTERVAL` apart.
-    No step is below ``floor`` milliseconds (see :data:`TCG_MIN_DOWNTIME`).
     """
     interval = max(MIN_STEP_INTERVAL, tuning.downtime_delay * data / GiB)
     span = tuning.downtime_max - tuning.downtime_start
     steps = tuning.downtime_steps
-    return tuple((i * interval, max(floor, tuning.downtime_start + round(span * i / steps))) for i in range(steps + 1))
+    return tuple((i * interval, tuning.downtime_start + round(span * i / steps)) for i in range(steps + 1))
 
 
 def completion_timeout(data: int, tuning: MigrationTuning) -> float | None:
@@ -222,7 +298,9 @@ class MigrationProgress:
     expected_downtime: float | None
     #: Seconds since the migration started.
     elapsed: float
-    #: ``precopy``, ``postcopy``, ``saving``, ``restoring`` or ``copying`` (disks of an offline migration).
+    #: ``precopy``, ``postcopy``, ``stopped`` (the guest paused, its memory copied), ``completing`` (the last
+    #: copy and the switch-over, when the hypervisor no longer reports figures), ``saving``, ``restoring``,
+    #: ``copying`` (disks of an offline migration), and ``done`` once, at the end of a move that succeeded.
     phase: str = "precopy"
     #: The maximum downtime allowed now (the ramp's current step), in seconds.
     max_downtime: float | None = None
@@ -257,3 +335,21 @@ class Presence:
     #: A migration job still runs on it (the outcome is not decided yet).
     job_active: bool = False
     persistent: bool = False
+    #: Post-copy broke off (the connection between the hosts dropped): the guest is paused on the destination and
+    #: part of its memory is still on the source, until the post-copy is resumed.
+    postcopy_failed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Escalated:
+    """One step a live migration's escalation took (see :class:`MigrationTuning`)."""
+
+    #: Seconds after the start.
+    elapsed: float
+    #: ``downtime`` (the allowance was raised to ``value`` ms), ``postcopy``, ``pause`` (the guest paused for the
+    #: final copy) or ``abort``.
+    action: str
+    #: ``ramp`` (the time-based ramp), ``stalled`` (passes stopped shrinking what is left), ``timeout`` (the
+    #: completion timeout) or ``strategy`` (the chosen strategy, from the start).
+    cause: str
+    value: int | None = None

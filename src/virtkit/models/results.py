@@ -7,7 +7,7 @@ from typing import Any
 
 from virtkit.errors import VirtkitError
 from virtkit.models.change import Change
-from virtkit.models.migration import MigrationMode
+from virtkit.models.migration import Escalated, MigrationMode, MigrationStrategy
 from virtkit.models.state import VMInfo
 
 __all__ = ["DrainIncomplete", "DrainResult", "MigrationResult"]
@@ -33,6 +33,14 @@ class MigrationResult(Change[VMInfo]):
     postcopy: bool = False
     #: Things worth knowing that did not stop the move (a snapshot not redefined, a source image left in place).
     notes: tuple[str, ...] = ()
+    #: The strategy a live migration ran with (``auto`` resolved), else ``None``.
+    strategy: MigrationStrategy | None = None
+    #: What the escalation did during a live migration, in order (see ``MigrationTuning``).
+    escalated: tuple[Escalated, ...] = ()
+    #: The highest maximum downtime allowed, in seconds, and the highest vCPU throttle auto-converge applied, in
+    #: percent (``None`` when it never throttled).
+    max_downtime: float | None = None
+    max_throttle: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON output and Ansible results: the change and the figures."""
@@ -47,6 +55,10 @@ class MigrationResult(Change[VMInfo]):
             iterations=self.iterations,
             postcopy=self.postcopy,
             notes=list(self.notes),
+            strategy=self.strategy.value if self.strategy is not None else None,
+            escalated=[dataclasses.asdict(e) for e in self.escalated],
+            max_downtime=self.max_downtime,
+            max_throttle=self.max_throttle,
         )
         return data
 

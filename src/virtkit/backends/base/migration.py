@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from virtkit.models.disk import DiskFormat
-from virtkit.models.migration import Convergence, JobStats, Presence
+from virtkit.models.migration import JobStats, Presence
+from virtkit.models.vm import Accel
 
 __all__ = ["MigratableDisk", "MigrationBackend", "MigrationRequest", "SnapshotExport"]
 
@@ -44,9 +45,18 @@ class MigrationRequest:
     unsafe: bool = False
     #: Transfer cap in MiB/s, ``None`` for none.
     bandwidth: int | None = None
-    convergence: Convergence = Convergence.NONE
+    #: The cap after a switch to post-copy, in MiB/s, ``None`` for none.
+    bandwidth_postcopy: int | None = None
+    #: Slow the guest's vCPUs down while it dirties memory faster than it is sent.
+    auto_converge: bool = False
     #: Auto-converge's first throttle and its increment, in percent (``None``: the hypervisor's defaults).
     throttle: tuple[int, int] | None = None
+    #: Allow a switch to post-copy (:meth:`MigrationBackend.start_postcopy`).
+    postcopy: bool = False
+    #: XBZRLE compression of pages sent again, with a cache of this many bytes; ``None`` for none.
+    xbzrle_cache: int | None = None
+    #: Parallel connections for memory (multifd); 1 for one stream.
+    connections: int = 1
     #: The disks (by target) whose contents are copied to the destination while the VM runs.
     copy_disks: tuple[str, ...] = ()
     #: Where disks live on the destination, by target, when not at the same path as on the source.
@@ -84,6 +94,17 @@ class MigrationBackend(Protocol):
 
     def start_postcopy(self, name: str) -> None:
         """Switch the VM's running migration (started with post-copy allowed) to post-copy."""
+
+    def resume_postcopy(self, name: str, destination: str, plan: MigrationRequest) -> None:
+        """Resume a post-copy migration of the VM to ``destination`` that broke off (both sides paused in
+        post-copy); ``plan`` is the request the migration was started with. Blocks until it ends.
+
+        :raises VirtkitError: translated from the hypervisor (for example while the hosts cannot reach each other).
+        """
+
+    def memory_tracking_sound(self, accel: Accel) -> bool:
+        """Whether this host's hypervisor tracks a running guest's dirty memory soundly under ``accel``: a pre-copy
+        migration from this host then leaves no stale page behind."""
 
     def abort_job(self, name: str) -> None:
         """Cancel the VM's running job."""

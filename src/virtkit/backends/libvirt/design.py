@@ -22,11 +22,13 @@ __all__ = [
     "MEMBALLOON_MODEL",
     "OVMF",
     "SCSI_CONTROLLER_MODEL",
+    "TCG_SOUND_TRACKING",
     "Firmware",
     "HostFacts",
     "default_cpu_mode",
     "foreign_firmware",
     "host_facts",
+    "memory_tracking_sound",
     "resolve_accel",
 ]
 
@@ -123,3 +125,16 @@ def default_cpu_mode(accel: Accel) -> str:
     definition it reads back is the one it asked for.
     """
     return "host-model" if accel is Accel.KVM else "qemu64"
+
+
+#: The first QEMU whose TCG tracks dirty memory soundly during a migration, as libvirt encodes versions
+#: (major * 1,000,000 + minor * 1,000 + micro). Before it, a dirty-bitmap sync can leave a vCPU's TLB allowing
+#: writes to a page that is no longer tracked: the page is copied once and never again, and the guest resumes on the
+#: destination with stale memory (a crash). QEMU 9.0 resets the TLB on every sync (docs/platform.md).
+TCG_SOUND_TRACKING = 9_000_000
+
+
+def memory_tracking_sound(accel: Accel, qemu_version: int) -> bool:
+    """Whether QEMU ``qemu_version`` tracks a running guest's dirty memory soundly under ``accel``: KVM always
+    does (the hardware marks pages), TCG from QEMU 9.0."""
+    return accel is not Accel.TCG or qemu_version >= TCG_SOUND_TRACKING

@@ -20,6 +20,7 @@ Quirks of libvirt 9.0 handled here:
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,13 +28,15 @@ from typing import TYPE_CHECKING, Any
 import libvirt
 
 from virtkit.backends.base.migration import MigratableDisk, MigrationRequest, SnapshotExport
+from virtkit.backends.libvirt import design
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.snapshots import parents_first
 from virtkit.backends.libvirt.tables import LOCATION
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
 from virtkit.backends.libvirt.xml.domain import Domain
 from virtkit.errors import BackendError, Conflict, HostUnavailable, NotFound, Unsupported
-from virtkit.models.migration import Convergence, JobStats, Location, Presence
+from virtkit.models.migration import JobStats, Location, Presence
+from virtkit.models.vm import Accel
 
 if TYPE_CHECKING:
     from virtkit.backends.libvirt.host import LibvirtHost
@@ -52,17 +55,29 @@ _POSTCOPY_REASONS = {
 _NO_JOB = (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED)
 
 
-def build_flags(plan: MigrationRequest) -> int:
-    """The ``virDomainMigrateToURI3`` flags for ``plan``."""
+_POSTCOPY_FAILED = {
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED),
+    (libvirt.VIR_DOMAIN_RUNNING, getattr(libvirt, "VIR_DOMAIN_RUNNING_POSTCOPY_FAILED", -1)),
+}
+
+
+def build_flags(plan: MigrationRequest, *, resume: bool = False) -> int:
+    """The ``virDomainMigrateToURI3`` flags for ``plan`` (``resume``: resume a post-copy that broke off)."""
     flags: int = libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
     if plan.live:
         flags |= libvirt.VIR_MIGRATE_LIVE
-        if plan.convergence is Convergence.AUTO_CONVERGE:
+        if plan.auto_converge:
             flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
-        elif plan.convergence is Convergence.POSTCOPY:
+        if plan.postcopy:
             flags |= libvirt.VIR_MIGRATE_POSTCOPY
+        if plan.xbzrle_cache is not None:
+            flags |= libvirt.VIR_MIGRATE_COMPRESSED
+        if plan.connections > 1:
+            flags |= libvirt.VIR_MIGRATE_PARALLEL
         if plan.copy_disks:
             flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+        if resume:
+            flags |= libvirt.VIR_MIGRATE_POSTCOPY_RESUME
     else:
         flags |= libvirt.VIR_MIGRATE_OFFLINE
     if plan.unsafe:
@@ -77,11 +92,16 @@ def build_params(
     params: dict[str, Any] = {}
     if plan.bandwidth is not None:
         params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = plan.bandwidth
-        if plan.convergence is Convergence.POSTCOPY:
-            params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY] = plan.bandwidth
-    if plan.convergence is Convergence.AUTO_CONVERGE and plan.throttle is not None:
+    if plan.postcopy and plan.bandwidth_postcopy is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY] = plan.bandwidth_postcopy
+    if plan.auto_converge and plan.throttle is not None:
         params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INITIAL] = plan.throttle[0]
         params[libvirt.VIR_MIGRATE_PARAM_AUTO_CONVERGE_INCREMENT] = plan.throttle[1]
+    if plan.live and plan.xbzrle_cache is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_COMPRESSION] = "xbzrle"
+        params[libvirt.VIR_MIGRATE_PARAM_COMPRESSION_XBZRLE_CACHE] = plan.xbzrle_cache
+    if plan.live and plan.connections > 1:
+        params[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = plan.connections
     if plan.copy_disks:
         params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(plan.copy_disks)
     if dest_xml is not None:
@@ -136,6 +156,17 @@ def job_stats(raw: Mapping[str, Any]) -> JobStats:
     )
 
 
+def _job_active(dom: libvirt.virDomain) -> bool:
+    """Whether a job runs on ``dom``. The destination of a migration refuses to report on it ("migration
+    statistics are available only on the source host"): that refusal means an incoming migration runs."""
+    try:
+        return dom.jobInfo()[0] not in _NO_JOB
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID and "only on the source" in str(exc):
+            return True
+        raise
+
+
 class LibvirtMigrations:
     """Migration on one libvirt host; every call looks the domain up afresh on the host's live connection."""
 
@@ -159,7 +190,7 @@ class LibvirtMigrations:
             dom = conn.lookupByUUIDString(uuid)
             state, reason = dom.state()
             persistent = bool(dom.isPersistent())
-            job = state in LOCATION and dom.jobInfo()[0] not in _NO_JOB
+            job = state in LOCATION and _job_active(dom)
         except HostUnavailable:
             return Presence(Location.UNKNOWN)
         except libvirt.libvirtError as exc:
@@ -173,7 +204,8 @@ class LibvirtMigrations:
         if placement is None:
             placement = Location.DEFINED if persistent else Location.ABSENT
         postcopy = (state, reason) in _POSTCOPY_REASONS
-        return Presence(placement, postcopy=postcopy, job_active=job, persistent=persistent)
+        failed = (state, reason) in _POSTCOPY_FAILED
+        return Presence(placement, postcopy=postcopy, job_active=job, persistent=persistent, postcopy_failed=failed)
 
     def job(self, name: str) -> JobStats | None:
         """The VM's active job, or ``None`` (none, the VM is gone or stopped, or the driver keeps no job statistics).
@@ -212,6 +244,22 @@ class LibvirtMigrations:
         dom = self._lookup(name)
         with libvirt_errors(self._what("switch to post-copy the migration of", name)):
             dom.migrateStartPostCopy(0)
+
+    def resume_postcopy(self, name: str, destination: str, plan: MigrationRequest) -> None:
+        """``virDomainMigrateToURI3`` with ``VIR_MIGRATE_POSTCOPY_RESUME`` and the flags the migration began with."""
+        with self._host.dedicated() as conn:
+            with libvirt_errors(self._what("look up", name)):
+                dom = conn.lookupByName(name)
+            # The disks were mirrored before the switch to post-copy: only memory is left.
+            memory_only = dataclasses.replace(plan, copy_disks=(), disk_paths={})
+            with libvirt_errors(f"resume the post-copy migration of {name} from {self._host.uri} to {destination}"):
+                dom.migrateToURI3(destination, build_params(memory_only), build_flags(memory_only, resume=True))
+
+    def memory_tracking_sound(self, accel: Accel) -> bool:
+        """See :func:`design.memory_tracking_sound`; the version is QEMU's as libvirt reports it."""
+        with libvirt_errors(f"read the hypervisor version of {self._host.uri}"):
+            version: int = self._host.conn.getVersion()
+        return design.memory_tracking_sound(accel, version)
 
     def abort_job(self, name: str) -> None:
         """``virDomainAbortJob``."""

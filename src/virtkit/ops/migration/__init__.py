@@ -68,9 +68,11 @@ def migrate(
 
     :param mode: ``live`` (shared storage), ``live-storage`` (its disks are copied while it runs), ``quick`` (save,
         restore on ``to``) or ``offline`` (a stopped VM's definition; its disks too when ``storage`` is given).
-    :param tuning: bandwidth, downtime ramp, convergence and completion timeout of a live migration (a
+    :param tuning: how a live migration runs and what makes a busy guest's migration end: strategy, bandwidth,
+        downtime ramp, auto-converge, compression, parallel connections, post-copy and completion timeout (a
         :class:`MigrationTuning`, or a mapping of its fields).
-    :param progress: called about four times a second from this thread while data moves.
+    :param progress: called about four times a second from this thread while data moves, until the end; the last
+        call of a move that succeeded has phase ``done``.
     :param cancel: set it from another thread to cancel; the VM then goes on where it was.
     :param shared_storage: directories both hosts see at the same path (see the module's docstring).
     :param storage: a directory on ``to`` for the copied disks (``live-storage``, ``offline``); by default they
@@ -144,4 +146,8 @@ def migrate(
             iterations=done.iterations,
             postcopy=done.postcopy,
             notes=done.notes,
+            strategy=done.strategy,
+            escalated=done.escalated,
+            max_downtime=done.max_downtime,
+            max_throttle=done.max_throttle,
         )

@@ -17,15 +17,15 @@ from virtkit import images
 from virtkit.backends.base import MigrationRequest
 from virtkit.errors import HostUnavailable, MigrationFailed, NotFound, VirtkitError
 from virtkit.models.migration import (
-    TCG_MIN_DOWNTIME,
-    Convergence,
+    Escalated,
     Location,
     MigrationProgress,
+    MigrationStrategy,
+    MigrationTuning,
     completion_timeout,
     downtime_schedule,
 )
 from virtkit.models.state import VMState
-from virtkit.models.vm import Accel
 from virtkit.ops.migration.monitor import Monitored, Watch, run_monitored
 from virtkit.ops.migration.outcome import Outcome
 from virtkit.ops.migration.plan import Context, MovePlan, preflight
@@ -44,6 +44,10 @@ class Done:
     iterations: int | None = None
     postcopy: bool = False
     notes: tuple[str, ...] = ()
+    escalated: tuple[Escalated, ...] = ()
+    max_downtime: float | None = None
+    max_throttle: int | None = None
+    strategy: MigrationStrategy | None = None
 
 
 def _sides(ctx: Context) -> tuple[Side, Side]:
@@ -141,63 +145,156 @@ def run_live(ctx: Context, plan: MovePlan) -> Done:
         raise
 
 
-def _live_move(ctx: Context, plan: MovePlan, created: list[Path], notes: list[str]) -> Done:
+def choose_strategy(tuning: MigrationTuning, *, sound: bool) -> tuple[MigrationStrategy, str | None]:
+    """The strategy a live migration runs with, and a note when ``auto`` chose other than pre-copy.
+
+    :param sound: the source's hypervisor tracks this guest's dirty memory soundly (a pre-copy is safe).
+    """
+    if tuning.strategy is not MigrationStrategy.AUTO:
+        return tuning.strategy, None
+    if sound:
+        return MigrationStrategy.PRECOPY, None
+    why = "the source's QEMU cannot track a TCG guest's dirty memory soundly before version 9.0"
+    if tuning.postcopy_usable:
+        return MigrationStrategy.POSTCOPY, f"{why}: moved in post-copy from the start"
+    return MigrationStrategy.STOPPED, f"{why} and post-copy is not allowed: the guest was paused for the copy"
+
+
+def _request(ctx: Context, plan: MovePlan, strategy: MigrationStrategy) -> MigrationRequest:
     tuning = ctx.tuning
-    move = MigrationRequest(
+    bandwidth = tuning.bandwidth
+    if strategy is MigrationStrategy.POSTCOPY:
+        # Almost nothing moves before the switch, which the monitor makes as soon as the hypervisor lets it; the
+        # caller's cap (or none) applies from then on.
+        bandwidth = 1
+    return MigrationRequest(
         live=True,
         unsafe=plan.unsafe,
-        bandwidth=tuning.bandwidth,
-        convergence=tuning.convergence,
+        bandwidth=bandwidth,
+        bandwidth_postcopy=tuning.bandwidth,
+        auto_converge=tuning.auto_converge and strategy is MigrationStrategy.PRECOPY,
         throttle=(tuning.throttle_initial, tuning.throttle_increment),
+        postcopy=tuning.postcopy_usable,
+        xbzrle_cache=tuning.cache_size(plan.before.memory) if tuning.uses_xbzrle else None,
+        connections=tuning.connections,
         copy_disks=tuple(c.disk.target for c in plan.copies),
         disk_paths={c.disk.target: c.dest for c in plan.copies if c.dest != c.disk.path},
     )
-    floor = TCG_MIN_DOWNTIME if plan.before.accel is Accel.TCG else 0
-    if floor > tuning.downtime_start:
-        notes.append(
-            f"the guest runs under TCG: the maximum downtime starts at {floor} ms, not {tuning.downtime_start}"
-        )
-    watch = Watch(
-        ramp=downtime_schedule(plan.data, tuning, floor=floor),
+
+
+def _watch(ctx: Context, plan: MovePlan, strategy: MigrationStrategy) -> Watch:
+    tuning = ctx.tuning
+    return Watch(
+        ramp=downtime_schedule(plan.data, tuning),
         timeout=completion_timeout(plan.data, tuning),
         on_timeout=tuning.on_timeout,
-        postcopy=tuning.convergence is Convergence.POSTCOPY,
+        postcopy=tuning.postcopy_usable,
+        downtime_max=tuning.downtime_max,
+        stall_passes=tuning.stall_passes,
+        auto_converge=tuning.auto_converge,
+        start=strategy.value if strategy is not MigrationStrategy.AUTO else "precopy",
     )
+
+
+def _live_move(ctx: Context, plan: MovePlan, created: list[Path], notes: list[str]) -> Done:
+    tuning = ctx.tuning
+    sound = True
+    if tuning.strategy is MigrationStrategy.AUTO:
+        sound = ctx.srcm.memory_tracking_sound(plan.before.accel)
+    strategy, why = choose_strategy(tuning, sound=sound)
+    if why is not None:
+        notes.append(why)
+    if tuning.postcopy and not tuning.postcopy_usable:
+        notes.append(f"post-copy is not possible over {tuning.connections} parallel connections")
+    move = _request(ctx, plan, strategy)
     mon = run_monitored(
         lambda: ctx.srcm.migrate(ctx.name, ctx.dst.uri, move),
         backend=ctx.srcm,
         name=ctx.name,
-        watch=watch,
+        watch=_watch(ctx, plan, strategy),
         pause_source=lambda: _pause_source(ctx),
         progress=ctx.progress,
         cancel=ctx.cancel,
     )
+    notes += mon.notes
+    if mon.postcopy or mon.error is not None:
+        notes += recover_postcopy(ctx, move)
     src, dst = _sides(ctx)
     settled = settle(src, dst, ctx.name, ctx.uuid, definition=plan.definition, postcopy=mon.postcopy)
-    notes += mon.notes
     if settled.decision.outcome is Outcome.DESTINATION and settled.confirmed and not settled.decision.restarts:
         if mon.error is not None:
             notes.append(f"libvirt reported an error, but the VM runs on the destination: {mon.error}")
         _redefine_snapshots(ctx, plan, notes, on_source=False)
         notes += [f"the source image {c.disk.path} was left in place" for c in plan.copies]
         stats = ctx.dstm.completed_job(ctx.name)
+        _report(ctx, "done", mon.elapsed, notes, total=stats.data_processed if stats else None)
         return Done(
-            downtime=stats.downtime if stats else None,
+            # In post-copy the guest ran on the destination before its memory was all there: no single pause.
+            downtime=stats.downtime if stats and not mon.postcopy else None,
             data_moved=stats.data_processed if stats else None,
             iterations=stats.iteration if stats else None,
             postcopy=mon.postcopy,
             notes=tuple(notes),
+            escalated=tuple(mon.escalated),
+            max_downtime=mon.max_downtime / 1000 if mon.max_downtime is not None else None,
+            max_throttle=mon.max_throttle,
+            strategy=strategy,
         )
     error = _failure(ctx, _cause(mon, settled), mon.error, settled)
     raise error from mon.callback_error or mon.error
 
 
+#: How long a post-copy that broke off is retried, and how often, in seconds.
+RESUME_TIMEOUT, RESUME_INTERVAL = 120.0, 2.0
+
+
+def recover_postcopy(ctx: Context, move: MigrationRequest, *, timeout: float = RESUME_TIMEOUT) -> list[str]:
+    """Resume a post-copy that broke off (the connection between the hosts dropped): the guest waits, paused, on
+    the destination for the pages still on the source. Retried until the hosts reach each other again or
+    ``timeout`` passes; the notes say what happened. Nothing to do when no side reports a failed post-copy."""
+    notes: list[str] = []
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
+        try:
+            here = ctx.srcm.presence(ctx.name, ctx.uuid)
+            there = ctx.dstm.presence(ctx.name, ctx.uuid)
+        except VirtkitError as exc:
+            notes.append(f"could not read whether the post-copy broke off: {exc}")
+            return notes
+        if not (here.postcopy_failed or there.postcopy_failed) or here.job_active:
+            if attempt:
+                notes.append(f"the post-copy that broke off was resumed (attempt {attempt})")
+            return notes
+        if time.monotonic() >= deadline:
+            notes.append(f"the post-copy that broke off could not be resumed in {timeout:.0f} s ({attempt} attempts)")
+            return notes
+        attempt += 1
+        try:
+            ctx.srcm.resume_postcopy(ctx.name, ctx.dst.uri, move)
+        except VirtkitError as exc:
+            notes.append(f"resuming the post-copy, attempt {attempt}: {exc}")
+            time.sleep(RESUME_INTERVAL)
+
+
 # -- quick: save, restore ----------------------------------------------------------------------------------------
 
 
-def _report(ctx: Context, phase: str, elapsed: float) -> None:
-    if ctx.progress is not None:
-        ctx.progress(MigrationProgress(None, None, None, None, None, None, None, elapsed, phase=phase))
+def _report(
+    ctx: Context, phase: str, elapsed: float, notes: list[str] | None = None, *, total: int | None = None
+) -> None:
+    """Report a phase with no figures of its own; ``done`` says everything is sent. With ``notes``, a failing
+    callback becomes a note (the move has happened and must not be reported as failed)."""
+    if ctx.progress is None:
+        return
+    progress = MigrationProgress(total, 0 if phase == "done" else None, total, None, None, None, None, elapsed, phase)
+    if notes is None:
+        ctx.progress(progress)
+        return
+    try:
+        ctx.progress(progress)
+    except Exception as exc:  # the caller's code, after the VM moved
+        notes.append(f"the progress callback failed after the move: {exc!r}")
 
 
 def _back_on_source(ctx: Context, plan: MovePlan, error: BaseException | None, cause: str) -> MigrationFailed:

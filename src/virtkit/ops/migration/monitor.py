@@ -1,13 +1,14 @@
 """The migration monitor: run the blocking migration call in a worker thread and watch its job from this one.
 
-About every 0.2 s the monitor reads the job on the source, reports it to the ``progress`` callback, raises the
-maximum downtime along the ramp, and acts on a cancel request or on the completion timeout. It never decides the
-outcome: that is read from the hosts afterwards (:mod:`virtkit.ops.migration.outcome`).
+About every 0.2 s the monitor reads the job on the source, reports it to the ``progress`` callback, carries out
+what the escalation decides (:mod:`virtkit.ops.migration.escalation`: raise the maximum downtime, or end the
+migration by post-copy, a pause or an abort), and acts on a cancel request. A migration started in post-copy is
+switched over as soon as the hypervisor lets it; one started stopped has its guest paused at once. The monitor never
+decides the outcome: that is read from the hosts afterwards (:mod:`virtkit.ops.migration.outcome`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
@@ -15,12 +16,18 @@ from collections.abc import Callable, Sequence
 
 from virtkit.backends.base.migration import MigrationBackend
 from virtkit.errors import VirtkitError
-from virtkit.models.migration import JobStats, MigrationProgress, TimeoutAction
+from virtkit.models.migration import Escalated, JobStats, MigrationProgress, TimeoutAction
+from virtkit.ops.migration.escalation import Action, Escalation
 
 __all__ = ["Monitored", "Watch", "run_monitored"]
 
 #: Seconds between two reads of the job.
 POLL_INTERVAL = 0.2
+#: Seconds between two attempts to switch a migration started in post-copy, while the hypervisor is not ready.
+SWITCH_INTERVAL = 0.02
+#: How long a migration started in post-copy may refuse the switch before the monitor gives up on it (it then
+#: escalates like any other), in seconds.
+SWITCH_TIMEOUT = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +38,14 @@ class Watch:
     ramp: Sequence[tuple[float, int]] = ()
     timeout: float | None = None
     on_timeout: TimeoutAction = TimeoutAction.ABORT
-    #: Force completion by switching to post-copy (else by pausing the source).
+    #: Post-copy is allowed: the last resort and ``start="postcopy"`` switch to it (else the source is paused).
     postcopy: bool = False
+    #: The ceiling for doubling the downtime when passes stall; ``None`` for the ramp's last step.
+    downtime_max: int | None = None
+    stall_passes: int = 2
+    auto_converge: bool = True
+    #: ``precopy``, ``postcopy`` (switch as soon as possible) or ``stopped`` (pause the guest at once).
+    start: str = "precopy"
     phase: str = "precopy"
 
 
@@ -42,7 +55,7 @@ class Monitored:
 
     #: What the call raised, or ``None``.
     error: BaseException | None = None
-    #: Why the monitor stopped the job: ``cancelled``, ``timeout``, or the progress callback's failure.
+    #: Why the monitor stopped the job: ``cancelled``, ``timeout``, ``stalled``, or the progress callback's failure.
     cause: str | None = None
     #: The progress callback's exception, to chain from.
     callback_error: BaseException | None = None
@@ -51,6 +64,11 @@ class Monitored:
     elapsed: float = 0.0
     last: JobStats | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: What the escalation did, in order.
+    escalated: list[Escalated] = dataclasses.field(default_factory=list)
+    #: The highest maximum downtime set, in ms, and the highest throttle the job reported, in percent.
+    max_downtime: int | None = None
+    max_throttle: int | None = None
 
 
 def _progress(stats: JobStats, elapsed: float, phase: str, max_downtime: int | None) -> MigrationProgress:
@@ -87,9 +105,22 @@ class _Run:
         self.progress = progress
         self.result = Monitored()
         self.aborted = False
-        self.timed_out = False
-        self.step = 0
-        self.downtime: int | None = None
+        ceiling = watch.downtime_max
+        if ceiling is None:
+            ceiling = watch.ramp[-1][1] if watch.ramp else 0
+        self.escalation = Escalation(
+            watch.ramp,
+            downtime_max=ceiling,
+            stall_passes=watch.stall_passes,
+            timeout=watch.timeout,
+            auto_converge=watch.auto_converge,
+            force=watch.on_timeout is TimeoutAction.FORCE,
+        )
+        self.switch_pending = watch.start == "postcopy"
+        self.pause_pending = watch.start == "stopped"
+
+    def note(self, elapsed: float, action: str, cause: str, value: int | None = None) -> None:
+        self.result.escalated.append(Escalated(round(elapsed, 3), action, cause, value))
 
     def abort(self, cause: str) -> None:
         if self.aborted:
@@ -104,49 +135,98 @@ class _Run:
         except VirtkitError as exc:
             self.result.notes.append(f"abort after {cause}: {exc}")
 
-    def ramp(self, elapsed: float) -> None:
-        steps = self.watch.ramp
-        while self.step < len(steps) and steps[self.step][0] <= elapsed:
-            milliseconds = steps[self.step][1]
-            self.step += 1
-            with contextlib.suppress(VirtkitError):  # the job may have just ended
-                self.backend.set_max_downtime(self.name, milliseconds)
-                self.downtime = milliseconds
+    def set_downtime(self, milliseconds: int) -> bool:
+        try:
+            self.backend.set_max_downtime(self.name, milliseconds)
+        except VirtkitError:
+            return False  # the job may have just ended
+        self.result.max_downtime = max(self.result.max_downtime or 0, milliseconds)
+        return True
 
-    def on_timeout(self) -> None:
-        self.timed_out = True
-        if self.watch.on_timeout is TimeoutAction.ABORT:
-            self.abort("timeout")
+    def act(self, elapsed: float, actions: list[Action]) -> None:
+        for action in actions:
+            if action.kind == "downtime" and action.value is not None:
+                if self.set_downtime(action.value) and elapsed > 0:
+                    self.note(elapsed, "downtime", action.cause, action.value)
+            elif action.kind == "end":
+                self.end(elapsed, action.cause)
+
+    def end(self, elapsed: float, cause: str) -> None:
+        """The last resort: abort, or complete by post-copy or by pausing the guest."""
+        if self.result.postcopy or self.result.forced_pause:
             return
-        if self.watch.postcopy:
-            try:
-                self.backend.start_postcopy(self.name)
-                self.result.postcopy = True
-                return
-            except VirtkitError as exc:
+        if self.watch.on_timeout is TimeoutAction.ABORT:
+            self.note(elapsed, "abort", cause)
+            self.abort(cause)
+            return
+        if self.watch.postcopy and self.switch(elapsed, cause):
+            return
+        self.pause(elapsed, cause)
+
+    def switch(self, elapsed: float, cause: str, *, quiet: bool = False) -> bool:
+        try:
+            self.backend.start_postcopy(self.name)
+        except VirtkitError as exc:
+            if not quiet:
                 self.result.notes.append(f"post-copy could not start ({exc}); pausing the source instead")
+            return False
+        self.result.postcopy = True
+        self.switch_pending = False
+        self.note(elapsed, "postcopy", cause)
+        return True
+
+    def pause(self, elapsed: float, cause: str) -> None:
+        self.pause_pending = False
         try:
             self.pause_source()
-            self.result.forced_pause = True
         except VirtkitError as exc:
             self.result.notes.append(f"could not pause the source to force completion: {exc}")
+            return
+        self.result.forced_pause = True
+        self.note(elapsed, "pause", cause)
 
-    def report(self, elapsed: float) -> None:
+    def start(self, elapsed: float) -> None:
+        """A migration started in post-copy or stopped: switch or pause as soon as the hypervisor lets it."""
+        if self.pause_pending:
+            self.pause(elapsed, "strategy")
+        if not self.switch_pending:
+            return
+        if self.switch(elapsed, "strategy", quiet=True):
+            return
+        if elapsed > SWITCH_TIMEOUT:
+            self.switch_pending = False
+            self.result.notes.append(
+                f"post-copy could not start within {SWITCH_TIMEOUT:.0f} s; the migration escalates as pre-copy"
+            )
+
+    def phase(self) -> str:
+        if self.result.postcopy:
+            return "postcopy"
+        if self.result.forced_pause:
+            return "stopped"
+        return self.watch.phase
+
+    def report(self, elapsed: float) -> JobStats | None:
         try:
             stats = self.backend.job(self.name)
         except VirtkitError:
-            return  # the host dropped the connection: the call itself will say so
+            stats = None  # the host dropped the connection: the call itself will say so
+        phase = self.phase()
         if stats is None:
-            return
-        self.result.last = stats
-        if self.progress is None:
-            return
-        phase = "postcopy" if self.result.postcopy else self.watch.phase
-        try:
-            self.progress(_progress(stats, elapsed, phase, self.downtime))
-        except Exception as exc:  # the caller's code: any failure stops the migration, then is re-raised
-            self.result.callback_error = exc
-            self.abort(f"the progress callback failed: {exc!r}")
+            if self.result.last is None:
+                return None
+            stats, phase = self.result.last, "completing"  # the switch-over: the job reports no figures now
+        else:
+            self.result.last = stats
+            if stats.throttle is not None:
+                self.result.max_throttle = max(self.result.max_throttle or 0, stats.throttle)
+        if self.progress is not None:
+            try:
+                self.progress(_progress(stats, elapsed, phase, self.escalation.downtime))
+            except Exception as exc:  # the caller's code: any failure stops the migration, then is re-raised
+                self.result.callback_error = exc
+                self.abort(f"the progress callback failed: {exc!r}")
+        return stats if phase != "completing" else None
 
 
 def run_monitored(
@@ -166,7 +246,7 @@ def run_monitored(
     end, and is re-raised.
     """
     run = _Run(backend, name, watch, pause_source, progress)
-    run.ramp(0.0)
+    run.act(0.0, run.escalation.step(0.0, None))
 
     def worker() -> None:
         try:
@@ -179,16 +259,18 @@ def run_monitored(
     thread.start()
     try:
         while True:
-            thread.join(interval)
+            thread.join(SWITCH_INTERVAL if run.switch_pending else interval)
             if not thread.is_alive():
                 break
             elapsed = time.monotonic() - start
             if cancel is not None and cancel.is_set():
                 run.abort("cancelled")
-            if watch.timeout is not None and elapsed > watch.timeout and not run.timed_out:
-                run.on_timeout()
-            run.ramp(elapsed)
-            run.report(elapsed)
+            run.start(elapsed)
+            if run.switch_pending:
+                continue  # no reports while racing for the switch: the first pass must not get under way
+            stats = run.report(elapsed)
+            if not run.aborted:
+                run.act(elapsed, run.escalation.step(elapsed, stats))
     except BaseException:
         run.abort("interrupted")
         thread.join()
