@@ -262,7 +262,7 @@ def recover_postcopy(ctx: Context, move: MigrationRequest, *, timeout: float = R
         except VirtkitError as exc:
             notes.append(f"could not read whether the post-copy broke off: {exc}")
             return notes
-        if not (here.postcopy_failed or there.postcopy_failed) or here.job_active:
+        if not (here.postcopy_failed or there.postcopy_failed):
             if attempt:
                 notes.append(f"the post-copy that broke off was resumed (attempt {attempt})")
             return notes
