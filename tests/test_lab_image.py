@@ -21,9 +21,10 @@ import pytest
 
 from virtkit.errors import InvalidSpec, LabError
 from virtkit.lab import image
-from virtkit.lab.guest import fetch
+from virtkit.lab.guest import fetch, memload
 from virtkit.lab.guest.initramfs import (
     AGENT_INIT,
+    LOAD_PATH,
     SHUTDOWN,
     CpioEntry,
     agent_entries,
@@ -40,7 +41,7 @@ from virtkit.lab.guest.initramfs import (
     write_initramfs,
     write_newc,
 )
-from virtkit.lab.serial import AGENT_STATUSES
+from virtkit.lab.serial import AGENT_STATUSES, DIRTY_MODES
 
 # --- newc cpio ---------------------------------------------------------------------------------------------------
 
@@ -141,6 +142,15 @@ def test_initramfs_layout() -> None:
         b"/lib/modules/6.1.0-56-cloud-amd64/virtio_ring.ko\n/lib/modules/6.1.0-56-cloud-amd64/virtio.ko\n"
     )
     assert by_name["lib/modules/6.1.0-56-cloud-amd64/virtio.ko"].data == b"V"
+    assert LOAD_PATH not in by_name  # no load given: none in the archive (init then runs without loads)
+
+
+def test_initramfs_holds_the_memory_load_as_an_executable() -> None:
+    entries = initramfs_entries(busybox=b"BB", init=b"I", kernel_version="6.1", modules=[], load=b"\x7fELF-load")
+    names = [e.name for e in entries]
+    (load,) = [e for e in entries if e.name == LOAD_PATH == "bin/virtkit-load"]
+    assert load.data == b"\x7fELF-load" and load.mode == stat.S_IFREG | 0o755
+    assert names.index("bin") < names.index(LOAD_PATH)
 
 
 def test_init_script_ships_as_package_data_and_prints_the_three_markers() -> None:
@@ -154,6 +164,9 @@ def test_init_script_ships_as_package_data_and_prints_the_three_markers() -> Non
         assert marker in script
     assert "/etc/virtkit/modules" in script
     assert "virtkit.alive=" in script
+    for option in ("dirty", "dirtymode", "dirtyreport", "fill", "fillcheck"):
+        assert f"virtkit.{option}=" in script
+    assert "load=/bin/virtkit-load" in script and LOAD_PATH == "bin/virtkit-load"
 
 
 @pytest.mark.skipif(shutil.which("busybox") is None, reason="busybox not installed")
@@ -282,6 +295,41 @@ def test_no_kernel_dependency_is_a_lab_error() -> None:
 # --- the image and its cache -------------------------------------------------------------------------------------
 
 
+def test_cmdline_with_the_loads() -> None:
+    guest = image.GuestImage(Path("/k"), Path("/i"), "console=ttyS0 quiet", "6.1.0-56-cloud-amd64")
+    line = guest.cmdline_for(alive=1, dirty=32, dirty_mode="counter", dirty_report=5, fill=64, fill_check=2)
+    assert line == (
+        "console=ttyS0 quiet virtkit.alive=1 virtkit.dirty=32 virtkit.dirtymode=counter virtkit.dirtyreport=5"
+        " virtkit.fill=64 virtkit.fillcheck=2"
+    )
+    assert guest.cmdline_for(fill=64) == "console=ttyS0 quiet virtkit.fill=64"
+    for mode in DIRTY_MODES:
+        assert guest.cmdline_for(dirty=8, dirty_mode=mode).endswith(f" virtkit.dirty=8 virtkit.dirtymode={mode}")
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "message"),
+    [
+        ({"fill": 0}, "fill", "positive whole number, got 0"),
+        ({"fill": 1.5}, "fill", "positive whole number, got 1.5"),
+        ({"fill": "64"}, "fill", "positive whole number, got '64'"),
+        ({"fill": True}, "fill", "positive whole number, got True"),
+        ({"fill": 8, "fill_check": -2}, "fill_check", "positive whole number"),
+        ({"dirty": 8, "dirty_report": 0}, "dirty_report", "positive whole number"),
+        ({"dirty": 8, "dirty_mode": "random"}, "dirty_mode", "one of pattern, counter, got 'random'"),
+        ({"dirty": 8, "dirty_mode": 1}, "dirty_mode", "one of pattern, counter, got 1"),
+        ({"dirty_mode": "counter"}, "dirty_mode", "needs dirty"),
+        ({"dirty_report": 5, "fill": 8}, "dirty_report", "needs dirty"),
+        ({"fill_check": 5, "dirty": 8}, "fill_check", "needs fill"),
+    ],
+)
+def test_cmdline_rejects_bad_load_options(options: dict[str, object], field: str, message: str) -> None:
+    guest = image.GuestImage(Path("/k"), Path("/i"), "console=ttyS0 quiet", "6.1.0-56-cloud-amd64")
+    with pytest.raises(InvalidSpec, match=message) as err:
+        guest.cmdline_for(**options)  # type: ignore[arg-type]
+    assert err.value.field == field
+
+
 def test_cmdline_with_alive_period() -> None:
     guest = image.GuestImage(Path("/k"), Path("/i"), "console=ttyS0 quiet", "6.1.0-56-cloud-amd64")
     assert guest.cmdline_for() == "console=ttyS0 quiet"
@@ -398,11 +446,12 @@ def test_unusable_cache_directory_is_a_lab_error(tmp_path: Path, monkeypatch: py
 
 
 def test_plain_recipe_is_the_one_plain_caches_were_built_with() -> None:
-    """The agent variant must not change the plain recipe: existing plain caches stay valid."""
+    """The agent variant must not change the plain recipe: the plain one is its fields and init, nothing more."""
     plain = image._PLAIN
-    fields = [1, "plain", "console=ttyS0 quiet", list(image.GUEST_MODULES), sorted(plain.required_modules)]
-    legacy = hashlib.sha256(json.dumps(fields).encode() + init_script()).hexdigest()
-    assert plain.recipe == legacy
+    load = [*memload.LOAD_COMMAND, hashlib.sha256(memload.load_source()).hexdigest()]
+    fields = [2, "plain", "console=ttyS0 quiet", list(image.GUEST_MODULES), sorted(plain.required_modules), load]
+    assert plain.recipe == hashlib.sha256(json.dumps(fields).encode() + init_script()).hexdigest()
+    assert image._FORMAT == 2  # 2: the memory load joined the archive
     assert plain.required_modules == {"virtio_ring", "virtio", "virtio_pci", "virtio_blk"}
 
 

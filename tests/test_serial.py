@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from virtkit.errors import OperationTimeout
-from virtkit.lab.serial import AGENT_STATUSES, GuestEvent, GuestEventKind, GuestLog, parse_log
+from virtkit.lab.serial import (
+    AGENT_STATUSES,
+    DIRTY_MODES,
+    FILL_STATUSES,
+    GuestEvent,
+    GuestEventKind,
+    GuestLog,
+    parse_log,
+)
 
 BOOT_LOG = (
     "[    0.000000] Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org)\r\n"
@@ -37,7 +45,9 @@ def test_kind_compares_equal_to_plain_strings() -> None:
 
 
 def test_dirty_marker_carries_the_mib_rewritten() -> None:
-    assert parse_log("VIRTKIT-DIRTY uptime=2.60 mib=64\n") == [GuestEvent(GuestEventKind.DIRTY, 2.6, None, 64, 1)]
+    assert parse_log("VIRTKIT-DIRTY uptime=2.60 mib=64\n") == [
+        GuestEvent(GuestEventKind.DIRTY, 2.6, None, 64, 1, mib=64)
+    ]
     assert parse_log("VIRTKIT-DIRTY uptime=2.60 mib=\n") == []
 
 
@@ -227,3 +237,78 @@ def test_wait_for_the_agent_of_each_boot(tmp_path: Path) -> None:
         f.write("VIRTKIT-AGENT uptime=62.48 no-port\r\n")
     assert log.wait_for_agent(1, after_line=first.line_no).status == "no-port"
     assert GuestLog(tmp_path / "missing.log").last_agent() is None
+
+
+# --- the memory loads' lines -------------------------------------------------------------------------------------
+
+
+def test_dirty_line_carries_mode_and_optional_pass_count() -> None:
+    started, report = parse_log(
+        "VIRTKIT-DIRTY uptime=2.60 mib=32 mode=counter\r\nVIRTKIT-DIRTY uptime=7.61 mib=32 mode=counter passes=41\r\n"
+    )
+    assert started == GuestEvent(GuestEventKind.DIRTY, 2.6, None, 32, 1, mib=32, mode="counter")
+    assert (report.mib, report.counter, report.mode, report.passes, report.line_no) == (32, 32, "counter", 41, 2)
+    (pattern,) = parse_log("VIRTKIT-DIRTY uptime=2.60 mib=8 mode=pattern\n")
+    assert (pattern.mode, pattern.passes, pattern.status, pattern.bad_pages) == ("pattern", None, None, None)
+    assert DIRTY_MODES == ("pattern", "counter")
+
+
+def test_dirty_line_of_an_older_guest_still_parses() -> None:
+    (event,) = parse_log("VIRTKIT-DIRTY uptime=2.60 mib=64\n")
+    assert (event.counter, event.mib, event.mode, event.passes) == (64, 64, None, None)
+
+
+def test_fill_lines_say_filled_ok_or_bad() -> None:
+    log = (
+        "VIRTKIT-FILL uptime=3.10 filled mib=64\r\n"
+        "VIRTKIT-FILL uptime=5.12 ok pass=1\r\n"
+        "VIRTKIT-FILL uptime=7.12 bad=3 pass=2\r\n"
+    )
+    filled, ok, bad = parse_log(log)
+    assert filled == GuestEvent(GuestEventKind.FILL, 3.1, None, None, 1, status="filled", mib=64)
+    assert ok == GuestEvent(GuestEventKind.FILL, 5.12, None, None, 2, status="ok", passes=1, bad_pages=0)
+    assert bad == GuestEvent(GuestEventKind.FILL, 7.12, None, None, 3, status="bad", passes=2, bad_pages=3)
+    assert [e.kind for e in (filled, ok, bad)] == ["fill"] * 3
+    assert {e.status for e in (filled, ok, bad)} == set(FILL_STATUSES)
+    assert list(GuestEventKind)[:5] == ["boot", "disks", "alive", "agent", "dirty"]  # FILL came last
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "VIRTKIT-DIRTY uptime=2.6 mib=32 mode=",
+        "VIRTKIT-DIRTY uptime=2.6 mib=32 mode=random",
+        "VIRTKIT-DIRTY uptime=2.6 mib=32 passes=4",  # passes only after a mode
+        "VIRTKIT-DIRTY uptime=2.6 mib=32 mode=counter passes=",
+        "VIRTKIT-DIRTY uptime=2.6 mib=32 mode=counterVIRTKIT-ALIVE",
+        "VIRTKIT-FILL uptime=3.1",
+        "VIRTKIT-FILL uptime=3.1 filled",
+        "VIRTKIT-FILL uptime=3.1 filled mib=",
+        "VIRTKIT-FILL uptime=3.1 ok",
+        "VIRTKIT-FILL uptime=3.1 ok pass=1 bad=2",
+        "VIRTKIT-FILL uptime=3.1 bad= pass=2",
+        "VIRTKIT-FILL uptime=3.1 bad=2",
+        "VIRTKIT-FILL uptime=3.1 ok pass=1[    3.2] virtio_blk virtio2: [vdb] 131072 512-byte",  # interleaved
+        "virtkit: the fill load did not start",
+        "virtkit-load: cannot map 64 MiB: Cannot allocate memory",
+    ],
+)
+def test_garbled_load_lines_and_load_errors_are_ignored(line: str) -> None:
+    assert parse_log(line + "\n") == []
+
+
+def test_wait_for_fill_checks_after_a_given_line(tmp_path: Path) -> None:
+    path = tmp_path / "serial.log"
+    path.write_text(BOOT_LOG + "VIRTKIT-FILL uptime=3.10 filled mib=64\r\n")
+    log = GuestLog(path)
+    assert log.wait_for_fill(1).status == "filled"
+    with pytest.raises(OperationTimeout, match="FILL check line after line 0"):
+        log.wait_for_fill(0.2, checked=True)
+    with open(path, "a") as f:
+        f.write("VIRTKIT-FILL uptime=5.12 ok pass=1\r\nVIRTKIT-FILL uptime=7.12 bad=1 pass=2\r\n")
+    first = log.wait_for_fill(1, checked=True)
+    assert (first.status, first.passes, first.line_no) == ("ok", 1, 9)
+    later = log.wait_for_fill(1, after_line=first.line_no)
+    assert (later.status, later.bad_pages, later.passes) == ("bad", 1, 2)
+    assert log.last_fill() == later
+    assert GuestLog(tmp_path / "missing.log").last_fill() is None

@@ -3,7 +3,8 @@
 The guest reports on its serial port (see ``guest/init`` and :mod:`virtkit.lab.serial`). One sub-directory of
 :func:`virtkit.lab.paths.guest_dir` per variant holds ``vmlinuz``, ``initrd.img`` and ``guest.json``. Variants:
 
-- ``plain``: busybox and the virtio modules;
+- ``plain``: busybox, the virtio modules and the memory load ``/bin/virtkit-load`` (``guest/virtkit-load.c``,
+  compiled with this machine's gcc: :meth:`GuestImage.cmdline_for` turns it on);
 - ``agent``: the same plus qemu-guest-agent (from Debian's package, with the shared libraries ``ldd`` finds on
   this machine), started on the virtio-serial port ``org.qemu.guest_agent.0`` (``guest/agent-init``); the
   agent's guest-shutdown powers the guest off (``guest/shutdown``). Boot it with ``guest_agent: true``.
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from virtkit.errors import InvalidSpec, LabError
-from virtkit.lab.guest import fetch
+from virtkit.lab.guest import fetch, memload
 from virtkit.lab.guest.fetch import AGENT_PACKAGE, KERNEL_META_PACKAGE, parse_kernel_dependency
 from virtkit.lab.guest.initramfs import (
     AGENT_INIT,
@@ -44,7 +45,7 @@ from virtkit.lab.guest.initramfs import (
     write_initramfs,
 )
 from virtkit.lab.paths import guest_dir
-from virtkit.lab.serial import GuestEvent, GuestEventKind, GuestLog
+from virtkit.lab.serial import DIRTY_MODES, DirtyMode, GuestEvent, GuestEventKind, GuestLog
 
 __all__ = [
     "GUEST_MODULES",
@@ -67,7 +68,7 @@ GUEST_MODULES: tuple[str, ...] = (
     "virtio_pci", "virtio_blk", "virtio_scsi", "failover", "net_failover", "virtio_net", "virtio_console",
     "virtio_balloon",
 )  # fmt: skip
-_FORMAT = 1  # bump when the cache layout or what guest/initramfs.py puts in the archive changes: rebuilds caches
+_FORMAT = 2  # bump when the cache layout or what guest/initramfs.py puts in the archive changes: rebuilds caches
 _AGENT_FORMAT = 1  # bump when how the agent variant's additions are gathered or laid out changes
 
 
@@ -80,20 +81,54 @@ class GuestImage:
     cmdline: str
     kernel_version: str
 
-    def cmdline_for(self, *, alive: int | None = None, dirty: int | None = None) -> str:
-        """The kernel command line, with the guest's alive period in seconds and the MiB of memory it keeps
-        rewriting (a load a plain live migration cannot keep up with), if given.
+    def cmdline_for(
+        self,
+        *,
+        alive: int | None = None,
+        dirty: int | None = None,
+        dirty_mode: DirtyMode | None = None,
+        dirty_report: int | None = None,
+        fill: int | None = None,
+        fill_check: int | None = None,
+    ) -> str:
+        """The kernel command line, with the options given (the guest's defaults for the others):
 
-        :raises InvalidSpec: ``alive`` or ``dirty`` is not a positive whole number.
+        - ``alive``: seconds between ALIVE lines (default 10);
+        - ``dirty``: MiB of memory the guest keeps rewriting, as fast as its vCPU goes (a load a plain live
+          migration cannot keep up with); ``dirty_mode``: ``"pattern"`` (default) writes the same bytes on every
+          pass, ``"counter"`` changes every byte of every page on every pass, so that neither XBZRLE nor a
+          compressor saves anything; ``dirty_report``: seconds between DIRTY lines with the passes written so far
+          (default: none, one DIRTY line when the load runs);
+        - ``fill``: MiB of memory the guest fills once with data that differs in every page, then checks page by
+          page every ``fill_check`` seconds (default 5), reporting each check on a FILL line.
+
+        :raises InvalidSpec: a number is not a positive whole number, ``dirty_mode`` is not one of
+            :data:`~virtkit.lab.serial.DIRTY_MODES`, or ``dirty_mode`` or ``dirty_report`` comes without ``dirty``,
+            ``fill_check`` without ``fill``; the error names the field.
         """
-        line = self.cmdline
-        for field, value in (("alive", alive), ("dirty", dirty)):
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        numbers = (("alive", alive), ("dirty", dirty), ("dirty_report", dirty_report), ("fill", fill))
+        for field, value in (*numbers, ("fill_check", fill_check)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise InvalidSpec(field, f"must be a positive whole number, got {value!r}")
-            line += f" virtkit.{field}={value}"
-        return line
+        if dirty_mode is not None and (not isinstance(dirty_mode, str) or dirty_mode not in DIRTY_MODES):
+            raise InvalidSpec("dirty_mode", f"must be one of {', '.join(DIRTY_MODES)}, got {dirty_mode!r}")
+        requirements: tuple[tuple[str, object, str, int | None], ...] = (
+            ("dirty_mode", dirty_mode, "dirty", dirty),
+            ("dirty_report", dirty_report, "dirty", dirty),
+            ("fill_check", fill_check, "fill", fill),
+        )
+        for option, given, needs, base in requirements:
+            if given is not None and base is None:
+                raise InvalidSpec(option, f"needs {needs}: without it the guest runs no such load")
+        options = (
+            ("alive", alive),
+            ("dirty", dirty),
+            ("dirtymode", dirty_mode),
+            ("dirtyreport", dirty_report),
+            ("fill", fill),
+            ("fillcheck", fill_check),
+        )
+        return self.cmdline + "".join(f" virtkit.{name}={value}" for name, value in options if value is not None)
 
 
 @dataclass(frozen=True)
@@ -106,8 +141,8 @@ class _Variant:
     @property
     def recipe(self) -> str:
         init = init_script()
-        text = json.dumps([_FORMAT, self.name, BASE_CMDLINE, self.modules, sorted(self.required_modules)])
-        recipe = text.encode() + init
+        fields = [_FORMAT, self.name, BASE_CMDLINE, self.modules, sorted(self.required_modules), memload.load_recipe()]
+        recipe = json.dumps(fields).encode() + init
         if self.agent:  # appended only here, so the plain recipe (and every plain cache) stays what it was
             agent = json.dumps([_AGENT_FORMAT, AGENT_PACKAGE, AGENT_INIT, SHUTDOWN]).encode()
             recipe += b"\0" + agent + b"\0" + guest_file(AGENT_INIT) + b"\0" + guest_file(SHUTDOWN)
@@ -196,6 +231,7 @@ def _build(variant: _Variant, *, force: bool, progress: Progress) -> GuestImage:
 
 
 def _assemble(variant: _Variant, work: Path, out: Path, progress: Progress) -> str:
+    load = memload.compile_load(work, progress)  # first: a missing compiler fails the build before any download
     apt = fetch.Apt(progress)
     progress(f"resolving the package {KERNEL_META_PACKAGE} depends on")
     kernel_deb = apt.with_update(lambda: apt.download(fetch.resolve_kernel_package(), work))
@@ -231,6 +267,7 @@ def _assemble(variant: _Variant, work: Path, out: Path, progress: Progress) -> s
         init=guest_file(AGENT_INIT) if variant.agent else init_script(),
         kernel_version=version,
         modules=[(name, contents[name]) for name in order],
+        load=load,
         extra=_agent_entries(fetch.qemu_ga(apt, work, progress)) if variant.agent else (),
     )
     write_initramfs(entries, out / "initrd.img")

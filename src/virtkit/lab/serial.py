@@ -5,11 +5,20 @@ The guest's ``/init`` (``virtkit/lab/guest/init``) writes three kinds of line, a
     VIRTKIT-BOOT uptime=2.41
     VIRTKIT-DISKS uptime=2.43 disks=sda,vda        (empty after "disks=" when there is none)
     VIRTKIT-ALIVE uptime=12.45 counter=1
-    VIRTKIT-DIRTY uptime=2.60 mib=64               (only with virtkit.dirty=<MiB>: the memory load runs)
+
+its memory load (``virtkit/lab/guest/virtkit-load.c``) two more, when the kernel command line asks for a load::
+
+    VIRTKIT-DIRTY uptime=2.60 mib=64 mode=counter  (virtkit.dirty=<MiB>: once, when the load runs; mode: DIRTY_MODES)
+    VIRTKIT-DIRTY uptime=7.60 mib=64 mode=counter passes=52   (every virtkit.dirtyreport=<s>: passes so far)
+    VIRTKIT-FILL uptime=3.10 filled mib=256        (virtkit.fill=<MiB>: once, when the memory is filled)
+    VIRTKIT-FILL uptime=8.12 ok pass=1             (every virtkit.fillcheck=<s>: check number 1 found every page intact)
+    VIRTKIT-FILL uptime=13.12 bad=3 pass=2         (check number 2 found 3 pages changed)
 
 and the ``agent`` variant's guest (``virtkit/lab/guest/agent-init``) one more, once per boot::
 
     VIRTKIT-AGENT uptime=3.45 started              (or "no-port", "failed": see AGENT_STATUSES)
+
+Older guests wrote DIRTY lines without ``mode=``: they still parse (``mode`` is then ``None``).
 
 The serial log is opened in append mode, so a guest that reboots adds a second BOOT line to the same file. Only
 whole lines count: a last line without its newline is still being written and is left for the next read.
@@ -25,34 +34,59 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal, get_args
 
 from virtkit.errors import OperationTimeout
 
-__all__ = ["AGENT_STATUSES", "GuestEvent", "GuestEventKind", "GuestLog", "parse_log"]
+__all__ = [
+    "AGENT_STATUSES",
+    "DIRTY_MODES",
+    "FILL_STATUSES",
+    "DirtyMode",
+    "GuestEvent",
+    "GuestEventKind",
+    "GuestLog",
+    "parse_log",
+]
 
 _TAIL_LINES = 200  # lines kept for error messages
 
 
 class GuestEventKind(StrEnum):
-    """What a guest line reports; compares equal to the plain strings ``"boot"``, ``"disks"``, ``"alive"`` and
-    ``"agent"``, ``"dirty"``."""
+    """What a guest line reports; compares equal to the plain strings ``"boot"``, ``"disks"``, ``"alive"``,
+    ``"agent"``, ``"dirty"`` and ``"fill"``."""
 
     BOOT = "boot"
     DISKS = "disks"
     ALIVE = "alive"
     AGENT = "agent"
     DIRTY = "dirty"
+    FILL = "fill"
 
 
 # What an AGENT line says: qemu-ga runs with its port open (it answers from now on); the VM has no agent channel;
 # qemu-ga exited or never opened its port.
 AGENT_STATUSES = ("started", "no-port", "failed")
+# How the dirty load rewrites its memory (kernel option virtkit.dirtymode=): the same bytes on every pass, or
+# every byte of every page changed on every pass (nothing for XBZRLE or a compressor to save).
+DirtyMode = Literal["pattern", "counter"]
+DIRTY_MODES: tuple[DirtyMode, ...] = get_args(DirtyMode)
+# What a FILL line says: the memory is filled; a check found every page as written; a check found changed pages.
+FILL_STATUSES = ("filled", "ok", "bad")
 
 
 @dataclass(frozen=True)
 class GuestEvent:
-    """One marker line of the guest: ``disks`` is set on DISKS lines, ``counter`` on ALIVE lines (and the MiB
-    rewritten on DIRTY lines), ``status`` (one of :data:`AGENT_STATUSES`) on AGENT lines.
+    """One marker line of the guest; the fields a kind of line does not carry are ``None``.
+
+    - DISKS: ``disks``;
+    - ALIVE: ``counter``;
+    - AGENT: ``status``, one of :data:`AGENT_STATUSES`;
+    - DIRTY: ``mib`` rewritten (also in ``counter``, where it always was), ``mode`` (one of :data:`DIRTY_MODES`;
+      ``None`` from a guest older than the modes) and, on the periodic report lines only, ``passes`` written so far;
+    - FILL: ``status``, one of :data:`FILL_STATUSES`; ``mib`` filled on the ``filled`` line; on check lines,
+      ``passes``, the check's number from 1, and ``bad_pages``, the pages that differ from what was written (0 when
+      ``ok``).
 
     ``uptime`` is the guest's own /proc/uptime in seconds; ``line_no`` counts the log's lines from 1.
     """
@@ -63,20 +97,32 @@ class GuestEvent:
     counter: int | None
     line_no: int
     status: str | None = None
+    mib: int | None = None
+    mode: str | None = None
+    passes: int | None = None
+    bad_pages: int | None = None
 
 
 # A marker may follow kernel noise on the same line (both write to ttyS0), so it is searched, not matched at the
 # start; a marker whose fields do not parse exactly (a line garbled by interleaved output) is ignored.
 _MARKER = re.compile(
-    r"VIRTKIT-(?P<kind>BOOT|DISKS|ALIVE|AGENT|DIRTY) uptime=(?P<uptime>\d+(?:\.\d+)?)(?P<rest>.*?)\s*$"
+    r"VIRTKIT-(?P<kind>BOOT|DISKS|ALIVE|AGENT|DIRTY|FILL) uptime=(?P<uptime>\d+(?:\.\d+)?)(?P<rest>.*?)\s*$"
 )
 _FIELDS = {
     "BOOT": re.compile(r""),
     "DISKS": re.compile(r" disks=(?P<disks>(?:[\w.:-]+(?:,[\w.:-]+)*)?)"),
     "ALIVE": re.compile(r" counter=(?P<counter>\d+)"),
-    "DIRTY": re.compile(r" mib=(?P<counter>\d+)"),
+    "DIRTY": re.compile(
+        r" mib=(?P<mib>\d+)(?: mode=(?P<mode>" + "|".join(DIRTY_MODES) + r")(?: passes=(?P<passes>\d+))?)?"
+    ),
     "AGENT": re.compile(r" (?P<status>" + "|".join(re.escape(s) for s in AGENT_STATUSES) + r")"),
+    # Named groups cannot repeat across alternatives: "ok" and "bad" lines each have their own pass group.
+    "FILL": re.compile(
+        r" (?:filled mib=(?P<mib>\d+)|ok pass=(?P<ok_pass>\d+)|bad=(?P<bad_pages>\d+) pass=(?P<passes>\d+))"
+    ),
 }
+
+_NUMBERS = frozenset({"counter", "mib", "passes", "ok_pass", "bad_pages"})  # the groups that hold whole numbers
 
 
 def parse_log(text: str) -> list[GuestEvent]:
@@ -99,15 +145,29 @@ def _parse_line(line: str, line_no: int) -> GuestEvent | None:
     if marker is None or (fields := _FIELDS[marker["kind"]].fullmatch(marker["rest"])) is None:
         return None
     kind = GuestEventKind(marker["kind"].lower())
-    disks = fields.groupdict().get("disks")
-    counter = fields.groupdict().get("counter")
+    found = fields.groupdict()
+    disks, status = found.get("disks"), found.get("status")
+    numbers = {name: int(value) for name, value in found.items() if name in _NUMBERS and value is not None}
+    if kind is GuestEventKind.DIRTY:
+        numbers["counter"] = numbers["mib"]  # where DIRTY lines kept their MiB before the field had its own name
+    elif kind is GuestEventKind.FILL:
+        if "mib" in numbers:
+            status = "filled"
+        elif "ok_pass" in numbers:
+            status, numbers["passes"], numbers["bad_pages"] = "ok", numbers.pop("ok_pass"), 0
+        else:
+            status = "bad"
     return GuestEvent(
         kind=kind,
         uptime=float(marker["uptime"]),
         disks=None if disks is None else tuple(disks.split(",")) if disks else (),
-        counter=None if counter is None else int(counter),
+        counter=numbers.get("counter"),
         line_no=line_no,
-        status=fields.groupdict().get("status"),
+        status=status,
+        mib=numbers.get("mib"),
+        mode=found.get("mode"),
+        passes=numbers.get("passes"),
+        bad_pages=numbers.get("bad_pages"),
     )
 
 
@@ -149,6 +209,10 @@ class GuestLog:
     def last_agent(self) -> GuestEvent | None:
         """The latest AGENT line (its ``status`` says whether qemu-ga started), or ``None`` before the first one."""
         return next((e for e in reversed(self.events()) if e.kind is GuestEventKind.AGENT), None)
+
+    def last_fill(self) -> GuestEvent | None:
+        """The latest FILL line (``status`` filled, ok or bad), or ``None`` before the first one."""
+        return next((e for e in reversed(self.events()) if e.kind is GuestEventKind.FILL), None)
 
     def tail(self, count: int = 20) -> list[str]:
         """The last ``count`` whole lines of the log, carriage returns stripped (for error messages)."""
@@ -235,6 +299,29 @@ class GuestLog:
             return [e for e in events if e.kind is GuestEventKind.AGENT and e.line_no > after_line]
 
         events = self.wait_for(lambda evs: bool(fresh(evs)), timeout, description=f"AGENT line after line {after_line}")
+        return fresh(events)[0]
+
+    def wait_for_fill(self, timeout: float, after_line: int = 0, *, checked: bool = False) -> GuestEvent:
+        """Wait for a FILL line after line ``after_line``; with ``checked``, for a check's line (ok or bad), not
+        the ``filled`` one. Return it, whatever it says.
+
+        To see whether memory came through a migration intact, pass ``checked=True`` and the ``line_no`` of the
+        log's last line once the migration has finished: the line returned is from a check that ended on the
+        destination, its ``status`` ``"ok"`` or ``"bad"`` (``bad_pages`` says how many). That check may have begun
+        before the switch-over; for one that ran wholly on the destination, wait again after that line.
+
+        :raises OperationTimeout: no such line within ``timeout`` seconds (no fill load, or a hung guest).
+        """
+
+        def fresh(events: list[GuestEvent]) -> list[GuestEvent]:
+            return [
+                e
+                for e in events
+                if e.kind is GuestEventKind.FILL and e.line_no > after_line and not (checked and e.status == "filled")
+            ]
+
+        what = "FILL check line" if checked else "FILL line"
+        events = self.wait_for(lambda evs: bool(fresh(evs)), timeout, description=f"{what} after line {after_line}")
         return fresh(events)[0]
 
     def _refresh(self) -> None:

@@ -1,7 +1,7 @@
 """What goes into the test guest's initramfs, and the newc cpio writer that packs it.
 
-No apt and no network here: the inputs are a busybox binary, the ``init`` script next to this module and the
-kernel's module files, already on disk.
+No apt and no network here: the inputs are a busybox binary, the ``init`` script next to this module, the memory
+load (:mod:`~virtkit.lab.guest.memload`) and the kernel's module files, already on disk.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from virtkit.errors import LabError
 
 __all__ = [
     "AGENT_INIT",
+    "LOAD_PATH",
     "PLAIN_INIT",
     "SHUTDOWN",
     "CpioEntry",
@@ -52,6 +53,7 @@ AGENT_INIT = "agent-init"  # the agent variant's /init: starts qemu-ga, then exe
 SHUTDOWN = "shutdown"  # the agent variant's /sbin/shutdown, run by qemu-ga's guest-shutdown
 _PLAIN_INIT_PATH = "etc/virtkit/init"  # where the agent variant's /init finds the plain one
 _QEMU_GA = "usr/sbin/qemu-ga"
+LOAD_PATH = "bin/virtkit-load"  # the memory load, which init starts for virtkit.dirty= and virtkit.fill=
 
 
 def guest_file(name: str) -> bytes:
@@ -76,9 +78,11 @@ def initramfs_entries(
     init: bytes,
     kernel_version: str,
     modules: Sequence[tuple[str, bytes]],
+    load: bytes | None = None,
     extra: Sequence[CpioEntry] = (),
 ) -> list[CpioEntry]:
-    """The initramfs members: busybox as ``/bin/sh``, ``/init``, the modules (uncompressed) and their load order.
+    """The initramfs members: busybox as ``/bin/sh``, ``/init``, the memory load as ``/bin/virtkit-load`` (if
+    given: without it init starts no load), the modules (uncompressed) and their load order.
 
     ``modules`` are (name, content) pairs already in load order; ``extra`` members (a variant's additions, see
     :func:`agent_entries`) come last, so without them the archive is the plain guest's, byte for byte.
@@ -89,8 +93,10 @@ def initramfs_entries(
         CpioEntry("bin/busybox", stat.S_IFREG | 0o755, busybox),
         CpioEntry("bin/sh", stat.S_IFLNK | 0o777, b"busybox"),
         CpioEntry("init", stat.S_IFREG | 0o755, init),
-        CpioEntry(f"lib/modules/{kernel_version}", stat.S_IFDIR | 0o755),
     ]
+    if load is not None:
+        entries.append(CpioEntry(LOAD_PATH, stat.S_IFREG | 0o755, load))
+    entries.append(CpioEntry(f"lib/modules/{kernel_version}", stat.S_IFDIR | 0o755))
     paths = [f"lib/modules/{kernel_version}/{name}.ko" for name, _ in modules]
     entries += [CpioEntry(p, stat.S_IFREG | 0o644, data) for p, (_, data) in zip(paths, modules, strict=True)]
     entries.append(CpioEntry(_MODULE_LIST, stat.S_IFREG | 0o644, "".join(f"/{p}\n" for p in paths).encode()))
