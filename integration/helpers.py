@@ -126,6 +126,9 @@ def spec_data(
     disk_size: str = "256MiB",
     alive: int | None = 1,
     dirty: int | None = None,
+    dirty_mode: str | None = None,
+    fill: int | None = None,
+    fill_check: int | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """A spec of the test guest as data: ``name.qcow2`` of ``disk_size`` and ``name.serial.log`` in the shared
@@ -137,7 +140,9 @@ def spec_data(
         "kernel": {
             "kernel": str(guest.kernel),
             "initrd": str(guest.initrd),
-            "cmdline": guest.cmdline_for(alive=alive, dirty=dirty),
+            "cmdline": guest.cmdline_for(
+                alive=alive, dirty=dirty, dirty_mode=dirty_mode, fill=fill, fill_check=fill_check
+            ),
         },
         "disks": [{"path": str(shared / f"{name}.qcow2"), "size": disk_size}],
         "serial_log": str(shared / f"{name}.serial.log"),

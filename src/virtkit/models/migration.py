@@ -309,7 +309,9 @@ class MigrationProgress:
 
     @property
     def fraction(self) -> float | None:
-        """How much of the data is sent, from 0 to 1 (``None`` before the total is known)."""
+        """How much of the data is sent, from 0 to 1 (``None`` before the total is known; 1 once ``done``)."""
+        if self.phase == "done":
+            return 1.0
         if not self.data_total or self.data_remaining is None:
             return None
         return min(1.0, max(0.0, 1 - self.data_remaining / self.data_total))

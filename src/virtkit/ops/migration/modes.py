@@ -227,7 +227,8 @@ def _live_move(ctx: Context, plan: MovePlan, created: list[Path], notes: list[st
         _redefine_snapshots(ctx, plan, notes, on_source=False)
         notes += [f"the source image {c.disk.path} was left in place" for c in plan.copies]
         stats = ctx.dstm.completed_job(ctx.name)
-        _report(ctx, "done", mon.elapsed, notes, total=stats.data_processed if stats else None)
+        total = stats.data_processed if stats else mon.last.data_total if mon.last else None
+        _report(ctx, "done", mon.elapsed, notes, total=total)
         return Done(
             # In post-copy the guest ran on the destination before its memory was all there: no single pause.
             downtime=stats.downtime if stats and not mon.postcopy else None,
