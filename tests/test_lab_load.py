@@ -231,7 +231,7 @@ def test_load_refuses_bad_arguments_without_starting(
     assert start_load(load_binary, out, *args) == 1
     said = out.read_text()
     assert said.startswith("virtkit-load: ") and message in said and said.count("\n") == 1
-    assert set(load_processes(load_binary)) == before
+    assert set(load_processes(load_binary)) <= before  # none new (one of an earlier test may be ending meanwhile)
 
 
 def test_load_that_cannot_get_its_memory_exits_1(load_binary: Path, tmp_path: Path) -> None:
@@ -239,4 +239,4 @@ def test_load_that_cannot_get_its_memory_exits_1(load_binary: Path, tmp_path: Pa
     before = set(load_processes(load_binary))
     assert start_load(load_binary, out, "dirty", "256", "counter", "0", limit=128 << 20) == 1
     assert out.read_text() == "virtkit-load: cannot map 256 MiB: Cannot allocate memory\n"
-    assert set(load_processes(load_binary)) == before
+    assert set(load_processes(load_binary)) <= before
