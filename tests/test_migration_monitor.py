@@ -35,6 +35,9 @@ class ScriptedJob:
     def set_max_downtime(self, name: str, milliseconds: int) -> None:
         self.calls.append(("downtime", milliseconds))
 
+    def set_max_speed(self, name: str, mib_per_second: int) -> None:
+        self.calls.append(("speed", mib_per_second))
+
     def abort_job(self, name: str) -> None:
         self.calls.append(("abort", None))
         self.done.set()
@@ -262,3 +265,22 @@ def test_progress_goes_on_while_the_job_completes() -> None:
     assert phases[0] == "precopy" and phases[-1] == "completing"
     assert phases.index("completing") > 0 and set(phases) == {"precopy", "completing"}
     assert seen[-1].elapsed > 0.4  # the callbacks did not stop with the figures
+
+
+class DisksFirst(NotReadyAtFirst):
+    """A storage copy: nothing flows for a few reads, then the disks, and only later may it switch."""
+
+    def __init__(self) -> None:
+        super().__init__(refusals=10)
+        self.reads = 0
+
+    def job(self, name: str) -> JobStats | None:
+        self.reads += 1
+        return JobStats(data_total=100, data_processed=0 if self.reads < 4 else 10, iteration=1)
+
+
+def test_memory_is_held_back_once_the_disk_copy_flows_and_until_the_switch() -> None:
+    job = DisksFirst()
+    result, _ = _watch(job, Watch(start="postcopy", postcopy=True, hold_speed=1))
+    assert job.calls == [("speed", 1), ("postcopy", None)]  # once, after data flowed, before the switch
+    assert job.reads >= 4 and result.postcopy

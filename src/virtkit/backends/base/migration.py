@@ -92,6 +92,9 @@ class MigrationBackend(Protocol):
     def set_max_downtime(self, name: str, milliseconds: int) -> None:
         """Set the longest the VM may be paused for the final copy of a live migration, now or when one starts."""
 
+    def set_max_speed(self, name: str, mib_per_second: int) -> None:
+        """Cap the memory transfer of the VM's running migration, in MiB/s (disk copies keep their own cap)."""
+
     def start_postcopy(self, name: str) -> None:
         """Switch the VM's running migration (started with post-copy allowed) to post-copy."""
 

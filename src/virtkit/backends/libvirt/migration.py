@@ -239,6 +239,13 @@ class LibvirtMigrations:
         with libvirt_errors(self._what(f"set the maximum downtime to {milliseconds} ms for", name)):
             dom.migrateSetMaxDowntime(milliseconds, 0)
 
+    def set_max_speed(self, name: str, mib_per_second: int) -> None:
+        """``virDomainMigrateSetMaxSpeed``: QEMU's memory bandwidth; libvirt set the disk mirrors' caps at their
+        start."""
+        dom = self._lookup(name)
+        with libvirt_errors(self._what(f"cap at {mib_per_second} MiB/s the migration of", name)):
+            dom.migrateSetMaxSpeed(mib_per_second, 0)
+
     def start_postcopy(self, name: str) -> None:
         """``virDomainMigrateStartPostCopy``."""
         dom = self._lookup(name)

@@ -163,9 +163,10 @@ def choose_strategy(tuning: MigrationTuning, *, sound: bool) -> tuple[MigrationS
 def _request(ctx: Context, plan: MovePlan, strategy: MigrationStrategy) -> MigrationRequest:
     tuning = ctx.tuning
     bandwidth = tuning.bandwidth
-    if strategy is MigrationStrategy.POSTCOPY:
+    if strategy is MigrationStrategy.POSTCOPY and not plan.copies:
         # Almost nothing moves before the switch, which the monitor makes as soon as the hypervisor lets it; the
-        # caller's cap (or none) applies from then on.
+        # caller's cap (or none) applies from then on. With disks to copy, the cap would hold them back too: the
+        # monitor holds back memory alone (Watch.hold_speed).
         bandwidth = 1
     return MigrationRequest(
         live=True,
@@ -193,6 +194,7 @@ def _watch(ctx: Context, plan: MovePlan, strategy: MigrationStrategy) -> Watch:
         stall_passes=tuning.stall_passes,
         auto_converge=tuning.auto_converge,
         start=strategy.value if strategy is not MigrationStrategy.AUTO else "precopy",
+        hold_speed=1 if strategy is MigrationStrategy.POSTCOPY and plan.copies else None,
     )
 
 

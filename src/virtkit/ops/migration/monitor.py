@@ -46,6 +46,9 @@ class Watch:
     auto_converge: bool = True
     #: ``precopy``, ``postcopy`` (switch as soon as possible) or ``stopped`` (pause the guest at once).
     start: str = "precopy"
+    #: Cap the memory transfer at this many MiB/s at the first poll (a migration that starts in post-copy after a
+    #: disk copy: the disks go at full speed, memory is held back until the switch).
+    hold_speed: int | None = None
     phase: str = "precopy"
 
 
@@ -118,6 +121,7 @@ class _Run:
         )
         self.switch_pending = watch.start == "postcopy"
         self.pause_pending = watch.start == "stopped"
+        self.hold_pending = watch.hold_speed is not None
 
     def note(self, elapsed: float, action: str, cause: str, value: int | None = None) -> None:
         self.result.escalated.append(Escalated(round(elapsed, 3), action, cause, value))
@@ -189,6 +193,8 @@ class _Run:
         """A migration started in post-copy or stopped: switch or pause as soon as the hypervisor lets it."""
         if self.pause_pending:
             self.pause(elapsed, "strategy")
+        if self.hold_pending and self.watch.hold_speed is not None:
+            self.hold(self.watch.hold_speed)
         if not self.switch_pending:
             return
         if self.switch(elapsed, "strategy", quiet=True):
@@ -198,6 +204,16 @@ class _Run:
             self.result.notes.append(
                 f"post-copy could not start within {SWITCH_TIMEOUT:.0f} s; the migration escalates as pre-copy"
             )
+
+    def hold(self, mib_per_second: int) -> None:
+        """Cap memory once data flows: the disk copies, which come first, have taken their cap at their start."""
+        try:
+            stats = self.backend.job(self.name)
+            if stats is not None and (stats.data_processed or 0) > 0:
+                self.backend.set_max_speed(self.name, mib_per_second)
+                self.hold_pending = False
+        except VirtkitError:
+            pass  # the job has not started yet, or just ended: the next poll tries again
 
     def phase(self) -> str:
         if self.result.postcopy:
