@@ -76,3 +76,13 @@ def test_the_timeout_ends_it_even_while_it_progresses() -> None:
     esc = Escalation(RAMP, downtime_max=150, timeout=15.0)
     esc.step(0.0, None)
     assert esc.step(16.0, _pass(3, 10)) == [Action("downtime", "ramp", 100), Action("end", "timeout")]
+
+
+def test_a_pass_whose_rest_fits_in_the_allowance_is_not_a_stall() -> None:
+    # Nearly nothing left (an idle guest's last pages): not shrinking by 5 % means nothing when it fits.
+    esc = Escalation(RAMP[:1], downtime_max=400, stall_passes=1)
+    esc.step(0.0, None)
+    fits = [JobStats(data_total=1000, data_remaining=8, iteration=i, downtime=0.02) for i in range(1, 6)]
+    assert [a for i, s in enumerate(fits) for a in esc.step(1.0 + i, s)] == []
+    too_big = JobStats(data_total=1000, data_remaining=8, iteration=6, downtime=0.2)
+    assert esc.step(7.0, too_big) == [Action("downtime", "stalled", 100)]

@@ -284,3 +284,11 @@ def test_memory_is_held_back_once_the_disk_copy_flows_and_until_the_switch() -> 
     result, _ = _watch(job, Watch(start="postcopy", postcopy=True, hold_speed=1))
     assert job.calls == [("speed", 1), ("postcopy", None)]  # once, after data flowed, before the switch
     assert job.reads >= 4 and result.postcopy
+
+
+def test_nothing_escalates_after_the_switch_to_post_copy() -> None:
+    job = ScriptedJob(duration=0.6)
+    job.start_postcopy = lambda name: job.calls.append(("postcopy", None))  # type: ignore[method-assign]
+    result, _ = _watch(job, Watch(ramp=[(0.0, 50), (0.2, 100), (0.4, 150)], start="postcopy", postcopy=True))
+    assert job.calls == [("downtime", 50), ("postcopy", None)]  # the later ramp steps were not sent
+    assert [e.action for e in result.escalated] == ["postcopy"]

@@ -121,9 +121,11 @@ class MigrationTuning(Spec):
        decides: ``force`` switches to post-copy if ``postcopy`` allows it, else pauses the guest for the final copy;
        ``abort`` cancels the migration and the VM goes on where it was.
 
-    To cap the downtime strictly, set ``downtime_max`` and ``on_timeout="abort"``; to keep the VM independent of
-    the source at every moment, ``postcopy=False`` (in post-copy the guest runs on the destination while part of
-    its memory is still on the source: if the source dies then, the guest is lost).
+    To cap the downtime strictly, set ``downtime_max``, ``on_timeout="abort"`` and ``strategy="precopy"`` (the
+    switch to post-copy pauses the guest once, for as long as the hypervisor needs: about 100 ms for a busy guest
+    under TCG); to keep the VM independent of the source at every moment, ``postcopy=False`` (in post-copy the
+    guest runs on the destination while part of its memory is still on the source: if the source dies then, the
+    guest is lost).
 
     Durations scale with the data to move, as Nova does: a 4 GiB guest gets four times the time of a 1 GiB one
     before the next downtime step or the completion timeout.

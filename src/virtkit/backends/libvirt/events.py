@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import libvirt
 
@@ -82,6 +83,25 @@ class EventSubscription:
 
         with libvirt_errors(f"subscribe to lifecycle events of {host}"):
             cid = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_event, None)
+        return cls(conn, cid)
+
+    @classmethod
+    def job_completed(
+        cls, conn: libvirt.virConnect, dom: libvirt.virDomain, callback: Callable[[dict[str, Any]], None]
+    ) -> EventSubscription:
+        """Subscribe ``callback`` to the job-completed event of ``dom``: the statistics of its finished job (for a
+        migration, sent by the source, which has no domain to ask once it ends).
+
+        :raises VirtkitError: translated from libvirt.
+        """
+
+        def on_event(
+            _conn: libvirt.virConnect, _dom: libvirt.virDomain, params: dict[str, Any], _opaque: object
+        ) -> None:
+            callback(dict(params))
+
+        with libvirt_errors("subscribe to the job-completed event"):
+            cid = conn.domainEventRegisterAny(dom, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, on_event, None)
         return cls(conn, cid)
 
     def close(self) -> None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,12 @@ import libvirt
 from virtkit.backends.base.migration import MigratableDisk, MigrationRequest, SnapshotExport
 from virtkit.backends.libvirt import design
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
+from virtkit.backends.libvirt.events import EventSubscription
 from virtkit.backends.libvirt.snapshots import parents_first
 from virtkit.backends.libvirt.tables import LOCATION
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
 from virtkit.backends.libvirt.xml.domain import Domain
-from virtkit.errors import BackendError, Conflict, HostUnavailable, NotFound, Unsupported
+from virtkit.errors import BackendError, Conflict, HostUnavailable, NotFound, Unsupported, VirtkitError
 from virtkit.models.migration import JobStats, Location, Presence
 from virtkit.models.vm import Accel
 
@@ -50,6 +52,9 @@ _POSTCOPY_REASONS = {
     (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_POSTCOPY),
     (libvirt.VIR_DOMAIN_RUNNING, getattr(libvirt, "VIR_DOMAIN_RUNNING_POSTCOPY_FAILED", -1)),
 }
+
+#: Seconds a finished migration waits for its job-completed event (libvirt sends it before the call returns).
+COMPLETION_EVENT_WAIT = 1.0
 
 # Job types that mean no job runs now.
 _NO_JOB = (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED)
@@ -172,6 +177,8 @@ class LibvirtMigrations:
 
     def __init__(self, host: LibvirtHost) -> None:
         self._host = host
+        #: The statistics of the last migration started here, by VM name, from the job-completed event.
+        self._completed: dict[str, JobStats] = {}
 
     def _what(self, op: str, name: str) -> str:
         return f"{op} {name} on {self._host.uri}"
@@ -224,13 +231,17 @@ class LibvirtMigrations:
         return job_stats(raw)
 
     def completed_job(self, name: str) -> JobStats | None:
-        """The statistics of the VM's last completed job on this host, or ``None``."""
+        """The statistics of the VM's last completed job on this host, or ``None``.
+
+        A VM that left this host has none to ask: for it, the statistics of the migration's job-completed event
+        (the only place a post-copy migration's figures are kept) are returned.
+        """
         try:
             raw = self._host.conn.lookupByName(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
         except libvirt.libvirtError:
-            return None  # statistics are a nicety: a host that forgot them (restarted) must not fail the move
+            return self._completed.get(name)  # a nicety: a host that forgot them (restarted) must not fail the move
         if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
-            return None
+            return self._completed.get(name)
         return job_stats(raw)
 
     def set_max_downtime(self, name: str, milliseconds: int) -> None:
@@ -298,10 +309,35 @@ class LibvirtMigrations:
 
         :raises VirtkitError: translated from libvirt.
         """
+        self._completed.pop(name, None)
+        done = threading.Event()
+        figures: dict[str, Any] = {}
+
+        def completed(params: dict[str, Any]) -> None:
+            figures.update(params)
+            done.set()
+
         with self._host.dedicated() as conn:
             with libvirt_errors(self._what("look up", name)):
                 dom = conn.lookupByName(name)
-            self._migrate(dom, name, destination, plan)
+            watch = self._watch_completion(name, completed)
+            try:
+                self._migrate(dom, name, destination, plan)
+                done.wait(COMPLETION_EVENT_WAIT)  # sent before the call returns, delivered by the event thread
+            finally:
+                if watch is not None:
+                    watch.close()
+        if figures:
+            self._completed[name] = job_stats(figures)
+
+    def _watch_completion(self, name: str, callback: Callable[[dict[str, Any]], None]) -> EventSubscription | None:
+        """The job-completed event of the VM, on the shared connection (which outlives the call); ``None`` when
+        libvirt refuses (the figures are a nicety)."""
+        try:
+            conn = self._host.conn
+            return EventSubscription.job_completed(conn, conn.lookupByName(name), callback)
+        except (libvirt.libvirtError, VirtkitError):
+            return None
 
     def _migrate(self, dom: libvirt.virDomain, name: str, destination: str, plan: MigrationRequest) -> None:
         dest_xml = persist_xml = None

@@ -5,7 +5,8 @@ to take; the monitor (:mod:`virtkit.ops.migration.monitor`) carries them out. Th
 
 1. **The ramp.** The maximum downtime follows the time-based ramp (``downtime_schedule``).
 2. **Stalls.** At each new pass over memory, what is left to send is compared with the least left at an earlier
-   pass. A pass that shrinks it by less than :data:`PROGRESS` counts as stalled; after ``stall_passes`` stalled
+   pass. A pass that shrinks it by less than :data:`PROGRESS`, while what is left would not fit in the allowed
+   downtime (the hypervisor's own estimate), counts as stalled; after ``stall_passes`` stalled
    passes in a row the allowance is doubled (never above ``downtime_max``), as Proxmox does. Auto-converge raises
    the vCPU throttle by itself at each such pass.
 3. **The last resort.** At the completion timeout, or when the passes still stall with the allowance at its ceiling
@@ -96,6 +97,8 @@ class Escalation:
             self._best = remaining if self._best is None else min(self._best, remaining)
             self._stalled = 0
             return False
+        if stats.downtime is not None and self.downtime is not None and stats.downtime * 1000 <= self.downtime:
+            return False  # it fits: the hypervisor is about to finish
         self._stalled += 1
         return True
 

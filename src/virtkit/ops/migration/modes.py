@@ -228,12 +228,13 @@ def _live_move(ctx: Context, plan: MovePlan, created: list[Path], notes: list[st
             notes.append(f"libvirt reported an error, but the VM runs on the destination: {mon.error}")
         _redefine_snapshots(ctx, plan, notes, on_source=False)
         notes += [f"the source image {c.disk.path} was left in place" for c in plan.copies]
-        stats = ctx.dstm.completed_job(ctx.name)
+        # The destination keeps a pre-copy's figures; a post-copy's are only in the source's job-completed event.
+        stats = ctx.dstm.completed_job(ctx.name) or ctx.srcm.completed_job(ctx.name)
         total = stats.data_processed if stats else mon.last.data_total if mon.last else None
         _report(ctx, "done", mon.elapsed, notes, total=total)
         return Done(
-            # In post-copy the guest ran on the destination before its memory was all there: no single pause.
-            downtime=stats.downtime if stats and not mon.postcopy else None,
+            # In post-copy: the pause of the switch (pages fetched on demand afterwards slow the guest, not stop it).
+            downtime=stats.downtime if stats else None,
             data_moved=stats.data_processed if stats else None,
             iterations=stats.iteration if stats else None,
             postcopy=mon.postcopy,

@@ -285,7 +285,7 @@ def run_monitored(
             if run.switch_pending:
                 continue  # no reports while racing for the switch: the first pass must not get under way
             stats = run.report(elapsed)
-            if not run.aborted:
+            if not (run.aborted or run.result.postcopy or run.result.forced_pause):  # nothing left to escalate
                 run.act(elapsed, run.escalation.step(elapsed, stats))
     except BaseException:
         run.abort("interrupted")
