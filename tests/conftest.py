@@ -6,12 +6,23 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import libvirt
 import pytest
 
 import virtkit
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[libvirt.virConnect]:
+    """libvirt's test driver with no domains, for this test alone."""
+    node = tmp_path / "node.xml"
+    node.write_text("<node/>")
+    c = libvirt.open(f"test://{node}")
+    yield c
+    c.close()
 
 
 @pytest.fixture

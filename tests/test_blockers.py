@@ -6,11 +6,7 @@ The refusals themselves, in check mode and for real, are in tests/test_check_mod
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import libvirt
-import pytest
 
 from virtkit.backends.base.domain import HostDevice
 from virtkit.backends.libvirt.domain import LibvirtDomain
@@ -43,16 +39,6 @@ DEVICES = (
 <hostdev mode='capabilities' type='net'><source><interface>eth0</interface></source></hostdev>
 """
 )
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[libvirt.virConnect]:
-    """libvirt's test driver with no domains, for this test alone."""
-    node = tmp_path / "node.xml"
-    node.write_text("<node/>")
-    c = libvirt.open(f"test://{node}")
-    yield c
-    c.close()
 
 
 def _domain(conn: libvirt.virConnect, devices: str, *, name: str = "web1", start: bool = True) -> LibvirtDomain:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +39,6 @@ def _text(name: str) -> str:
 def _tree(el: ET.Element) -> tuple[Any, ...]:
     """A tree as comparable data: tag, attributes (unordered), text, children in order; whitespace aside."""
     return (el.tag, sorted(el.attrib.items()), (el.text or "").strip(), [_tree(c) for c in el])
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[libvirt.virConnect]:
-    """libvirt's test driver with no domains, for this test alone."""
-    node = tmp_path / "node.xml"
-    node.write_text("<node/>")
-    c = libvirt.open(f"test://{node}")
-    yield c
-    c.close()
 
 
 def _defined(conn: libvirt.virConnect, xml: str) -> str:
