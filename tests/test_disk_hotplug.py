@@ -160,7 +160,9 @@ def test_list_gives_targets_addresses_and_definitions(host: virtkit.Host, storag
         ("sda", 0, 0, False, True),
         ("vda", None, None, False, True),
     ]
-    assert disks[0].disk == DiskSpec(path=storage / "hp1-data.qcow2", bus=DiskBus.SCSI, target="sda")
+    assert disks[0].disk == DiskSpec(
+        path=storage / "hp1-data.qcow2", bus=DiskBus.SCSI, target="sda", controller=0, unit=0
+    )
     vm.start()
     assert all(d.live and d.persistent for d in vm.disks.list())
 
@@ -171,7 +173,12 @@ def test_attach_check_mode_predicts_and_changes_nothing(host: virtkit.Host, stor
     change = vm.disks.attach({"path": str(storage / "new.qcow2"), "size": "32MiB", "bus": "scsi"}, check=True)
     assert change.check and change.changed and change.before is None
     assert change.after == AttachedDisk(
-        DiskSpec(path=storage / "new.qcow2", bus=DiskBus.SCSI, target="sdb"), "sdb", 0, 1, live=True, persistent=True
+        DiskSpec(path=storage / "new.qcow2", bus=DiskBus.SCSI, target="sdb", controller=0, unit=1),
+        "sdb",
+        0,
+        1,
+        live=True,
+        persistent=True,
     )
     virtio = vm.disks.attach({"path": str(storage / "new.qcow2"), "size": "32MiB"}, live=False, check=True)
     assert virtio.after is not None and (virtio.after.target, virtio.after.live) == ("vdb", False)

@@ -140,8 +140,9 @@ def test_from_string_refuses_what_is_not_its_element() -> None:
 
 
 def test_every_spec_field_has_its_declaration() -> None:
-    """DiskSpec and NicSpec are read and written field by field: a new spec field needs a declaration."""
-    assert set(Disk.SPEC_FIELDS) == {f.name for f in dataclasses.fields(DiskSpec)} - {"size"}
+    """DiskSpec and NicSpec are read and written field by field: a new spec field needs a declaration (a disk's
+    SCSI controller and unit are its drive address, read and written together)."""
+    assert set(Disk.SPEC_FIELDS) == {f.name for f in dataclasses.fields(DiskSpec)} - {"size", "controller", "unit"}
     assert set(Interface.SPEC_FIELDS) == {f.name for f in dataclasses.fields(NicSpec)}
 
 

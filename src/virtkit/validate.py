@@ -42,6 +42,8 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _NONCHARACTERS = "".join(chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17))
 _BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef" + _NONCHARACTERS + "]")
 
+_LINES = str.maketrans("\n\t", "  ")
+
 # The longest file name Linux file systems hold, in bytes (NAME_MAX); a longer component fails with ENAMETOOLONG.
 _NAME_MAX = 255
 
@@ -125,8 +127,9 @@ def check_name(field: str, value: object) -> str:
     return value
 
 
-def check_text(field: str, value: object, *, max_len: int = 4096) -> str:
-    """Return ``value`` if it is printable text without control characters.
+def check_text(field: str, value: object, *, max_len: int = 4096, multiline: bool = False) -> str:
+    """Return ``value`` if it is printable text without control characters (``multiline`` lets line feeds and
+    tabs in: free text such as a VM's notes).
 
     :raises InvalidSpec: not a string, too long, or holding control characters (C0 and C1), lone surrogates or
         Unicode non-characters.
@@ -135,7 +138,7 @@ def check_text(field: str, value: object, *, max_len: int = 4096) -> str:
         raise InvalidSpec(field, f"must be a string, not {type(value).__name__}")
     if len(value) > max_len:
         raise InvalidSpec(field, f"is {len(value)} characters long; at most {max_len} are allowed")
-    bad = _BAD_TEXT.search(value)
+    bad = _BAD_TEXT.search(value.translate(_LINES) if multiline else value)
     if bad:
         raise InvalidSpec(
             field,

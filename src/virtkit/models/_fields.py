@@ -2,7 +2,9 @@
 
 A field is declared with :func:`spec_field` and its type hint; the metadata says how to read it from people's input
 (``size=True`` accepts ``512MB``; ``name=True`` applies the name rule; ``pattern`` a regular expression; ``minimum``,
-``maximum`` and ``above`` bound a number). Loading is strict: unknown keys, wrong types and bad values raise
+``maximum`` and ``above`` bound a number; ``key`` gives the field another name in plain data, as a vocabulary spells it:
+``MemoryStartupBytes`` for ``memory_startup_bytes``; ``on_off`` lets a flag read ``On``/``Off`` too). Loading is
+strict: unknown keys, wrong types and bad values raise
 :class:`~virtkit.errors.InvalidSpec` with the dotted path of the field (``disks[1].size``), before any object exists.
 Numbers are finite: NaN and infinity are refused for every ``float`` field. A class that derives from :class:`Spec`
 gets ``from_dict``, ``to_dict`` and ``json_schema``.
@@ -25,7 +27,7 @@ from virtkit.errors import InvalidSpec
 from virtkit.units import MAX_SIZE, format_size, parse_size
 from virtkit.validate import check_name, check_path, check_text, shown
 
-__all__ = ["FieldInfo", "Spec", "dump", "json_schema", "load", "normalize", "spec_field"]
+__all__ = ["FieldInfo", "Spec", "dump", "json_schema", "key_of", "load", "normalize", "spec_field"]
 
 T = TypeVar("T")
 
@@ -36,7 +38,10 @@ class FieldInfo:
 
     ``minimum`` and ``maximum`` bound a number (or a size) inclusively, ``above`` exclusively (a float that must be
     positive has ``above=0``). ``pattern`` is a regular expression a string must match in full; ``expected`` says
-    in words what it matches, for the message (``a host name or address``). ``max_items`` bounds a list.
+    in words what it matches, for the message (``a host name or address``). ``max_items`` bounds a list. ``key``
+    is the field's name in plain data and in messages when it differs from the attribute's; an ``on_off`` flag
+    also reads the strings ``On`` and ``Off`` (any case) and is written as them; ``multiline`` text may hold line
+    feeds and tabs.
     """
 
     doc: str = ""
@@ -50,6 +55,9 @@ class FieldInfo:
     pattern: str | None = None
     expected: str = ""
     max_items: int | None = None
+    key: str | None = None
+    on_off: bool = False
+    multiline: bool = False
 
 
 def spec_field(
@@ -67,9 +75,14 @@ def spec_field(
     pattern: str | None = None,
     expected: str = "",
     max_items: int | None = None,
+    key: str | None = None,
+    on_off: bool = False,
+    multiline: bool = False,
 ) -> Any:
     """Declare a spec field; the keyword arguments are the :class:`FieldInfo`."""
-    info = FieldInfo(doc, size, name, path, minimum, maximum, aliases, above, pattern, expected, max_items)
+    info = FieldInfo(
+        doc, size, name, path, minimum, maximum, aliases, above, pattern, expected, max_items, key, on_off, multiline
+    )
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata={"virtkit": info})
     return dataclasses.field(default=default, metadata={"virtkit": info})
@@ -78,6 +91,11 @@ def spec_field(
 def _info(f: dataclasses.Field[Any]) -> FieldInfo:
     info = f.metadata.get("virtkit")
     return info if isinstance(info, FieldInfo) else FieldInfo()
+
+
+def key_of(f: dataclasses.Field[Any]) -> str:
+    """The name of field ``f`` in plain data and in messages: its ``key``, or else its attribute name."""
+    return _info(f).key or f.name
 
 
 @cache
@@ -126,8 +144,11 @@ def _convert(tp: Any, value: Any, field: str, info: FieldInfo) -> Any:
                     return member
         raise InvalidSpec(field, f"{shown(value)} is not valid; use {_type_name(tp)}")
     if tp is bool:
+        if info.on_off and isinstance(value, str) and value.lower() in ("on", "off"):
+            return value.lower() == "on"
         if not isinstance(value, bool):
-            raise InvalidSpec(field, f"must be true or false, not {shown(value)}")
+            either = "On, Off, true or false" if info.on_off else "true or false"
+            raise InvalidSpec(field, f"must be {either}, not {shown(value)}")
         return value
     if tp is int:
         if info.size:
@@ -162,7 +183,7 @@ def _number(field: str, value: object, info: FieldInfo) -> float:
 
 
 def _text(field: str, value: object, info: FieldInfo) -> str:
-    text = check_text(field, value)
+    text = check_text(field, value, multiline=info.multiline)
     if info.pattern is not None and not _compiled(info.pattern).fullmatch(text):
         raise InvalidSpec(field, f"{shown(text)} is not {info.expected or 'valid: it must match ' + info.pattern}")
     return text
@@ -198,21 +219,22 @@ def load(cls: type[T], data: object, prefix: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cast("Any", cls)) if f.init}
     lookup: dict[str, str] = {}
     for f in fields.values():
-        lookup[f.name] = f.name
+        lookup[key_of(f)] = f.name
         for alias in _info(f).aliases:
             lookup[alias] = f.name
     kwargs: dict[str, Any] = {}
     try:
         for key, raw in data.items():
             if not isinstance(key, str) or key not in lookup:
-                raise InvalidSpec(_key(key), f"unknown field; known fields are: {', '.join(sorted(fields))}")
+                known = ", ".join(sorted(key_of(f) for f in fields.values()))
+                raise InvalidSpec(_key(key), f"unknown field; known fields are: {known}")
             name = lookup[key]
             if name in kwargs:
-                raise InvalidSpec(key, f"given twice (as {name!r} and through an alias)")
+                raise InvalidSpec(key, f"given twice (as {key_of(fields[name])!r} and through an alias)")
             kwargs[name] = raw
         for f in fields.values():
             if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise InvalidSpec(f.name, "is required")
+                raise InvalidSpec(key_of(f), "is required")
         return cls(**kwargs)
     except InvalidSpec as exc:
         if not prefix:
@@ -259,7 +281,7 @@ def normalize(obj: object) -> None:
     """
     hints = _hints(cast("type", type(obj)))
     for f in dataclasses.fields(cast("Any", obj)):
-        value = _convert(hints[f.name], getattr(obj, f.name), f.name, _info(f))
+        value = _convert(hints[f.name], getattr(obj, f.name), key_of(f), _info(f))
         object.__setattr__(obj, f.name, value)
 
 
@@ -274,7 +296,12 @@ def dump(obj: object) -> Any:
             value = getattr(obj, f.name)
             if value is None:
                 continue
-            out[f.name] = format_size(value) if _info(f).size else dump(value)
+            info = _info(f)
+            if info.size:
+                value = format_size(value)
+            elif info.on_off and isinstance(value, bool):
+                value = "On" if value else "Off"
+            out[key_of(f)] = dump(value)
         return out
     if isinstance(obj, StrEnum):
         return obj.value
@@ -299,11 +326,11 @@ def _object_schema(cls: type) -> dict[str, Any]:
         schema = _schema_for(hints[f.name], info)
         if info.doc:
             schema["description"] = info.doc
-        props[f.name] = schema
+        props[key_of(f)] = schema
         for alias in info.aliases:
-            props[alias] = {"$comment": f"alias of {f.name}", **schema}
+            props[alias] = {"$comment": f"alias of {key_of(f)}", **schema}
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
+            required.append(key_of(f))
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     if cls.__doc__:
         out["description"] = cls.__doc__.strip().splitlines()[0]
@@ -322,6 +349,8 @@ def _schema_for(tp: Any, info: FieldInfo) -> dict[str, Any]:
         schema = _object_schema(cast("type", tp))
     elif isinstance(tp, type) and issubclass(tp, StrEnum):
         schema = {"enum": [m.value for m in tp]}
+    elif tp is bool and info.on_off:
+        schema = {"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": "^(?i:on|off)$"}]}
     elif tp is bool:
         schema = {"type": "boolean"}
     elif tp is int and info.size:

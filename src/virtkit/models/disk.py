@@ -11,7 +11,12 @@ from virtkit.errors import InvalidSpec
 from virtkit.models._fields import Spec, normalize, spec_field
 from virtkit.validate import shown
 
-__all__ = ["DiskBus", "DiskCache", "DiskFormat", "DiskKind", "DiskSpec"]
+__all__ = ["MAX_SCSI_CONTROLLER", "MAX_SCSI_UNIT", "DiskBus", "DiskCache", "DiskFormat", "DiskKind", "DiskSpec"]
+
+#: virtio-scsi addresses LUNs 0-16383 (QEMU); libvirt refuses a unit above it.
+MAX_SCSI_UNIT = 16383
+#: A generous bound on controller indexes (each virtio-scsi controller is a PCI device).
+MAX_SCSI_CONTROLLER = 31
 
 
 class DiskFormat(StrEnum):
@@ -71,6 +76,18 @@ class DiskSpec(Spec):
     target: str | None = spec_field("guest device name (vda, sdb); chosen in order when omitted", default=None)
     readonly: bool = spec_field("attach read-only", default=False)
     cache: DiskCache | None = spec_field("host cache mode", default=None)
+    controller: int | None = spec_field(
+        "scsi only: the index of its virtio-scsi controller (Hyper-V's ControllerNumber); 0 when omitted",
+        default=None,
+        minimum=0,
+        maximum=MAX_SCSI_CONTROLLER,
+    )
+    unit: int | None = spec_field(
+        "scsi only: its unit on the controller (Hyper-V's ControllerLocation); the lowest free one when omitted",
+        default=None,
+        minimum=0,
+        maximum=MAX_SCSI_UNIT,
+    )
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -79,6 +96,10 @@ class DiskSpec(Spec):
                 raise InvalidSpec("size", "a block device has the size it has; size is only for new image files")
             if self.format is not DiskFormat.RAW:
                 raise InvalidSpec("format", "a block device passed through must use format raw")
+        if self.bus is not DiskBus.SCSI:
+            for field in ("controller", "unit"):
+                if getattr(self, field) is not None:
+                    raise InvalidSpec(field, f"only disks on the scsi bus have a {field}, not {self.bus.value} disks")
         if self.target is not None:
             prefix = TARGET_PREFIX[self.bus]
             if not self.target.startswith(prefix) or not _TARGET_SUFFIX.fullmatch(self.target[len(prefix) :]):

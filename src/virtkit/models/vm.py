@@ -21,10 +21,13 @@ __all__ = [
     "MAX_DISKS",
     "MAX_NICS",
     "Accel",
+    "AgentService",
     "BootDevice",
     "Firmware",
+    "HostStopAction",
     "KernelBoot",
     "Machine",
+    "SnapshotMode",
     "VMSpec",
 ]
 
@@ -64,6 +67,43 @@ class BootDevice(StrEnum):
     DISK = "disk"
     NETWORK = "network"
     CDROM = "cdrom"
+
+
+class SnapshotMode(StrEnum):
+    """What a snapshot taken without saying otherwise holds (Hyper-V's CheckpointType).
+
+    ``memory``: disks and memory (Standard); ``quiesced``: disks only, file systems frozen by the guest agent, or
+    with memory when no agent answers (Production); ``quiesced_only``: like ``quiesced`` but failing without an
+    agent (ProductionOnly); ``disabled``: no snapshots.
+    """
+
+    MEMORY = "memory"
+    QUIESCED = "quiesced"
+    QUIESCED_ONLY = "quiesced_only"
+    DISABLED = "disabled"
+
+
+class HostStopAction(StrEnum):
+    """What to do with a running VM when its host stops (Hyper-V's AutomaticStopAction)."""
+
+    SAVE = "save"
+    SHUTDOWN = "shutdown"
+    POWER_OFF = "power_off"
+
+
+class AgentService(StrEnum):
+    """What virtkit uses the guest agent for (Hyper-V's integration services), when ``guest_agent`` is on."""
+
+    HEARTBEAT = "heartbeat"
+    SHUTDOWN = "shutdown"
+    TIME_SYNC = "time_sync"
+    GUEST_INFO = "guest_info"  # OS, host name, addresses (Key-Value Pair Exchange)
+    FILE_COPY = "file_copy"  # copy files into the guest (Guest Service Interface)
+    FS_FREEZE = "fs_freeze"  # quiesce file systems for snapshots (VSS)
+
+
+#: The agent services on unless a spec says otherwise: all but file copy, as on Hyper-V.
+DEFAULT_AGENT_SERVICES = tuple(s for s in AgentService if s is not AgentService.FILE_COPY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +154,26 @@ class VMSpec(Spec):
     nics: tuple[NicSpec, ...] = spec_field("network adapters, in order", default=(), max_items=MAX_NICS)
     serial_log: Path | None = spec_field("file that receives the serial console (appended)", default=None)
     guest_agent: bool = spec_field("add the qemu-guest-agent channel", default=False)
+    agent_services: tuple[AgentService, ...] = spec_field(
+        "what virtkit uses the guest agent for (Hyper-V's integration services)", default=DEFAULT_AGENT_SERVICES
+    )
+    snapshot_mode: SnapshotMode = spec_field(
+        "what a snapshot holds when not told (Hyper-V's CheckpointType)", default=SnapshotMode.MEMORY
+    )
+    on_host_stop: HostStopAction = spec_field(
+        "what happens to the running VM when its host stops (Hyper-V's AutomaticStopAction)",
+        default=HostStopAction.SAVE,
+    )
+    description: str | None = spec_field(
+        "free text kept with the VM, lines allowed (Hyper-V's Notes)", default=None, multiline=True
+    )
 
     def __post_init__(self) -> None:
         normalize(self)
+        if len(set(self.agent_services)) != len(self.agent_services):
+            raise InvalidSpec("agent_services", "lists a service twice")
+        # One order for equal sets, so that equality of specs means equality of what they ask for.
+        object.__setattr__(self, "agent_services", tuple(s for s in AgentService if s in self.agent_services))
         if self.max_vcpus is not None and self.max_vcpus < self.vcpus:
             raise InvalidSpec("max_vcpus", f"{self.max_vcpus} is below vcpus ({self.vcpus})")
         if self.max_memory is not None and self.max_memory < self.memory:
@@ -138,7 +195,14 @@ class VMSpec(Spec):
 
     def _check_disks(self) -> None:
         paths: set[Path] = set()
+        addresses: dict[tuple[int, int], int] = {}
         for i, disk in enumerate(self.disks):
+            if disk.controller is not None and disk.unit is not None:
+                other = addresses.setdefault((disk.controller, disk.unit), i)
+                if other != i:
+                    raise InvalidSpec(
+                        f"disks[{i}].unit", f"unit {disk.unit} of SCSI controller {disk.controller} is disks[{other}]'s"
+                    )
             if disk.bus is DiskBus.IDE and self.machine is Machine.Q35:
                 raise InvalidSpec(f"disks[{i}].bus", "q35 has no IDE controller; use sata, scsi or virtio")
             if disk.path in paths:
@@ -163,10 +227,22 @@ class VMSpec(Spec):
         return self.max_memory or self.memory
 
     def adopt_generated(self, actual: VMSpec) -> VMSpec:
-        """This spec with the values it left to the hypervisor (NIC MAC addresses) taken from ``actual``.
+        """This spec with the values it left to the hypervisor (NIC MAC addresses, SCSI addresses of disks) taken
+        from ``actual``.
 
         Comparing the result with ``actual`` tells whether a defined VM is the one this spec asks for.
         """
+        placed = {d.target: d for d in actual.disks if d.target is not None}
+        disks = tuple(
+            dataclasses.replace(
+                w,
+                controller=a.controller if w.controller is None else w.controller,
+                unit=a.unit if w.unit is None else w.unit,
+            )
+            if w.bus is DiskBus.SCSI and (a := placed.get(w.target or "")) is not None and a.bus is DiskBus.SCSI
+            else w
+            for w in self.disks
+        )
         nics = (
             tuple(
                 dataclasses.replace(w, mac=a.mac) if w.mac is None and w.kind is a.kind else w
@@ -174,7 +250,7 @@ class VMSpec(Spec):
             )
             + self.nics[len(actual.nics) :]
         )
-        return dataclasses.replace(self, nics=nics)
+        return dataclasses.replace(self, nics=nics, disks=disks)
 
     @classmethod
     def from_yaml(cls, text: str) -> VMSpec:

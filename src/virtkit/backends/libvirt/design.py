@@ -19,9 +19,11 @@ __all__ = [
     "AGENT_CHANNEL",
     "ARCH",
     "FEATURES",
+    "IMPLIED_PCI_DEVICES",
     "MEMBALLOON_MODEL",
     "OVMF",
     "SCSI_CONTROLLER_MODEL",
+    "SPARE_ROOT_PORTS",
     "TCG_SOUND_TRACKING",
     "Firmware",
     "HostFacts",
@@ -48,6 +50,14 @@ MEMBALLOON_MODEL = "none"
 
 #: Disks on the ``scsi`` bus sit on one virtio-scsi controller (Hyper-V's synthetic SCSI controller).
 SCSI_CONTROLLER_MODEL = "virtio-scsi"
+
+
+#: Free PCI Express root ports a new q35 VM gets for hot-added devices (a virtio disk, an adapter, a SCSI controller
+#: each take one; a port itself cannot be hot-added). libvirt alone leaves one free.
+SPARE_ROOT_PORTS = 8
+
+#: Devices libvirt adds to a q35 definition by itself that sit on a root port: the USB controller (qemu-xhci).
+IMPLIED_PCI_DEVICES = ("usb",)
 
 
 @dataclass(frozen=True)

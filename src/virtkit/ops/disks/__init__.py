@@ -105,6 +105,8 @@ class Disks:
                 "VM); use scsi (virtio-scsi) or virtio (virtio-blk)"
             )
         check_address(spec.bus, controller, unit)
+        controller = spec.controller if controller is None else controller
+        unit = spec.unit if unit is None else unit
         _check_flags(live, persistent)
         create = self._storage.check_disk("disk", spec)
         info = self._dom.info()

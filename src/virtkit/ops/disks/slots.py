@@ -12,7 +12,7 @@ import dataclasses
 
 from virtkit.errors import Conflict, InvalidSpec
 from virtkit.models.attached import AttachedDisk, DiskLayout
-from virtkit.models.disk import DiskBus, DiskSpec
+from virtkit.models.disk import MAX_SCSI_CONTROLLER, MAX_SCSI_UNIT, DiskBus, DiskSpec
 from virtkit.models.vm import assign_targets
 from virtkit.validate import shown
 
@@ -26,11 +26,6 @@ __all__ = [
     "place",
     "plan_attach",
 ]
-
-#: virtio-scsi addresses LUNs 0-16383 (QEMU); libvirt refuses a unit above it.
-MAX_SCSI_UNIT = 16383
-#: A generous bound on controller indexes (each virtio-scsi controller is a PCI device).
-MAX_SCSI_CONTROLLER = 31
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +178,9 @@ def plan_attach(
             placement = _complete(before, layout, live=live, persistent=persistent)
         else:  # attached already where asked
             placement = AttachPoint(before.target, before.controller, before.unit)
-    defined = dataclasses.replace(spec, target=placement.target, size=None)
+    defined = dataclasses.replace(
+        spec, target=placement.target, size=None, controller=placement.controller, unit=placement.unit
+    )
     return AttachPlan(before, placement, defined, live, persistent)
 
 
@@ -196,13 +193,18 @@ def _attached_as(spec: DiskSpec, layout: DiskLayout, controller: int | None, uni
     if not found:
         return None
     have = found[0]
-    same = dataclasses.replace(spec, target=None, size=None) == dataclasses.replace(have.disk, target=None)
+    same = _unplaced(spec) == _unplaced(have.disk)
     where = f"as {have.target}" + (f" (SCSI {have.controller}:{have.unit})" if have.controller is not None else "")
     if len(found) > 1 or not same or spec.target not in (None, have.target):
         raise Conflict(f"{spec.path} is already attached {where} with other settings; detach it first")
     if (controller is not None and controller != have.controller) or (unit is not None and unit != have.unit):
         raise Conflict(f"{spec.path} is already attached {where}; detach it first to move it")
     return have
+
+
+def _unplaced(disk: DiskSpec) -> DiskSpec:
+    """``disk`` without where it sits (target, SCSI address) or a creation size: what it is, not where."""
+    return dataclasses.replace(disk, target=None, size=None, controller=None, unit=None)
 
 
 def _complete(have: AttachedDisk, layout: DiskLayout, *, live: bool, persistent: bool) -> AttachPoint:

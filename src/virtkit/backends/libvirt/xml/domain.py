@@ -43,7 +43,19 @@ from virtkit.errors import BackendError, InvalidSpec
 from virtkit.models.cpu import HOST_CPU_MODES
 from virtkit.models.disk import DiskBus, DiskSpec
 from virtkit.models.nic import NicSpec
-from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec, assign_targets
+from virtkit.models.vm import (
+    DEFAULT_AGENT_SERVICES,
+    Accel,
+    AgentService,
+    BootDevice,
+    Firmware,
+    HostStopAction,
+    KernelBoot,
+    Machine,
+    SnapshotMode,
+    VMSpec,
+    assign_targets,
+)
 
 __all__ = ["METADATA_NS", "Boot", "Domain", "canonical", "parse", "render", "to_string", "unmodelled_files"]
 
@@ -99,6 +111,13 @@ class Boot(XMLObject):
 _VM = f"{{{METADATA_NS}}}vm"
 
 
+def _services(text: str) -> tuple[AgentService, ...]:
+    return tuple(AgentService(word) for word in text.split())
+
+
+_SERVICES: Codec[tuple[AgentService, ...]] = Codec(_services, lambda value: " ".join(s.value for s in value))
+
+
 class Domain(XMLObject):
     """A ``<domain>`` definition. See https://libvirt.org/formatdomain.html."""
 
@@ -110,6 +129,10 @@ class Domain(XMLObject):
     title = XMLProperty("./title")
     description = XMLProperty("./description")
     requested_accel = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}accel", enum_codec(Accel))
+    # The VM's policies, kept only when they differ from the defaults (a definition from elsewhere has the defaults).
+    snapshot_mode = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}snapshot-mode", enum_codec(SnapshotMode))
+    on_host_stop = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}on-host-stop", enum_codec(HostStopAction))
+    agent_services = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}agent-services", _SERVICES)
     memory = _Memory("./memory")  # the ceiling
     current_memory = _Memory("./currentMemory")  # at boot
     vcpu = XMLProperty("./vcpu", INT)  # the ceiling
@@ -278,6 +301,12 @@ def render(spec: VMSpec, accel: Accel, *, base: str | None = None) -> ET.Element
     _write_nics(dom, spec.nics)
     _write_serial_log(dom, spec.serial_log)
     _write_agent(dom, spec.guest_agent)
+    dom.description = spec.description
+    dom.snapshot_mode = None if spec.snapshot_mode is SnapshotMode.MEMORY else spec.snapshot_mode
+    dom.on_host_stop = None if spec.on_host_stop is HostStopAction.SAVE else spec.on_host_stop
+    dom.agent_services = None if spec.agent_services == DEFAULT_AGENT_SERVICES else spec.agent_services
+    if base is None and spec.machine is Machine.Q35:
+        _add_root_ports(dom)
     return dom.node
 
 
@@ -291,6 +320,18 @@ def _new_domain() -> Domain:
         setattr(dom, feature, True)
     dom.memballoon.model = design.MEMBALLOON_MODEL
     return dom
+
+
+def _add_root_ports(dom: Domain) -> None:
+    """PCI Express root ports for a new q35 definition: one for each device that will sit on one, and
+    :data:`design.SPARE_ROOT_PORTS` more for devices hot-added later (a port cannot itself be hot-added)."""
+    on_ports = sum(1 for d in dom.disks if d.bus is DiskBus.VIRTIO) + sum(1 for _ in dom.interfaces)
+    on_ports += sum(1 for c in dom.controllers if c.type in ("scsi", "virtio-serial"))
+    on_ports += len(design.IMPLIED_PCI_DEVICES) + (1 if any(True for _ in dom.channels) else 0)
+    # libvirt reads a PCI controller without an index as index 0, which on q35 must be the root complex itself.
+    dom.controllers.add(Controller.new("pci", 0, "pcie-root"))
+    for index in range(1, 1 + on_ports + design.SPARE_ROOT_PORTS):
+        dom.controllers.add(Controller.new("pci", index, "pcie-root-port"))
 
 
 def _write_firmware(dom: Domain, spec: VMSpec) -> None:
@@ -349,9 +390,25 @@ def _write_disks(dom: Domain, disks: tuple[DiskSpec, ...]) -> None:
         else:
             element.update(spec)
         new.append(element)
+    _place_scsi(list(zip(new, disks, strict=True)), [d for d in dom.disks if not d.modelled])
     dom.disks.replace(old, new)
-    if any(d.bus is DiskBus.SCSI for d in disks) and not any(c.type == "scsi" for c in dom.controllers):
-        dom.controllers.add(Controller.new("scsi", 0, design.SCSI_CONTROLLER_MODEL))
+    have = {c.index for c in dom.controllers if c.type == "scsi"}
+    used = {c for d in new if d.bus is DiskBus.SCSI and (c := d.scsi_address[0]) is not None}
+    for index in sorted(used - have):
+        dom.controllers.add(Controller.new("scsi", index, design.SCSI_CONTROLLER_MODEL))
+
+
+def _place_scsi(disks: list[tuple[Disk, DiskSpec]], others: list[Disk]) -> None:
+    """Give each SCSI disk without a drive address its controller (0 unless named) and the lowest free unit there:
+    the place is virtkit's choice, read back as written, and never one a spec names for another disk."""
+    taken = {d.scsi_address for d in [e for e, _ in disks] + others if d.address.drive is not None}
+    for element, spec in disks:
+        if element.bus is not DiskBus.SCSI or element.address.drive is not None:
+            continue
+        controller = spec.controller or 0
+        unit = next(u for u in range(len(taken) + 1) if (controller, u) not in taken)
+        element.address.set_drive(controller, unit)
+        taken.add((controller, unit))
 
 
 def _write_nics(dom: Domain, nics: tuple[NicSpec, ...]) -> None:
@@ -416,8 +473,9 @@ def canonical(spec: VMSpec, accel: Accel | None = None) -> VMSpec:
     property of the defined VM) is dropped, and with ``accel`` (the resolved accelerator) the default CPU model of
     that accelerator is filled in. The requested ``accel`` is kept: it is what the VM was asked to use.
     """
-    disks = tuple(
-        dataclasses.replace(d, target=t, size=None) for d, t in zip(spec.disks, assign_targets(spec.disks), strict=True)
+    targets = assign_targets(spec.disks)
+    disks = _in_libvirt_order(
+        [dataclasses.replace(d, target=t, size=None) for d, t in zip(spec.disks, targets, strict=True)]
     )
     return dataclasses.replace(
         spec,
@@ -426,6 +484,31 @@ def canonical(spec: VMSpec, accel: Accel | None = None) -> VMSpec:
         disks=disks,
         cpu_model=spec.cpu_model or (design.default_cpu_mode(accel) if accel is not None else None),
     )
+
+
+def _in_libvirt_order(disks: list[DiskSpec]) -> tuple[DiskSpec, ...]:
+    """The disks in the order libvirt keeps them: it inserts each one after the last disk of its bus, before the
+    first of that bus with a later target (``sda``, ``vda``, ``sdb`` become ``sda``, ``sdb``, ``vda``)."""
+    out: list[DiskSpec] = []
+    for disk in disks:
+        at = len(out)
+        for i in range(len(out) - 1, -1, -1):
+            if out[i].bus is not disk.bus:
+                continue
+            if _target_index(out[i].target) > _target_index(disk.target):
+                at = i
+            elif at == len(out):
+                at = i + 1
+        out.insert(at, disk)
+    return tuple(out)
+
+
+def _target_index(target: str | None) -> int:
+    """``sda`` -> 0, ``vdz`` -> 25, ``sdaa`` -> 26: the letters after the two-letter prefix, as libvirt counts."""
+    n = 0
+    for letter in (target or "")[2:]:
+        n = n * 26 + (ord(letter) - ord("a") + 1)
+    return n - 1
 
 
 def parse(xml: str) -> VMSpec:
@@ -473,4 +556,8 @@ def _spec_of(dom: Domain) -> VMSpec:
         nics=tuple(n.spec() for n in dom.interfaces),
         serial_log=log.source_path if log is not None else None,
         guest_agent=dom.agent_channel(design.AGENT_CHANNEL) is not None,
+        agent_services=DEFAULT_AGENT_SERVICES if dom.agent_services is None else dom.agent_services,
+        snapshot_mode=dom.snapshot_mode or SnapshotMode.MEMORY,
+        on_host_stop=dom.on_host_stop or HostStopAction.SAVE,
+        description=dom.description,
     )

@@ -50,6 +50,7 @@ class Disk(Device):
         disk.device = "disk"
         disk.driver_name = "qemu"
         disk.write(spec, cls.SPEC_FIELDS)
+        disk._write_address(spec)
         return disk
 
     @property
@@ -99,8 +100,20 @@ class Disk(Device):
             raise Unsupported(f"virtkit does not model a {self.source_type} {self.device} ({self.target})")
         if self.path is None:
             raise Unsupported(f"virtkit does not model a disk without a source ({self.target})")
-        return DiskSpec(**self.read(self.SPEC_FIELDS))
+        controller, unit = self.scsi_address
+        return DiskSpec(**self.read(self.SPEC_FIELDS), controller=controller, unit=unit)
 
     def update(self, spec: DiskSpec) -> None:
-        """Write what ``spec`` (its ``target`` set) says; everything else in the element stays."""
+        """Write what ``spec`` (its ``target`` set) says; everything else in the element stays, and so does its
+        drive address when the spec leaves the SCSI controller and unit open."""
         self.write(spec, self.SPEC_FIELDS)
+        self._write_address(spec)
+
+    def _write_address(self, spec: DiskSpec) -> None:
+        if spec.bus is not DiskBus.SCSI or (spec.controller is None and spec.unit is None):
+            return
+        have_controller, have_unit = self.scsi_address
+        controller = spec.controller if spec.controller is not None else have_controller
+        unit = spec.unit if spec.unit is not None else have_unit
+        if controller is not None and unit is not None:  # else the caller chooses the rest (a free unit)
+            self.address.set_drive(controller, unit)
