@@ -171,6 +171,8 @@ def _secure_boot_off(root: ET.Element) -> None:
     del loader.attrib["secure"]
     loader.text = "/usr/share/OVMF/OVMF_CODE_4M.fd"
     _find(root, "os/nvram").set("template", "/usr/share/OVMF/OVMF_VARS_4M.fd")
+    # Its variable store holds the old firmware's keys: the next boot copies it afresh (Domain.nvram_stale).
+    Domain(root).nvram_stale = True
 
 
 def _rename(root: ET.Element) -> None:

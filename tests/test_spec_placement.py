@@ -121,3 +121,39 @@ def test_a_new_q35_definition_has_spare_root_ports(conn: libvirt.virConnect, sto
     conn.defineXML(to_string(root))  # libvirt takes them
     again = ET.fromstring(conn.lookupByName("place1").XMLDesc(0))
     assert len(again.findall("devices/controller[@model='pcie-root-port']")) == len(ports)
+
+
+def test_update_changes_a_stopped_vm_in_place_and_refuses_a_running_one(host: virtkit.Host, storage: Path) -> None:
+    spec = _spec(storage, disks=[{"path": str(storage / "u.qcow2"), "size": "1MiB"}])
+    host.create(spec)
+    vm = host.get("place1")
+    uuid = vm.info().uuid
+    wider = spec.to_dict() | {
+        "vcpus": 2,
+        "description": "now two",
+        "disks": [*spec.to_dict()["disks"], {"path": str(storage / "v.qcow2"), "size": "1MiB", "bus": "scsi"}],
+    }
+    check = vm.update(wider, check=True)
+    assert check.check and check.after is not None and check.after.vcpus == 2
+    assert not (storage / "v.qcow2").exists() and vm.spec().vcpus == 1
+    change = vm.update(wider)
+    assert change.changed and vm.spec().vcpus == 2 and vm.spec().description == "now two"
+    assert (storage / "v.qcow2").exists() and vm.info().uuid == uuid
+    assert not vm.update(wider).changed
+    with pytest.raises(InvalidSpec) as err:
+        vm.update(wider | {"name": "other"})
+    assert err.value.field == "name"
+    vm.start()
+    with pytest.raises(virtkit.Conflict, match="stop it first"):
+        vm.update(spec)
+
+
+def test_add_scsi_controller_check_mode_predicts_the_next_index(host: virtkit.Host, storage: Path) -> None:
+    host.create(_spec(storage, disks=[{"path": str(storage / "s.qcow2"), "size": "1MiB", "bus": "scsi"}]))
+    vm = host.get("place1")
+    change = vm.disks.add_scsi_controller(check=True)
+    assert change.after is not None and (change.after.index, change.after.persistent) == (1, True)
+    assert not vm.disks.add_scsi_controller(0, check=True).changed  # there already
+    with pytest.raises(InvalidSpec) as err:
+        vm.disks.add_scsi_controller(32)
+    assert err.value.field == "controller"

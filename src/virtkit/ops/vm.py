@@ -75,6 +75,49 @@ class VM:
         """The persistent definition, as a spec in canonical form."""
         return self._dom.spec()
 
+    def update(self, spec: VMSpec | Mapping[str, Any], *, check: bool = False) -> Change[VMSpec]:
+        """Change the definition of the stopped VM to ``spec``, in place: its UUID, its NVRAM, its saved snapshots'
+        metadata and whatever in the definition virtkit does not model stay. Disks ``spec`` adds with a ``size``
+        are created (and removed again if the update fails). The same spec again changes nothing.
+
+        Changes to a running VM go through their own calls (:attr:`disks` hot-plugs); this one wants it off.
+
+        :raises InvalidSpec: a bad spec, another ``name`` (field ``name``), a file outside the storage roots.
+        :raises Conflict: the VM is not stopped (running, paused, or saved: a saved state holds the old hardware).
+        :raises Unsupported: as :meth:`Host.create`.
+        """
+        spec = VMSpec.from_dict(spec) if isinstance(spec, Mapping) else spec
+        if not isinstance(spec, VMSpec):
+            raise InvalidSpec("spec", f"must be a VMSpec or a mapping of its fields, not {type(spec).__name__}")
+        check_flag("check", check)
+        if spec.name != self.name:
+            raise InvalidSpec("name", f"{shown(spec.name)} is not {self.name}: renaming is not an update")
+        refuse_if_migrating(self._dom.uuid, self.name, "update")
+        before = self._dom.spec()
+        accel = self._host.resolve_accel(spec.accel)
+        wanted = self._host.canonical(spec, accel).adopt_generated(before)
+        if wanted == before:
+            return Change("update", self.name, before, before, check)
+        state = self._dom.info().state
+        if state is not VMState.STOPPED:
+            raise Conflict(
+                f"cannot update {self.name}: it is {state.value}; stop it first (a saved VM: discard "
+                "its saved state or start and stop it)"
+            )
+        to_create = self._storage.check_spec(spec)
+        if check:
+            return Change("update", self.name, before, wanted, check=True)
+        created: list[Path] = []
+        try:
+            for disk in to_create:
+                self._storage.create_image(disk)
+                created.append(disk.path)
+            self._host.define(spec, accel)
+        except BaseException:
+            self._storage.discard(created)
+            raise
+        return Change("update", self.name, before, self._dom.spec())
+
     @property
     def disks(self) -> Disks:
         """The VM's disks: list, hot-add and hot-remove them (:class:`virtkit.ops.disks.Disks`)."""

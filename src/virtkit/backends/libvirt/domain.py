@@ -177,9 +177,28 @@ class LibvirtDomain:
         return " ".join(f"{k}={v}" for k, v in given.items() if v) or "(no address given)"
 
     def start(self) -> None:
-        """Boot it; a managed-save image is resumed instead (libvirt does this by itself)."""
-        with libvirt_errors(self._what("start")):
-            self._dom.create()
+        """Boot it; a managed-save image is resumed instead (libvirt does this by itself).
+
+        A VM whose UEFI firmware was changed while it was off (Secure Boot switched) boots with its UEFI variables
+        copied afresh from the new firmware's template: the old ones lack (or keep) the enrolled keys.
+        """
+        dom = domain_xml.Domain.from_string(self.xml())
+        if not dom.nvram_stale:
+            with libvirt_errors(self._what("start")):
+                self._dom.create()
+            return
+        try:
+            self._dom.createWithFlags(libvirt.VIR_DOMAIN_START_RESET_NVRAM)
+        except libvirt.libvirtError as exc:
+            err = translate(exc, self._what("start"))
+            if not isinstance(err, Unsupported):
+                raise err from exc
+            # A driver without UEFI variable stores (libvirt's test driver) refuses the flag: nothing to reset.
+            with libvirt_errors(self._what("start")):
+                self._dom.create()
+        dom.nvram_stale = None
+        with libvirt_errors(self._what("clear the stale-NVRAM mark of")):
+            self._dom.connect().defineXML(domain_xml.to_string(dom.node))
 
     def shutdown(self, *, agent: bool) -> None:
         """Ask the guest to power off, through the guest agent if ``agent`` else as the hypervisor prefers (ACPI

@@ -21,9 +21,9 @@ from typing import Any
 from virtkit.backends.base import DiskBackend, DomainBackend, HostBackend
 from virtkit.errors import Conflict, InvalidSpec, Unsupported, VirtkitError
 from virtkit.models._fields import load
-from virtkit.models.attached import AttachedDisk, DiskLayout
+from virtkit.models.attached import AttachedDisk, DiskLayout, ScsiController
 from virtkit.models.change import Change
-from virtkit.models.disk import DiskBus, DiskSpec
+from virtkit.models.disk import MAX_SCSI_CONTROLLER, DiskBus, DiskSpec
 from virtkit.models.state import VMInfo, VMState
 from virtkit.ops.disks.slots import AttachPlan, AttachPoint, check_address, plan_attach
 from virtkit.ops.storage import HostStorage
@@ -110,7 +110,7 @@ class Disks:
         _check_flags(live, persistent)
         create = self._storage.check_disk("disk", spec)
         info = self._dom.info()
-        live = self._live_allowed("attach", info, live=live, persistent=persistent)
+        live = self._live_allowed("attach a disk to", info, live=live, persistent=persistent)
         if persistent and not info.persistent:
             raise Conflict(f"{self._dom.name} is transient: it has no persistent definition; pass persistent=False")
         backend = self._backend()
@@ -185,7 +185,7 @@ class Disks:
         timeout = check_timeout("timeout", timeout)
         check_flag("check", check)
         info = self._dom.info()
-        live = self._live_allowed("detach", info, live=live, persistent=True)
+        live = self._live_allowed("detach a disk from", info, live=live, persistent=True)
         backend = self._backend()
         found = backend.layout().find(key)
         if len(found) > 1:
@@ -206,6 +206,59 @@ class Disks:
         backend.detach(before.target, live=do_live, persistent=do_persistent, timeout=float(timeout))
         return Change("detach", self._key(before.target), before, _by_target(backend.layout(), before.target))
 
+    # -- controllers --------------------------------------------------------------------------------------------
+
+    def controllers(self) -> builtins.list[ScsiController]:
+        """The SCSI controllers of the running and persistent definitions, by index."""
+        return builtins.list(self._backend().layout().controllers)
+
+    def add_scsi_controller(
+        self, index: int | None = None, *, live: bool = True, persistent: bool = True, check: bool = False
+    ) -> Change[ScsiController]:
+        """Add a virtio-scsi controller (Hyper-V's Add-VMScsiController): ``index``, or the lowest free one.
+
+        A controller that is there already, with that index, changes nothing (or is only added to the definition
+        that lacks it). On a stopped VM only the persistent definition changes.
+
+        :raises InvalidSpec: an index out of range 0-31.
+        :raises Conflict: that index is an emulated (not virtio) SCSI controller, every index is taken, or the VM
+            is in a state where devices cannot change.
+        :raises VirtkitError: the hypervisor refused (no free PCI slot for it, for one).
+        """
+        if index is not None:
+            check_address(DiskBus.SCSI, index, None)
+        _check_flags(live, persistent)
+        check_flag("check", check)
+        live = self._live_allowed(
+            "add a SCSI controller to", info := self._dom.info(), live=live, persistent=persistent
+        )
+        if persistent and not info.persistent:
+            raise Conflict(f"{self._dom.name} is transient: it has no persistent definition; pass persistent=False")
+        backend = self._backend()
+        have = {c.index: c for c in backend.layout().controllers}
+        if index is None:
+            index = next((i for i in range(MAX_SCSI_CONTROLLER + 1) if i not in have), None)
+            if index is None:
+                raise Conflict(f"{self._dom.name} has every SCSI controller index taken")
+        before = have.get(index)
+        if before is not None and not before.virtio:
+            raise Conflict(f"SCSI controller {index} of {self._dom.name} is not a virtio-scsi controller")
+        add_live = live and not (before is not None and before.live)
+        add_persistent = persistent and not (before is not None and before.persistent)
+        key = f"{self._dom.name}:scsi{index}"
+        if not (add_live or add_persistent):
+            return Change("add_scsi_controller", key, before, before, check)
+        after = ScsiController(
+            index,
+            True,
+            live=add_live or (before is not None and before.live),
+            persistent=add_persistent or (before is not None and before.persistent),
+        )
+        if not check:
+            backend.add_scsi_controller(index, live=add_live, persistent=add_persistent)
+            after = next(c for c in backend.layout().controllers if c.index == index)
+        return Change("add_scsi_controller", key, before, after, check)
+
     # -- helpers ------------------------------------------------------------------------------------------------
 
     def _key(self, target: str) -> str:
@@ -219,9 +272,9 @@ class Disks:
         if info.state in _LIVE_STATES:
             return live
         if info.state not in _OFF_STATES:
-            raise Conflict(f"cannot {action} a disk of {self._dom.name}: it is {info.state.value}")
+            raise Conflict(f"cannot {action} {self._dom.name}: it is {info.state.value}")
         if not persistent:
-            raise Conflict(f"cannot {action} a disk of {self._dom.name} live only: it is {info.state.value}")
+            raise Conflict(f"cannot {action} {self._dom.name} live only: it is {info.state.value}")
         return False
 
 

@@ -133,6 +133,8 @@ class Domain(XMLObject):
     snapshot_mode = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}snapshot-mode", enum_codec(SnapshotMode))
     on_host_stop = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}on-host-stop", enum_codec(HostStopAction))
     agent_services = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}agent-services", _SERVICES)
+    # Set when the firmware changed under an existing NVRAM store: the next boot copies it afresh from the template.
+    nvram_stale = XMLProperty(f"./metadata/{_VM}/{{{METADATA_NS}}}nvram-stale", YES_NO)
     memory = _Memory("./memory")  # the ceiling
     current_memory = _Memory("./currentMemory")  # at boot
     vcpu = XMLProperty("./vcpu", INT)  # the ceiling
@@ -338,6 +340,7 @@ def _write_firmware(dom: Domain, spec: VMSpec) -> None:
     if dom.firmware == (spec.firmware, spec.secure_boot):
         return  # the files it has stay, as libvirt or its maker chose them
     dom.firmware_autoselect = None
+    dom.nvram_stale = True if spec.firmware is Firmware.UEFI and dom.has_nvram else None
     if spec.firmware is Firmware.UEFI:
         files = design.OVMF[spec.secure_boot]
         dom.loader_readonly = True

@@ -1,0 +1,254 @@
+"""The VM cmdlets: New-VM, Get-VM, Start-VM, Stop-VM, Suspend-VM, Resume-VM, Restart-VM, Save-VM, Remove-VM and
+Set-VMFirmware, as functions of a :class:`~virtkit.Host` and the VM's name.
+
+Each returns what the neutral call returns (a :class:`~virtkit.Change`), and each takes ``what_if``: Hyper-V's
+``-WhatIf``, virtkit's check mode, which runs every check of the real call and changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Any, overload
+
+from virtkit.errors import InvalidSpec, Unsupported
+from virtkit.hyperv.imports import importing, plan_imports
+from virtkit.hyperv.results import VirtualMachine
+from virtkit.hyperv.spec import HyperVSpec, check_template, in_hyperv_words
+from virtkit.hyperv.vocabulary import SecureBootTemplate, vm_state
+from virtkit.models.change import Change
+from virtkit.models.state import VMInfo, VMState
+from virtkit.models.vm import AgentService, Firmware, VMSpec
+from virtkit.ops.host import Host
+from virtkit.ops.vm import VM
+from virtkit.validate import check_flag, check_name, shown
+
+__all__ = [
+    "RestartType",
+    "get_vm",
+    "new_vm",
+    "remove_vm",
+    "restart_vm",
+    "resume_vm",
+    "save_vm",
+    "set_vm_firmware",
+    "start_vm",
+    "stop_vm",
+    "suspend_vm",
+]
+
+
+class RestartType(StrEnum):
+    """Restart-VM -Type: ``Reset`` the virtual hardware at once (Hyper-V's default), or ask the guest to
+    ``Reboot``."""
+
+    RESET = "Reset"
+    REBOOT = "Reboot"
+
+
+def new_vm(
+    host: Host,
+    spec: HyperVSpec | Mapping[str, Any],
+    *,
+    progress: Callable[[str, float], None] | None = None,
+    what_if: bool = False,
+) -> Change[VMInfo]:
+    """New-VM: define a VM from a Hyper-V spec (off, as New-VM leaves it).
+
+    VHD and VHDX drives are imported first (see :mod:`virtkit.hyperv.imports`), reporting each copy's percentage
+    to ``progress(field, percent)``. Idempotent as :meth:`Host.create`; all-or-nothing: on failure no VM and no
+    import made by this call are left.
+
+    :raises InvalidSpec: a bad field (named as Hyper-V names it), a file outside the storage roots, a ``.vhdx``
+        that is no VHDX.
+    :raises Unsupported: a value Hyper-V takes that KVM cannot honour.
+    :raises AlreadyExists: a VM of that name exists with another definition.
+    """
+    hv = _hyperv_spec(spec)
+    check_flag("what_if", what_if)
+    neutral = hv.to_spec()
+    drives = [(f"HardDrives[{i}].Path", d.path, d.runs_from, d.image_format) for i, d in enumerate(hv.hard_drives)]
+    plan = plan_imports(host, [d for d in drives if d[2] != d[1]])
+    if what_if:
+        # The same checks as the real call, with each import still to make standing as a new image of its size.
+        pending = {p.target: p.size for p in plan if not p.exists}
+        disks = tuple(dataclasses.replace(d, size=pending.get(d.path)) for d in neutral.disks)
+        with in_hyperv_words():
+            return host.create(dataclasses.replace(neutral, disks=disks), check=True)
+    with importing(host, plan, progress), in_hyperv_words():
+        return host.create(neutral)
+
+
+@overload
+def get_vm(host: Host, name: str) -> VirtualMachine: ...
+@overload
+def get_vm(host: Host, name: None = None) -> list[VirtualMachine]: ...
+def get_vm(host: Host, name: str | None = None) -> VirtualMachine | list[VirtualMachine]:
+    """Get-VM: the VM ``name``, or every VM of the host, in Hyper-V terms.
+
+    :raises NotFound: no VM of that name.
+    """
+    if name is None:
+        return [_virtual_machine(vm) for vm in host.list()]
+    return _virtual_machine(host.get(check_name("name", name)))
+
+
+def start_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
+    """Start-VM: boot the VM, or resume it from its saved state."""
+    return _vm(host, name).start(check=what_if)
+
+
+def stop_vm(
+    host: Host,
+    name: str,
+    *,
+    turn_off: bool = False,
+    save: bool = False,
+    force: bool = False,
+    timeout: float = 60.0,
+    what_if: bool = False,
+) -> Change[VMInfo]:
+    """Stop-VM: shut the guest down through the Shutdown integration service (ACPI when it is off), waiting up to
+    ``timeout`` seconds; with ``force`` turn it off when that time runs out. ``turn_off`` powers off at once;
+    ``save`` saves its state (as Save-VM).
+
+    :raises InvalidSpec: both ``turn_off`` and ``save``.
+    :raises OperationTimeout: the guest did not shut down in time and ``force`` is false (it still runs).
+    """
+    for field, value in (("turn_off", turn_off), ("save", save), ("force", force)):
+        check_flag(field, value)
+    if turn_off and save:
+        raise InvalidSpec("save", "Stop-VM takes -TurnOff or -Save, not both")
+    vm = _vm(host, name)
+    if turn_off:
+        return vm.destroy(check=what_if)
+    if save:
+        return vm.managed_save(check=what_if)
+    spec = vm.spec()
+    agent = spec.guest_agent and AgentService.SHUTDOWN in spec.agent_services
+    return vm.shutdown(timeout=timeout, force=force, agent=agent, check=what_if)
+
+
+def suspend_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
+    """Suspend-VM: pause the VM (its memory stays where it is)."""
+    return _vm(host, name).pause(check=what_if)
+
+
+def resume_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
+    """Resume-VM: go on running a paused VM."""
+    return _vm(host, name).resume(check=what_if)
+
+
+def restart_vm(
+    host: Host, name: str, *, type: RestartType | str = RestartType.RESET, what_if: bool = False
+) -> Change[VMInfo]:
+    """Restart-VM: reset the virtual hardware (``Reset``, Hyper-V's default) or ask the guest to ``Reboot``."""
+    kind = _restart_type(type)
+    return _vm(host, name).reboot(hard=kind is RestartType.RESET, check=what_if)
+
+
+def save_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
+    """Save-VM: save the VM's memory and stop it; Start-VM resumes it from there."""
+    return _vm(host, name).managed_save(check=what_if)
+
+
+def remove_vm(host: Host, name: str, *, force: bool = False, what_if: bool = False) -> Change[VMInfo]:
+    """Remove-VM: delete the VM's definition, saved state and checkpoints' metadata; its drives' files stay (as on
+    Hyper-V). A running VM is turned off first only with ``force``.
+
+    :raises Conflict: the VM runs and ``force`` is false.
+    """
+    return _vm(host, name).delete(force=force, check=what_if)
+
+
+def set_vm_firmware(
+    host: Host,
+    name: str,
+    *,
+    enable_secure_boot: bool | str | None = None,
+    secure_boot_template: SecureBootTemplate | str | None = None,
+    what_if: bool = False,
+) -> Change[VMSpec]:
+    """Set-VMFirmware: switch Secure Boot of a Generation 2 VM (``On``/``Off``, or a bool), which must be off.
+
+    The VM's UEFI variables are copied afresh from the new firmware's template at its next boot. Everything else in
+    its definition stays.
+
+    :raises InvalidSpec: a Generation 1 VM (field ``enable_secure_boot``), a bad value.
+    :raises Unsupported: a template KVM cannot honour (see :class:`~virtkit.hyperv.vocabulary.SecureBootTemplate`).
+    :raises Conflict: the VM is not off.
+    """
+    on = None if enable_secure_boot is None else _on_off("enable_secure_boot", enable_secure_boot)
+    template = _template(secure_boot_template)
+    vm = _vm(host, name)
+    spec = vm.spec()
+    if spec.firmware is not Firmware.UEFI and (on or template is not None):
+        raise InvalidSpec("enable_secure_boot", f"{vm.name} is a Generation 1 VM: BIOS firmware has no Secure Boot")
+    wanted = spec if on is None else dataclasses.replace(spec, secure_boot=on)
+    return vm.update(wanted, check=what_if)
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _hyperv_spec(spec: object) -> HyperVSpec:
+    if isinstance(spec, HyperVSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return HyperVSpec.from_dict(spec)
+    raise InvalidSpec("spec", f"must be a HyperVSpec or a mapping of its fields, not {type(spec).__name__}")
+
+
+def _vm(host: Host, name: object) -> VM:
+    return host.get(check_name("name", name))
+
+
+def _virtual_machine(vm: VM) -> VirtualMachine:
+    info = vm.info()
+    spec = vm.spec()
+    try:
+        hv: HyperVSpec | None = HyperVSpec.from_spec(spec)
+    except (Unsupported, InvalidSpec):
+        hv = None
+    return VirtualMachine(
+        name=info.name,
+        id=info.uuid,
+        state=vm_state(info.state, info.reason),
+        status="Migrating" if info.state is VMState.MIGRATING else "Operating normally",
+        generation=None if hv is None else hv.generation,
+        processor_count=info.vcpus,
+        memory_startup=spec.memory,
+        checkpoint_type=None if hv is None else hv.checkpoint_type,
+        automatic_stop_action=None if hv is None else hv.automatic_stop_action,
+        notes=spec.description,
+        computer_name=info.host,
+        spec=hv,
+        info=info,
+    )
+
+
+def _on_off(field: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("on", "off"):
+        return value.lower() == "on"
+    raise InvalidSpec(field, f"must be On or Off, not {shown(value)}")
+
+
+def _template(value: object) -> SecureBootTemplate | None:
+    if value is None:
+        return None
+    found = next((t for t in SecureBootTemplate if isinstance(value, str) and t.value.lower() == value.lower()), None)
+    if found is None:
+        allowed = ", ".join(t.value for t in SecureBootTemplate)
+        raise InvalidSpec("secure_boot_template", f"{shown(value)} is not a template; use one of {allowed}")
+    check_template(found)
+    return found
+
+
+def _restart_type(value: object) -> RestartType:
+    found = next((t for t in RestartType if isinstance(value, str) and t.value.lower() == value.lower()), None)
+    if found is None:
+        raise InvalidSpec("type", f"{shown(value)} is not a restart type; use Reset or Reboot")
+    return found
