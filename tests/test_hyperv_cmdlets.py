@@ -73,6 +73,17 @@ def test_new_vm_bad_drive_names_the_field_and_leaves_nothing(
     assert _listing(storage) == before and not host.exists("bad1")
 
 
+def test_com_port1_is_the_serial_log_inside_the_roots(host: virtkit.Host, storage: Path, tmp_path: Path) -> None:
+    log = storage / "com1.log"
+    hyperv.new_vm(host, {"Name": "com1", "MemoryStartupBytes": "64MB", "ComPort1": str(log)})
+    vm = hyperv.get_vm(host, "com1")
+    assert vm.spec is not None and vm.spec.com_port1 == log
+    assert host.get("com1").spec().serial_log == log
+    with pytest.raises(InvalidSpec) as err:
+        hyperv.new_vm(host, {"Name": "com2", "MemoryStartupBytes": "64MB", "ComPort1": str(tmp_path / "x.log")})
+    assert err.value.field == "ComPort1" and not host.exists("com2")
+
+
 def test_new_vm_that_fails_to_define_removes_its_imports(host: virtkit.Host, storage: Path) -> None:
     vhdx = _vhdx(storage)
     # A network adapter on a switch the host does not have: define succeeds on the test driver, so make the

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from virtkit.errors import InvalidSpec, LabError
-from virtkit.lab import image
+from virtkit.lab import _files, image
 from virtkit.lab.guest import fetch, memload
 from virtkit.lab.guest.initramfs import (
     AGENT_INIT,
@@ -157,7 +157,7 @@ def test_init_script_ships_as_package_data_and_prints_the_three_markers() -> Non
     script = init_script().decode()
     assert script.startswith("#!/bin/sh\n")
     for marker in (
-        'say "VIRTKIT-BOOT uptime=$up"',
+        'say "VIRTKIT-BOOT uptime=$up firmware=$firmware secureboot=$secureboot"',
         'say "VIRTKIT-DISKS uptime=$up disks=$disks"',
         'say "VIRTKIT-ALIVE uptime=$up counter=$counter"',
     ):
@@ -397,7 +397,7 @@ def test_swap_in_replaces_a_whole_directory(tmp_path: Path) -> None:
     (target / "old-file").write_text("old")
     new.mkdir()
     (new / "vmlinuz").write_text("new")
-    image._swap_in(new, target)
+    _files.swap_in(new, target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
     assert [p.name for p in target.iterdir()] == ["vmlinuz"]
 

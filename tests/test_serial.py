@@ -86,6 +86,27 @@ def test_garbled_markers_and_noise_are_ignored(line: str) -> None:
     assert parse_log(line + "\n") == []
 
 
+@pytest.mark.parametrize(
+    ("line", "firmware", "secure_boot"),
+    [
+        ("VIRTKIT-BOOT uptime=2.10 firmware=efi secureboot=on", "efi", True),
+        ("VIRTKIT-BOOT uptime=2.10 firmware=efi secureboot=off", "efi", False),
+        ("VIRTKIT-BOOT uptime=2.10 firmware=bios secureboot=off", "bios", False),
+        ("VIRTKIT-BOOT uptime=2.10", None, None),  # a guest built before the fields
+    ],
+)
+def test_boot_line_says_firmware_and_secure_boot(line: str, firmware: str | None, secure_boot: bool | None) -> None:
+    (event,) = parse_log(line + "\n")
+    assert (event.kind, event.firmware, event.secure_boot) == ("boot", firmware, secure_boot)
+
+
+@pytest.mark.parametrize(
+    "line", ["VIRTKIT-BOOT uptime=2.1 firmware=efi", "VIRTKIT-BOOT uptime=2.1 firmware=uefi secureboot=on"]
+)
+def test_boot_line_with_half_or_unknown_firmware_fields_is_ignored(line: str) -> None:
+    assert parse_log(line + "\n") == []
+
+
 def test_marker_after_kernel_noise_on_the_same_line_counts() -> None:
     (event,) = parse_log("[    3.2] sd 0:0:0:0: [sda] Attached SCSI disk VIRTKIT-ALIVE uptime=3.30 counter=7\r\n")
     assert (event.kind, event.uptime, event.counter) == ("alive", 3.3, 7)

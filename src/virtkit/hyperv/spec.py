@@ -267,6 +267,12 @@ class HyperVSpec(Spec):
         "which integration services are on", default=IntegrationServices(), key="IntegrationServices"
     )
     notes: str | None = spec_field("free text kept with the VM", default=None, multiline=True, key="Notes")
+    com_port1: Path | None = spec_field(
+        "a file that receives what the guest writes to COM1 (Set-VMComPort -Number 1; Hyper-V connects the port to "
+        "a named pipe, virtkit appends it to this file in the storage roots)",
+        default=None,
+        key="ComPort1",
+    )
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -318,6 +324,7 @@ class HyperVSpec(Spec):
                 snapshot_mode=CHECKPOINT_TYPE[self.checkpoint_type],
                 on_host_stop=AUTOMATIC_STOP_ACTION[self.automatic_stop_action],
                 description=self.notes,
+                serial_log=self.com_port1,
             )
         except InvalidSpec as exc:
             raise InvalidSpec(hyperv_field(exc.field), hyperv_text(exc.reason)) from None
@@ -330,7 +337,7 @@ class HyperVSpec(Spec):
     def from_spec(cls, spec: VMSpec, *, strict: bool = False) -> HyperVSpec:
         """The Hyper-V form of a neutral spec (a VM made elsewhere reads back in Hyper-V terms).
 
-        What Hyper-V has no word for (direct kernel boot, a serial log, a CPU model, read-only disks, ceilings for
+        What Hyper-V has no word for (direct kernel boot, a CPU model, read-only disks, ceilings for
         hot-add) is left out, or with ``strict`` refused.
 
         :raises Unsupported: a machine and firmware that are no generation (q35 with BIOS, pc with UEFI), or with
@@ -364,6 +371,7 @@ class HyperVSpec(Spec):
             automatic_stop_action=_inverse(AUTOMATIC_STOP_ACTION, spec.on_host_stop),
             integration_services=services,
             notes=spec.description,
+            com_port1=spec.serial_log,
         )
 
     # -- files --------------------------------------------------------------------------------------------------
@@ -391,7 +399,6 @@ def unexpressed(spec: VMSpec) -> list[str]:
     out = []
     for field, default in (
         ("kernel", None),
-        ("serial_log", None),
         ("cpu_model", None),
         ("max_vcpus", None),
         ("max_memory", None),
@@ -555,6 +562,7 @@ _FIELD_NAMES = (
     (re.compile(r"^memory$"), "MemoryStartupBytes"),
     (re.compile(r"^secure_boot$"), "SecureBoot"),
     (re.compile(r"^description$"), "Notes"),
+    (re.compile(r"^serial_log$"), "ComPort1"),
 )
 
 

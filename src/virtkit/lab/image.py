@@ -12,7 +12,6 @@ The guest reports on its serial port (see ``guest/init`` and :mod:`virtkit.lab.s
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -21,12 +20,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from virtkit.errors import InvalidSpec, LabError
+from virtkit.lab._files import locked, swap_in, write_atomic
 from virtkit.lab.guest import fetch, memload
 from virtkit.lab.guest.fetch import AGENT_PACKAGE, KERNEL_META_PACKAGE, parse_kernel_dependency
 from virtkit.lab.guest.initramfs import (
@@ -207,7 +206,7 @@ def _build(variant: _Variant, *, force: bool, progress: Progress) -> GuestImage:
     root = guest_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with _locked(root / f".{variant.name}.lock"):
+        with locked(root / f".{variant.name}.lock"):
             # Another process may have finished the same build while this one waited for the lock.
             if not force and (image := _load_cached(variant)) is not None:
                 return image
@@ -219,8 +218,8 @@ def _build(variant: _Variant, *, force: bool, progress: Progress) -> GuestImage:
                 out.mkdir()
                 kernel_version = _assemble(variant, Path(tmp), out, progress)
                 manifest = {"recipe": variant.recipe, "cmdline": BASE_CMDLINE, "kernel_version": kernel_version}
-                _write_atomic(out / "guest.json", json.dumps(manifest, indent=2).encode() + b"\n")
-                _swap_in(out, root / variant.name)
+                write_atomic(out / "guest.json", json.dumps(manifest, indent=2).encode() + b"\n")
+                swap_in(out, root / variant.name)
     except OSError as exc:
         raise LabError(f"guest image: cannot build into {root}: {exc}") from exc
     progress(f"guest {variant.name!r} built in {time.monotonic() - started:.1f} s: {root / variant.name}")
@@ -363,34 +362,3 @@ def boot_check(
 
 def _qemu_escape(path: Path) -> str:
     return str(path).replace(",", ",,")  # a comma separates QEMU options; doubled it is part of the value
-
-
-# --- files and processes ---------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace the directory ``target`` by ``new`` (same filesystem): at every instant it is whole or absent."""
-    old = target.with_name(f".{target.name}-old-{os.getpid()}")
-    if target.exists():
-        os.rename(target, old)
-    os.rename(new, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -84,6 +84,8 @@ class GuestEvent:
     - AGENT: ``status``, one of :data:`AGENT_STATUSES`;
     - DIRTY: ``mib`` rewritten (also in ``counter``, where it always was), ``mode`` (one of :data:`DIRTY_MODES`;
       ``None`` from a guest older than the modes) and, on the periodic report lines only, ``passes`` written so far;
+    - BOOT: ``firmware`` (``"bios"`` or ``"efi"``) and ``secure_boot`` (the kernel found Secure Boot on); both
+      ``None`` from a guest older than these fields;
     - FILL: ``status``, one of :data:`FILL_STATUSES`; ``mib`` filled on the ``filled`` line; on check lines,
       ``passes``, the check's number from 1, and ``bad_pages``, the pages that differ from what was written (0 when
       ``ok``).
@@ -101,6 +103,8 @@ class GuestEvent:
     mode: str | None = None
     passes: int | None = None
     bad_pages: int | None = None
+    firmware: str | None = None
+    secure_boot: bool | None = None
 
 
 # A marker may follow kernel noise on the same line (both write to ttyS0), so it is searched, not matched at the
@@ -109,7 +113,7 @@ _MARKER = re.compile(
     r"VIRTKIT-(?P<kind>BOOT|DISKS|ALIVE|AGENT|DIRTY|FILL) uptime=(?P<uptime>\d+(?:\.\d+)?)(?P<rest>.*?)\s*$"
 )
 _FIELDS = {
-    "BOOT": re.compile(r""),
+    "BOOT": re.compile(r"(?: firmware=(?P<firmware>bios|efi) secureboot=(?P<secureboot>on|off))?"),
     "DISKS": re.compile(r" disks=(?P<disks>(?:[\w.:-]+(?:,[\w.:-]+)*)?)"),
     "ALIVE": re.compile(r" counter=(?P<counter>\d+)"),
     "DIRTY": re.compile(
@@ -168,6 +172,8 @@ def _parse_line(line: str, line_no: int) -> GuestEvent | None:
         mode=found.get("mode"),
         passes=numbers.get("passes"),
         bad_pages=numbers.get("bad_pages"),
+        firmware=found.get("firmware"),
+        secure_boot=None if found.get("secureboot") is None else found["secureboot"] == "on",
     )
 
 

@@ -151,14 +151,25 @@ def qemu_ga(apt: Apt, work: Path, progress: Progress) -> QemuGa:
     return found
 
 
-def run(args: Sequence[str], *, step: str, cwd: Path | None = None, timeout: float = 600.0) -> bytes:
-    """Run a command (argument list, no shell) and return its stdout.
+def run(
+    args: Sequence[str], *, step: str, cwd: Path | None = None, timeout: float = 600.0, stdin: bytes | None = None
+) -> bytes:
+    """Run a command (argument list, no shell), feeding it ``stdin`` if given, and return its stdout.
 
     :raises LabError: it could not start, timed out or failed; the message names the step, command and stderr.
     """
     env = {**os.environ, "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        proc = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, check=False, timeout=timeout)
+        proc = subprocess.run(
+            list(args),
+            cwd=cwd,
+            env=env,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+            timeout=timeout,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LabError(f"guest image: cannot {step}: `{shlex.join(args)}`: {exc}") from exc
     if proc.returncode != 0:

@@ -1,0 +1,151 @@
+"""The Hyper-V driver on real daemons: Generation 1 and 2 VMs boot from VHD and VHDX disks through their firmware,
+Secure Boot checks signatures, and a Generation 2 VM takes SCSI controllers and disks while it runs.
+
+The disks are the lab's disk-bootable guests (:mod:`virtkit.lab.bootdisk`): SYSLINUX on an MBR disk, and Debian's
+signed shim, GRUB and kernel on an EFI system partition. The guest reports on COM1 which firmware booted it and
+whether its kernel found Secure Boot on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import helpers
+import virtkit
+from virtkit import Conflict, hyperv
+from virtkit.hyperv import HyperVState
+from virtkit.lab import bootdisk, daemons
+from virtkit.lab.paths import shared_dir
+from virtkit.lab.serial import GuestEvent, GuestLog
+
+_BOOT = 240.0  # seconds for a disk boot through the firmware under TCG (measured: 9-25 s)
+_SEEN = 20.0  # seconds for the guest to report a change of its disks (measured: 0.2-0.5 s)
+_MEMORY = "512MB"  # the least a UEFI disk boot takes under TCG (with 256 MiB the kernel stops after its EFI stub)
+
+
+@pytest.fixture(scope="module")
+def disks(lab_hosts: list[daemons.LabHost]) -> dict[str, bootdisk.BootDisk]:
+    """The three boot disks, built once (cached between runs)."""
+    return {
+        "bios": bootdisk.build_boot_disk("bios"),
+        "uefi": bootdisk.build_boot_disk("uefi"),
+        "unsigned": bootdisk.build_boot_disk("uefi", signed=False),
+    }
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _new(host: virtkit.Host, name: str, disk: Path, generation: int, **extra: object) -> GuestLog:
+    com1 = shared_dir() / f"{name}.serial.log"
+    spec = {
+        "Name": name,
+        "Generation": generation,
+        "MemoryStartupBytes": _MEMORY,
+        "HardDrives": [{"Path": str(disk)}],
+        "ComPort1": str(com1),
+        **extra,
+    }
+    assert hyperv.new_vm(host, spec).changed
+    return GuestLog(com1)
+
+
+def _wait_for_text(path: Path, text: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file() and text in path.read_text(errors="replace"):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _boot(host: virtkit.Host, name: str, log: GuestLog) -> GuestEvent:
+    before = len(log.boots())
+    assert hyperv.start_vm(host, name).changed
+    return log.wait_for_boot(timeout=_BOOT, after_boots=before)
+
+
+def test_generation1_boots_from_a_vhd_through_the_bios(
+    host1: virtkit.Host, disks: dict[str, bootdisk.BootDisk], own: helpers.Owned
+) -> None:
+    name = own("hvgen1")
+    vhd = disks["bios"].copy_to(shared_dir() / f"{name}-boot.vhd", "vhd")
+    original = _sha256(vhd)
+    log = _new(host1, name, vhd, 1)
+    xml = helpers.domain_xml(host1.uri, name, inactive=True)
+    assert xml.find("os/type").get("machine", "").startswith("pc")  # type: ignore[union-attr]
+    assert [d.get("dev") for d in xml.iterfind("devices/disk/target")] == ["hda"]  # IDE 0:0
+    boot = _boot(host1, name, log)
+    assert (boot.firmware, boot.secure_boot) == ("bios", False)  # SeaBIOS read SYSLINUX from the disk
+    vm = hyperv.get_vm(host1, name)
+    assert (vm.state, vm.generation) == (HyperVState.RUNNING, 1)
+    # The VM runs from the VHD's import; the VHD itself is never written.
+    assert Path(f"{vhd}.qcow2").is_file() and _sha256(vhd) == original
+    assert hyperv.stop_vm(host1, name, turn_off=True).changed
+    assert hyperv.get_vm(host1, name).state is HyperVState.OFF
+
+
+def test_generation2_boots_from_a_vhdx_with_secure_boot_and_takes_scsi_disks_live(
+    host1: virtkit.Host, disks: dict[str, bootdisk.BootDisk], own: helpers.Owned
+) -> None:
+    name = own("hvgen2")
+    vhdx = disks["uefi"].copy_to(shared_dir() / f"{name}-boot.vhdx", "vhdx")
+    log = _new(host1, name, vhdx, 2)
+    boot = _boot(host1, name, log)
+    # shim (Microsoft-signed), GRUB and the kernel (Debian-signed) passed the firmware's and shim's checks, and the
+    # kernel found Secure Boot on.
+    assert (boot.firmware, boot.secure_boot) == ("efi", True)
+    assert log.wait_for_disks(lambda d: d == ("sda",), timeout=_SEEN) == ("sda",)  # the SCSI boot disk
+    assert hyperv.get_vm(host1, name).generation == 2
+
+    # A second SCSI controller and a VHDX on it, while the guest runs.
+    assert hyperv.add_vm_scsi_controller(host1, name).changed
+    data = shared_dir() / f"{name}-data.vhdx"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "vhdx", str(data), "32M"], check=True)
+    change = hyperv.add_vm_hard_disk_drive(host1, name, data, controller_number=1, controller_location=0)
+    assert change.changed
+    assert log.wait_for_disks(lambda d: len(d) == 2, timeout=_SEEN) == ("sda", "sdb")
+    drives = hyperv.get_vm_hard_disk_drive(host1, name)
+    assert [(d.controller_number, d.controller_location) for d in drives] == [(0, 0), (1, 0)]
+
+    # virtio disks are PCI devices: each takes one of the spare PCIe root ports a Generation 2 VM is defined with.
+    vm = host1.get(name)
+    for i in range(3):
+        vm.disks.attach({"path": str(shared_dir() / f"{name}-virtio{i}.qcow2"), "size": "16MiB"})
+    seen = log.wait_for_disks(lambda d: len(d) == 5, timeout=_SEEN)
+    assert seen == ("sda", "sdb", "vda", "vdb", "vdc")
+
+    # A drive comes off the running VM the same way.
+    assert hyperv.remove_vm_hard_disk_drive(
+        host1, name, controller_type="SCSI", controller_number=1, controller_location=0
+    ).changed
+    assert "sdb" not in log.wait_for_disks(lambda d: "sdb" not in d, timeout=_SEEN)
+
+
+def test_secure_boot_refuses_an_unsigned_kernel_that_boots_with_it_off(
+    host1: virtkit.Host, disks: dict[str, bootdisk.BootDisk], own: helpers.Owned
+) -> None:
+    name = own("hvunsigned")
+    vhdx = disks["unsigned"].copy_to(shared_dir() / f"{name}-boot.vhdx", "vhdx")
+    log = _new(host1, name, vhdx, 2)
+    assert hyperv.start_vm(host1, name).changed
+    # GRUB asks shim to verify the kernel, and says so on the serial console; the kernel never runs.
+    assert _wait_for_text(log.path, "bad shim signature", _BOOT)
+    assert log.boots() == []
+
+    # Secure Boot cannot change while the VM runs, as on Hyper-V.
+    with pytest.raises(Conflict):
+        hyperv.set_vm_firmware(host1, name, enable_secure_boot="Off")
+    assert hyperv.stop_vm(host1, name, turn_off=True).changed
+    assert hyperv.set_vm_firmware(host1, name, enable_secure_boot="Off").changed
+    # The firmware's variables are made afresh from the template without Secure Boot: the same disk now boots.
+    boot = log.wait_for_boot(timeout=_BOOT) if hyperv.start_vm(host1, name).changed else None
+    assert boot is not None and (boot.firmware, boot.secure_boot) == ("efi", False)
+    vm = hyperv.get_vm(host1, name)
+    assert vm.spec is not None and vm.spec.secure_boot is False
