@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 import helpers
 import virtkit
-from virtkit import Conflict, hyperv
+from virtkit import Conflict, InvalidSpec, hyperv
 from virtkit.hyperv import HyperVState
 from virtkit.lab import bootdisk, daemons
+from virtkit.lab.loopdev import loop_device
 from virtkit.lab.paths import shared_dir
 from virtkit.lab.serial import GuestEvent, GuestLog
 
@@ -149,3 +152,43 @@ def test_secure_boot_refuses_an_unsigned_kernel_that_boots_with_it_off(
     assert boot is not None and (boot.firmware, boot.secure_boot) == ("efi", False)
     vm = hyperv.get_vm(host1, name)
     assert vm.spec is not None and vm.spec.secure_boot is False
+
+
+def test_pass_through_disk_on_the_scsi_controller_and_a_mounted_device_refused(
+    lab_hosts: list[daemons.LabHost], disks: dict[str, bootdisk.BootDisk], own: helpers.Owned
+) -> None:
+    name = own("hvpass")
+    size = 32 * 1024 * 1024
+    with (
+        loop_device(shared_dir() / f"{name}-free.img", size=size) as free,
+        loop_device(shared_dir() / f"{name}-busy.img", size=size) as busy,
+        tempfile.TemporaryDirectory(prefix="virtkit-mnt-") as mnt,
+    ):
+        subprocess.run(["mkfs.ext4", "-q", str(busy)], check=True)
+        subprocess.run(["mount", str(busy), mnt], check=True)
+        try:
+            # A block device passed through must lie inside the storage roots too: here the two devices are roots.
+            with virtkit.connect(lab_hosts[0].uri, storage_roots=[shared_dir(), free, busy]) as host:
+                with pytest.raises(InvalidSpec, match="in use") as err:
+                    hyperv.new_vm(host, {"Name": name, "HardDrives": [{"Path": str(busy)}]}, what_if=True)
+                assert err.value.field == "HardDrives[0].Path" and not host.exists(name)
+
+                vhdx = disks["uefi"].copy_to(shared_dir() / f"{name}-boot.vhdx", "vhdx")
+                log = _new(host, name, vhdx, 2)
+                _boot(host, name, log)
+                log.wait_for_disks(lambda d: d == ("sda",), timeout=_SEEN)
+                inactive = ET.tostring(helpers.domain_xml(host.uri, name, inactive=True))
+                with pytest.raises(InvalidSpec, match=f"{busy} is in use: /dev/loop\\d+ on {mnt}") as err:
+                    hyperv.add_vm_hard_disk_drive(host, name, busy)
+                assert err.value.field == "Path"
+                assert ET.tostring(helpers.domain_xml(host.uri, name, inactive=True)) == inactive
+
+                assert hyperv.add_vm_hard_disk_drive(host, name, free).changed
+                assert log.wait_for_disks(lambda d: len(d) == 2, timeout=_SEEN) == ("sda", "sdb")
+                drives = hyperv.get_vm_hard_disk_drive(host, name)
+                assert [(d.path, d.controller_location) for d in drives][1] == (free, 1)
+                assert hyperv.remove_vm_hard_disk_drive(host, name, path=free).changed
+                assert log.wait_for_disks(lambda d: d == ("sda",), timeout=_SEEN) == ("sda",)
+                hyperv.stop_vm(host, name, turn_off=True)  # before the loop devices go
+        finally:
+            subprocess.run(["umount", mnt], check=True)

@@ -162,3 +162,34 @@ def test_a_saved_state_is_checked_like_a_spec_before_it_is_restored(host: virtki
         host.restore(path, check=True)
     assert err.value.field == "path.disks[0].path"
     assert vm.state is virtkit.VMState.STOPPED
+
+
+# -- block devices passed through: mounted anywhere below them is refused ---------------------------------------
+
+
+def test_mounted_reads_every_mount_of_a_device_and_what_stacks_on_it() -> None:
+    from virtkit.ops.storage import mounted
+
+    text = """{"blockdevices": [{"name": "sdb", "mountpoints": [null], "children": [
+        {"name": "sdb1", "mountpoints": ["/boot", "/mnt/b"]},
+        {"name": "sdb2", "mountpoints": [null], "children": [{"name": "vg-swap", "mountpoints": ["[SWAP]"]}]}]}]}"""
+    assert mounted(text) == [("sdb1", "/boot"), ("sdb1", "/mnt/b"), ("vg-swap", "[SWAP]")]
+    assert mounted('{"blockdevices": [{"name": "loop3", "mountpoints": [null]}]}') == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "lsblk: /dev/sdz: not a block device",
+        '{"blockdevices": {}}',
+        '{"blockdevices": [{"mountpoints": ["/"]}]}',
+        '{"blockdevices": [{"name": "sda", "mountpoints": "/"}]}',
+        "[]",
+    ],
+)
+def test_mounted_refuses_what_is_no_lsblk_output(text: str) -> None:
+    from virtkit.ops.storage import mounted
+
+    with pytest.raises(ValueError):
+        mounted(text)

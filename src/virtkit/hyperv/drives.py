@@ -14,7 +14,7 @@ from pathlib import Path
 from virtkit.errors import Conflict, InvalidSpec
 from virtkit.hyperv.imports import importing, plan_imports
 from virtkit.hyperv.results import VMHardDiskDrive
-from virtkit.hyperv.spec import HardDrive, disk_of, drive_of, place_drives
+from virtkit.hyperv.spec import HardDrive, disk_of, drive_of, in_hyperv_words, place_drives
 from virtkit.hyperv.vocabulary import ControllerType
 from virtkit.models._fields import Spec, normalize, spec_field
 from virtkit.models.attached import AttachedDisk, ScsiController
@@ -85,12 +85,13 @@ def add_vm_hard_disk_drive(
     drive = dataclasses.replace(asked, controller_type=kind)
     plan = plan_imports(host, _imports(drive))
     disk = disk_of(drive)
-    if what_if:
-        pending = {p.target: p.size for p in plan if not p.exists}
-        disk = dataclasses.replace(disk, size=pending.get(disk.path))
-        return vm.disks.attach(disk, check=True)
-    with importing(host, plan, progress):
-        return vm.disks.attach(disk)
+    with in_hyperv_words():  # the neutral call names disk.path; the cmdlet's parameter is Path
+        if what_if:
+            pending = {p.target: p.size for p in plan if not p.exists}
+            disk = dataclasses.replace(disk, size=pending.get(disk.path))
+            return vm.disks.attach(disk, check=True)
+        with importing(host, plan, progress):
+            return vm.disks.attach(disk)
 
 
 def remove_vm_hard_disk_drive(

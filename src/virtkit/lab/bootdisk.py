@@ -92,7 +92,7 @@ class BootDisk:
         if fmt == "vhd":
             args += ["-o", "subformat=dynamic,force_size=on"]
         try:
-            fetch.run([*args, str(self.path), str(dest)], step=f"copy the boot disk as {fmt}")
+            fetch.run([*args, str(self.path), str(dest)], step=f"copy the boot disk as {fmt}", what="boot disk")
         except LabError:
             dest.unlink(missing_ok=True)
             raise
@@ -231,7 +231,7 @@ def _bios_disk(guest: GuestImage, work: Path, disk: Path, say: Progress) -> None
     part = work / "part.img"
     _fat(part, "VIRTKIT")
     say("installing SYSLINUX")
-    fetch.run(["syslinux", "--install", str(part)], step="install SYSLINUX into the partition")
+    fetch.run(["syslinux", "--install", str(part)], step="install SYSLINUX into the partition", what="boot disk")
     (work / "syslinux.cfg").write_text(syslinux_config(guest.cmdline))
     _copy_in(part, [(work / "syslinux.cfg", "syslinux.cfg"), (guest.kernel, "vmlinuz"), (guest.initrd, "initrd.img")])
     _assemble(disk, "bios", part)
@@ -244,7 +244,7 @@ def _uefi_disk(guest: GuestImage, signed: bool, work: Path, disk: Path, say: Pro
     tree = work / "loaders"
     for package in (_SHIM, _GRUB):
         deb = apt.with_update(_downloader(apt, package, work))
-        fetch.run(["dpkg-deb", "-x", str(deb), str(tree)], step=f"extract {deb.name}")
+        fetch.run(["dpkg-deb", "-x", str(deb), str(tree)], step=f"extract {deb.name}", what="boot disk")
     shim = tree / "usr/lib/shim/shimx64.efi.signed"
     grub = tree / "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
     for path in (shim, grub):
@@ -257,7 +257,7 @@ def _uefi_disk(guest: GuestImage, signed: bool, work: Path, disk: Path, say: Pro
     (work / "grub.cfg").write_text(grub_config(guest.cmdline))
     part = work / "esp.img"
     _fat(part, "ESP")
-    fetch.run(["mmd", "-i", str(part), "::/EFI", "::/EFI/BOOT"], step="make the ESP's directories")
+    fetch.run(["mmd", "-i", str(part), "::/EFI", "::/EFI/BOOT"], step="make the ESP's directories", what="boot disk")
     # The removable-media path the firmware boots without a boot entry; Debian's GRUB, started by shim from there,
     # reads grub.cfg from its own directory.
     files = [(shim, "EFI/BOOT/BOOTX64.EFI"), (grub, "EFI/BOOT/grubx64.efi"), (work / "grub.cfg", "EFI/BOOT/grub.cfg")]
@@ -272,18 +272,27 @@ def _downloader(apt: fetch.Apt, package: str, dest: Path) -> Callable[[], Path]:
 def _fat(part: Path, label: str) -> None:
     with open(part, "wb") as f:
         f.truncate(_PART_SIZE)
-    fetch.run(["mkfs.fat", "-F", "32", "-n", label, str(part)], step="make the FAT file system")
+    fetch.run(["mkfs.fat", "-F", "32", "-n", label, str(part)], step="make the FAT file system", what="boot disk")
 
 
 def _copy_in(part: Path, files: list[tuple[Path, str]]) -> None:
     for source, name in files:
-        fetch.run(["mcopy", "-i", str(part), str(source), f"::/{name}"], step=f"copy {name} into the partition")
+        fetch.run(
+            ["mcopy", "-i", str(part), str(source), f"::/{name}"],
+            step=f"copy {name} into the partition",
+            what="boot disk",
+        )
 
 
 def _assemble(disk: Path, firmware: str, part: Path) -> None:
     with open(disk, "wb") as f:
         f.truncate(_DISK_SIZE)
-    fetch.run(["sfdisk", "-q", str(disk)], step="partition the disk", stdin=partition_table(firmware).encode())
+    fetch.run(
+        ["sfdisk", "-q", str(disk)],
+        step="partition the disk",
+        stdin=partition_table(firmware).encode(),
+        what="boot disk",
+    )
     with open(part, "rb") as src, open(disk, "r+b") as dst:
         dst.seek(_PART_START)
         shutil.copyfileobj(src, dst, 4 * _MiB)

@@ -8,6 +8,8 @@ or the host's over SSH), so each check is made where the VM runs:
 - the path as written and as resolved (symlinks, and for a new file its directory's) lies inside a root;
 - a disk is a regular file, or a block device only where a pass-through disk is asked for; a directory, FIFO,
   socket or character device is refused at once, with ``stat`` alone (nothing is opened, nothing can block);
+- a block device passed through is mounted nowhere on its host, nor any partition or device stacked on it, nor
+  used as swap (``lsblk``): a file system written by the host and a guest at once is destroyed;
 - an existing image has the format and size the spec says, read from its header, and every file of its backing
   chain lies inside the roots (a protocol or ``json:`` backing is refused: :mod:`virtkit.images.chain`);
 - the serial log is no disk image;
@@ -16,6 +18,7 @@ or the host's over SSH), so each check is made where the VM runs:
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -30,7 +33,7 @@ from virtkit.models.snapshot import SavedImage
 from virtkit.models.vm import VMSpec
 from virtkit.storage import Entry, Kind, StorageRoots
 
-__all__ = ["HostStorage"]
+__all__ = ["HostStorage", "mounted"]
 
 
 class HostStorage:
@@ -74,7 +77,8 @@ class HostStorage:
                 "virtkit.images.convert(..., DiskFormat.QCOW2) or to vhd"
             )
         if disk.kind is DiskKind.BLOCK:
-            self.roots.existing(f"{field}.path", disk.path, kinds=(Kind.BLOCK,))
+            device = self.roots.existing(f"{field}.path", disk.path, kinds=(Kind.BLOCK,))
+            self._check_unmounted(f"{field}.path", device.real)
             return False
         entry = self.roots.lookup(f"{field}.path", disk.path)
         if entry.kind is None:
@@ -94,6 +98,23 @@ class HostStorage:
             )
         backing_chain(self.roots, f"{field}.path", entry, disk.format)
         return False
+
+    def _check_unmounted(self, field: str, device: Path) -> None:
+        done = self.files.run(["lsblk", "--json", "--output", "NAME,MOUNTPOINTS", str(device)], timeout=30)
+        if done.returncode != 0:
+            detail = done.stderr.strip()[-300:] or f"exit status {done.returncode}"
+            raise InvalidSpec(field, f"cannot tell whether {device} is mounted{self._on()}: lsblk: {detail}")
+        try:
+            uses = mounted(done.stdout)
+        except ValueError as exc:
+            raise InvalidSpec(field, f"cannot tell whether {device} is mounted{self._on()}: {exc}") from None
+        if uses:
+            where = ", ".join(f"/dev/{name} on {point}" for name, point in uses)
+            raise InvalidSpec(
+                field,
+                f"{device} is in use{self._on()}: {where}; unmount it first (a file system the host and a guest "
+                "write at once is destroyed)",
+            )
 
     def check_spec(self, spec: VMSpec, *, prefix: str = "") -> list[DiskSpec]:
         """Check every file ``spec`` names; return the disks whose images must be made.
@@ -269,3 +290,31 @@ class HostStorage:
 
 def _article(what: str) -> str:
     return f"an {what}" if what[:1] in "aeiou" else f"a {what}"
+
+
+def mounted(lsblk_json: str) -> list[tuple[str, str]]:
+    """``(device name, mount point)`` for each mount in ``lsblk --json --output NAME,MOUNTPOINTS`` output, of the
+    device and of everything below it (partitions, device-mapper and RAID devices); swap reads ``[SWAP]``.
+
+    :raises ValueError: the text is not such output.
+    """
+    try:
+        data = json.loads(lsblk_json)
+    except ValueError:
+        raise ValueError("lsblk printed no JSON") from None
+    found: list[tuple[str, str]] = []
+
+    def walk(devices: object) -> None:
+        if not isinstance(devices, list):
+            raise ValueError("lsblk's JSON has no device list")
+        for device in devices:
+            if not isinstance(device, dict) or not isinstance(device.get("name"), str):
+                raise ValueError("lsblk's JSON has a device without a name")
+            points = device.get("mountpoints") or []
+            if not isinstance(points, list):
+                raise ValueError("lsblk's JSON has no mount point list (util-linux 2.37 or later prints one)")
+            found.extend((device["name"], point) for point in points if isinstance(point, str) and point)
+            walk(device.get("children", []))
+
+    walk(data.get("blockdevices") if isinstance(data, dict) else None)
+    return found

@@ -152,9 +152,17 @@ def qemu_ga(apt: Apt, work: Path, progress: Progress) -> QemuGa:
 
 
 def run(
-    args: Sequence[str], *, step: str, cwd: Path | None = None, timeout: float = 600.0, stdin: bytes | None = None
+    args: Sequence[str],
+    *,
+    step: str,
+    cwd: Path | None = None,
+    timeout: float = 600.0,
+    stdin: bytes | None = None,
+    what: str = "guest image",
 ) -> bytes:
     """Run a command (argument list, no shell), feeding it ``stdin`` if given, and return its stdout.
+
+    ``what`` begins the error's message: the thing being made.
 
     :raises LabError: it could not start, timed out or failed; the message names the step, command and stderr.
     """
@@ -171,8 +179,8 @@ def run(
             timeout=timeout,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LabError(f"guest image: cannot {step}: `{shlex.join(args)}`: {exc}") from exc
+        raise LabError(f"{what}: cannot {step}: `{shlex.join(args)}`: {exc}") from exc
     if proc.returncode != 0:
         stderr = proc.stderr.decode(errors="replace").strip()[-2000:]
-        raise LabError(f"guest image: cannot {step}: `{shlex.join(args)}` exited with {proc.returncode}: {stderr}")
+        raise LabError(f"{what}: cannot {step}: `{shlex.join(args)}` exited with {proc.returncode}: {stderr}")
     return proc.stdout
