@@ -19,9 +19,10 @@ import pytest
 
 import helpers
 import virtkit
-from virtkit import Conflict, InvalidSpec, hyperv
+from virtkit import Accel, Conflict, InvalidSpec, hyperv
+from virtkit.backends.libvirt import design
 from virtkit.hyperv import HyperVState
-from virtkit.lab import bootdisk, daemons
+from virtkit.lab import bootdisk, daemons, image
 from virtkit.lab.loopdev import loop_device
 from virtkit.lab.paths import shared_dir
 from virtkit.lab.serial import GuestEvent, GuestLog
@@ -192,3 +193,30 @@ def test_pass_through_disk_on_the_scsi_controller_and_a_mounted_device_refused(
                 hyperv.stop_vm(host, name, turn_off=True)  # before the loop devices go
         finally:
             subprocess.run(["umount", mnt], check=True)
+
+
+def _enlightenments(xml: ET.Element) -> set[str]:
+    hyperv = xml.find("features/hyperv")
+    return set() if hyperv is None else {child.tag for child in hyperv if child.get("state") == "on"}
+
+
+def test_enlightenments_per_accelerator_on_the_real_daemon(
+    host1: virtkit.Host, guest: image.GuestImage, own: helpers.Owned
+) -> None:
+    # The KVM set, with what each enlightenment needs, passes libvirt's checks on a real daemon. It is defined, not
+    # started: this machine's /dev/kvm cannot run a stock guest (docs/platform.md).
+    kvm = own("hvkvm")
+    host1.create(virtkit.VMSpec(name=kvm, memory=128 * 2**20, accel=Accel.KVM, enlightenments=True))
+    stored = helpers.domain_xml(host1.uri, kvm, inactive=True)
+    assert stored.get("type") == "kvm" and _enlightenments(stored) == set(design.ENLIGHTENMENTS[Accel.KVM])
+    assert stored.find("clock/timer[@name='hypervclock']") is not None
+    assert host1.get(kvm).spec().enlightenments
+
+    # Under TCG the set that starts: the guest boots with it, and QEMU runs with it.
+    tcg = own("hvtcg")
+    host1.create(helpers.spec(guest, tcg, enlightenments=True), start=True)
+    helpers.serial_log(tcg).wait_for_boot(timeout=_BOOT)
+    live = helpers.domain_xml(host1.uri, tcg, inactive=False)
+    assert live.get("type") == "qemu" and _enlightenments(live) == set(design.ENLIGHTENMENTS[Accel.TCG])
+    # Hyper-V's VMs have them always: the Generation 1 and 2 VMs above booted with them too.
+    assert hyperv.HyperVSpec(name="any").to_spec().enlightenments

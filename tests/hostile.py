@@ -19,7 +19,6 @@ import signal
 import struct
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,14 +41,15 @@ HANG = 20
 
 
 def hostile(max_examples: int) -> settings:
-    """Hypothesis settings for a hostile-input test: reproducible (derandomized, no example database), a deadline
-    per example, and the health checks that values meant to be huge (ints of 9,000 digits, 70,000-character
-    strings, thousands of disks) trip switched off."""
+    """Hypothesis settings for a hostile-input test: reproducible (derandomized, no example database), no deadline
+    per example (how fast a loaded machine parses 4 MiB of YAML is no property; a hang is caught by :func:`no_hang`
+    instead), and the health checks that values meant to be huge (ints of 9,000 digits, 70,000-character strings,
+    thousands of disks) trip switched off."""
     return settings(
         max_examples=max_examples,
         derandomize=True,
         database=None,
-        deadline=timedelta(seconds=5),
+        deadline=None,
         print_blob=False,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )

@@ -3,6 +3,7 @@ kept (XML others wrote is in test_foreign_xml.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -52,6 +53,7 @@ SPECS = {
         "guest_agent": True,
     },
     "named-cpu": {"name": "pinned", "cpu_model": "Haswell-noTSX", "accel": "kvm"},
+    "enlightened": {"name": "win1", "memory": "4GiB", "firmware": "uefi", "machine": "q35", "enlightenments": True},
 }
 
 
@@ -142,3 +144,37 @@ def test_accel_auto_resolution_needs_real_hardware_virtualization() -> None:
     assert design.resolve_accel(Accel.AUTO, vtx) is Accel.KVM
     assert design.resolve_accel(Accel.AUTO, amd_no_dev) is Accel.TCG
     assert design.resolve_accel(Accel.KVM, pvm) is Accel.KVM  # forcing is allowed
+
+
+@pytest.mark.parametrize("accel", [Accel.KVM, Accel.TCG])
+def test_enlightenments_are_the_accelerators_set_with_the_reference_clock(accel: Accel) -> None:
+    root = ET.fromstring(_render("enlightened", accel))
+    hyperv = root.find("features/hyperv")
+    assert hyperv is not None and hyperv.get("mode") == "custom"
+    assert tuple(child.tag for child in hyperv) == design.ENLIGHTENMENTS[accel]
+    assert all(child.get("state") == "on" for child in hyperv)
+    assert root.find("features/hyperv/spinlocks").get("retries") == "8191"  # type: ignore[union-attr]
+    assert root.find("clock/timer[@name='hypervclock']").get("present") == "yes"  # type: ignore[union-attr]
+    if accel is Accel.KVM:  # what each needs is there: synic, stimer, tlbflush and ipi need vpindex
+        assert {"vpindex", "synic", "stimer", "tlbflush", "ipi"} <= set(design.ENLIGHTENMENTS[accel])
+        assert root.find("features/hyperv/stimer/direct").get("state") == "on"  # type: ignore[union-attr]
+    else:  # QEMU refuses vpindex under TCG at start, so nothing that needs it is there
+        assert not {"vpindex", "synic", "stimer", "tlbflush", "ipi"} & set(design.ENLIGHTENMENTS[accel])
+    assert parse(to_string(root)).enlightenments
+
+
+def test_enlightenments_off_removes_them_and_their_clock_and_keeps_the_rest() -> None:
+    xml = _render("enlightened", Accel.KVM)
+    spec = parse(xml)
+    out = render(dataclasses.replace(spec, enlightenments=False), Accel.KVM, base=xml)
+    assert out.find("features/hyperv") is None and out.find("clock/timer[@name='hypervclock']") is None
+    assert out.find("features/acpi") is not None and out.find("features/smm") is None
+    assert not parse(to_string(out)).enlightenments
+
+
+def test_enlightenments_made_by_others_are_kept_as_they_are() -> None:
+    xml = _render("minimal", Accel.KVM).replace("<features>", "<features><hyperv mode='passthrough'/>")
+    spec = parse(xml)
+    assert spec.enlightenments
+    out = render(dataclasses.replace(spec, memory=2 * spec.memory), Accel.KVM, base=xml)
+    assert out.find("features/hyperv").get("mode") == "passthrough"  # type: ignore[union-attr]

@@ -325,6 +325,7 @@ class HyperVSpec(Spec):
                 on_host_stop=AUTOMATIC_STOP_ACTION[self.automatic_stop_action],
                 description=self.notes,
                 serial_log=self.com_port1,
+                enlightenments=True,  # a guest on Hyper-V always sees them
             )
         except InvalidSpec as exc:
             raise InvalidSpec(hyperv_field(exc.field), hyperv_text(exc.reason)) from None
@@ -338,7 +339,7 @@ class HyperVSpec(Spec):
         """The Hyper-V form of a neutral spec (a VM made elsewhere reads back in Hyper-V terms).
 
         What Hyper-V has no word for (direct kernel boot, a CPU model, read-only disks, ceilings for
-        hot-add) is left out, or with ``strict`` refused.
+        hot-add, a VM without enlightenments) is left out, or with ``strict`` refused.
 
         :raises Unsupported: a machine and firmware that are no generation (q35 with BIOS, pc with UEFI), or with
             ``strict`` anything left out; the message names the neutral fields.
@@ -407,6 +408,8 @@ def unexpressed(spec: VMSpec) -> list[str]:
             out.append(field)
     if spec.cpu_features:
         out.append("cpu_features")
+    if not spec.enlightenments:
+        out.append("enlightenments (off: a Hyper-V guest always has them)")
     if spec.boot != (BootDevice.DISK,):
         out.append("boot")
     for i, d in enumerate(spec.disks):

@@ -167,6 +167,11 @@ class VMSpec(Spec):
     description: str | None = spec_field(
         "free text kept with the VM, lines allowed (Hyper-V's Notes)", default=None, multiline=True
     )
+    enlightenments: bool = spec_field(
+        "Hyper-V enlightenments, the paravirtual interfaces Windows guests use (relaxed timing, virtual APIC, "
+        "spinlock hints, synthetic timers and interrupts, the reference clock): the set the accelerator supports",
+        default=False,
+    )
 
     def __post_init__(self) -> None:
         normalize(self)

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENT_CHANNEL",
     "ARCH",
+    "ENLIGHTENMENTS",
     "FEATURES",
     "IMPLIED_PCI_DEVICES",
     "MEMBALLOON_MODEL",
     "OVMF",
     "SCSI_CONTROLLER_MODEL",
     "SPARE_ROOT_PORTS",
+    "SPINLOCK_RETRIES",
     "TCG_SOUND_TRACKING",
     "Firmware",
     "HostFacts",
@@ -43,6 +45,24 @@ ARCH = "x86_64"
 #: The ``<features>`` a new definition gets: ACPI (power button, shutdown) and the local APIC, which every guest
 #: operating system virtkit runs expects.
 FEATURES = ("acpi", "apic")
+
+#: The Hyper-V enlightenments a VM with ``enlightenments`` gets, per accelerator, in the order libvirt writes them.
+#: Under KVM the full set Windows uses, with what each needs: synthetic interrupts (``synic``), timers (``stimer``,
+#: direct mode), remote TLB flushes (``tlbflush``) and IPIs (``ipi``) all need ``vpindex``; ``stimer`` also needs
+#: ``synic`` and the reference clock (``runtime``, the ``hypervclock`` timer). The nested-only ``evmcs`` (Intel)
+#: and ``avic`` (AMD) are left out. Under TCG QEMU refuses ``vpindex`` at start ("kernel doesn't allow setting
+#: HyperV VP_INDEX"), so nothing that needs it is given; what remains starts, and the guest boots (measured on
+#: QEMU 7.2).
+ENLIGHTENMENTS: dict[Accel, tuple[str, ...]] = {
+    Accel.KVM: (
+        "relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset", "frequencies",
+        "reenlightenment", "tlbflush", "ipi",
+    ),
+    Accel.TCG: ("relaxed", "vapic", "spinlocks", "runtime", "reset", "frequencies"),
+}  # fmt: skip
+
+#: How often a guest spins on a lock before it tells the hypervisor (the retries Hyper-V itself suggests).
+SPINLOCK_RETRIES = 8191
 
 #: No balloon in a new definition unless Dynamic Memory asks for one: it costs a device and a guest driver for
 #: nothing. (QEMU domains get a virtio balloon when the definition names none.)

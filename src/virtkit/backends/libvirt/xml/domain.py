@@ -39,6 +39,7 @@ from virtkit.backends.libvirt.xml.devices.disk import Disk
 from virtkit.backends.libvirt.xml.devices.memballoon import MemBalloon
 from virtkit.backends.libvirt.xml.devices.nic import Interface
 from virtkit.backends.libvirt.xml.devices.serial import Console, Serial
+from virtkit.backends.libvirt.xml.features import enlightened, write_enlightenments
 from virtkit.errors import BackendError, InvalidSpec
 from virtkit.models.cpu import HOST_CPU_MODES
 from virtkit.models.disk import DiskBus, DiskSpec
@@ -299,6 +300,9 @@ def render(spec: VMSpec, accel: Accel, *, base: str | None = None) -> ET.Element
     if base is None or (dom.boot_order or _DEFAULT_BOOT) != spec.boot:
         _write_boot(dom, spec.boot)
     _write_cpu(dom, spec.cpu_model or design.default_cpu_mode(accel), spec.cpu_features)
+    if base is None or enlightened(dom.node) != spec.enlightenments:  # a set made by others stays as it is
+        names = design.ENLIGHTENMENTS[accel] if spec.enlightenments else None
+        write_enlightenments(dom.node, names, spinlock_retries=design.SPINLOCK_RETRIES)
     _write_disks(dom, spec.disks)
     _write_nics(dom, spec.nics)
     _write_serial_log(dom, spec.serial_log)
@@ -563,4 +567,5 @@ def _spec_of(dom: Domain) -> VMSpec:
         snapshot_mode=dom.snapshot_mode or SnapshotMode.MEMORY,
         on_host_stop=dom.on_host_stop or HostStopAction.SAVE,
         description=dom.description,
+        enlightenments=enlightened(dom.node),
     )
