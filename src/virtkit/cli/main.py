@@ -5,52 +5,23 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from virtkit.errors import VirtkitError
-from virtkit.models.change import Change
+from virtkit.cli.common import check_option, console, json_option, out, uri_option
+from virtkit.cli.common import errors as _errors
+from virtkit.cli.common import print_change as _print_change
+from virtkit.cli.common import step as _step
+from virtkit.cli.hyperv import hyperv
 
 if TYPE_CHECKING:
     from virtkit.models.migration import MigrationTuning
 
 __all__ = ["cli", "main"]
-
-T = TypeVar("T")
-console = Console(stderr=True)
-out = Console()
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Print virtkit errors as one line and exit 1, instead of a traceback."""
-    try:
-        yield
-    except VirtkitError as exc:
-        console.print(f"[bold red]error[/]: {type(exc).__name__}: {exc}")
-        sys.exit(1)
-
-
-def _step(message: str, fn: Callable[[], T]) -> T:
-    with console.status(message):
-        return fn()
-
-
-def _print_change(change: Change[Any], as_json: bool) -> None:
-    if as_json:
-        out.print_json(json.dumps(change.as_dict()))
-        return
-    mark = "[yellow]changed[/]" if change.changed else "[green]ok[/]"
-    check = " (check mode: nothing done)" if change.check else ""
-    out.print(f"{mark}: {change.action} {change.target}{check}")
-    for field, (before, after) in change.diff().items():
-        out.print(f"  {field}: {before} -> {after}")
 
 
 @click.group()
@@ -60,10 +31,6 @@ def cli() -> None:
 
 
 # -- VMs -----------------------------------------------------------------------------------------------------------
-
-uri_option = click.option("--uri", "-c", default="qemu:///system", show_default=True, help="libvirt URI of the host")
-check_option = click.option("--check", is_flag=True, help="report what would change, change nothing")
-json_option = click.option("--json", "as_json", is_flag=True, help="print the Change as JSON")
 
 
 def tuning_options(fn: Callable[..., None]) -> Callable[..., None]:
@@ -431,6 +398,9 @@ def demo(keep: bool, spec_file: Path | None) -> None:
 
     with _errors():
         sys.exit(run_demo(keep=keep, spec_file=spec_file, console=out))
+
+
+cli.add_command(hyperv)
 
 
 def main() -> None:

@@ -1,0 +1,292 @@
+"""``virtkit hyperv``: the cmdlet-shaped calls of :mod:`virtkit.hyperv` on the command line.
+
+Each verb is a cmdlet's name in kebab case (``new-vm`` is New-VM), its options the cmdlet's parameters
+(``--turn-off`` is -TurnOff), and ``--what-if`` is -WhatIf: the same checks, nothing changed. Copies (VHD and VHDX
+imports) draw a progress bar per drive.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from virtkit.cli.common import console, errors, json_option, out, print_change
+
+if TYPE_CHECKING:
+    from virtkit.ops.host import Host
+
+__all__ = ["hyperv"]
+
+what_if_option = click.option(
+    "--what-if", "--check", "what_if", is_flag=True, help="check everything, change nothing (Hyper-V's -WhatIf)"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The host a command works on: its libvirt URI and the storage roots its files must lie in."""
+
+    uri: str
+    storage_roots: tuple[Path, ...]
+
+
+def host_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """``--uri`` and ``--storage-root``, handed to the command as one ``target`` argument."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, uri: str, storage_roots: tuple[Path, ...], **kwargs: Any) -> None:
+        fn(*args, target=Target(uri, storage_roots), **kwargs)
+
+    wrapper = click.option(
+        "--storage-root",
+        "storage_roots",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="a directory (or block device) the VM's files may lie in; repeat it for more "
+        "[default: /var/lib/libvirt/images, /var/lib/virtkit]",
+    )(wrapper)
+    return click.option("--uri", "-c", default="qemu:///system", show_default=True, help="libvirt URI of the host")(
+        wrapper
+    )
+
+
+@contextmanager
+def _host(target: Target) -> Iterator[Host]:
+    import virtkit
+
+    with errors(), virtkit.connect(target.uri, storage_roots=target.storage_roots or None) as host:
+        yield host
+
+
+@contextmanager
+def _bars() -> Iterator[Callable[[str, float], None]]:
+    """A ``progress(field, percent)`` callback drawing one bar per field (a drive being copied); the bars appear
+    with the first report, so a command that copies nothing draws nothing."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    bar = Progress(*columns, console=console, transient=True)
+    tasks: dict[str, TaskID] = {}
+
+    def progress(field: str, percent: float) -> None:
+        if not tasks:
+            bar.start()
+        if field not in tasks:
+            tasks[field] = bar.add_task(f"importing {field}", total=100.0)
+        bar.update(tasks[field], completed=percent)
+
+    try:
+        yield progress
+    finally:
+        if tasks:
+            bar.stop()
+
+
+@click.group()
+def hyperv() -> None:
+    """Hyper-V's cmdlets on KVM: new-vm, get-vm, start-vm, stop-vm, add-vm-hard-disk-drive..."""
+
+
+@hyperv.command("new-vm")
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--start", is_flag=True, help="start it once made (Start-VM)")
+@host_options
+@what_if_option
+@json_option
+def new_vm(spec_file: Path, start: bool, target: Target, what_if: bool, as_json: bool) -> None:
+    """New-VM from a YAML or JSON file in Hyper-V's words (Name, Generation, MemoryStartupBytes, HardDrives...)."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        spec = hv.HyperVSpec.from_file(spec_file)
+        with _bars() as progress:
+            change = hv.new_vm(host, spec, progress=progress, what_if=what_if)
+        print_change(change, as_json)
+        if start:
+            print_change(hv.start_vm(host, spec.name, what_if=what_if), as_json)
+
+
+@hyperv.command("get-vm")
+@click.argument("name", required=False)
+@host_options
+@json_option
+def get_vm(name: str | None, target: Target, as_json: bool) -> None:
+    """Get-VM: one VM, or every VM of the host, with its Hyper-V state."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        vms = [hv.get_vm(host, name)] if name is not None else hv.get_vm(host)
+        if as_json:
+            out.print_json(json.dumps([v.to_dict() for v in vms]))
+            return
+        table = Table("Name", "State", "Generation", "CPUs", "MemoryStartup", "CheckpointType", "Status")
+        for v in vms:
+            checkpoint = v.checkpoint_type.value if v.checkpoint_type else "-"
+            generation = str(v.generation) if v.generation else "-"
+            memory = f"{v.memory_startup // 2**20} MB"
+            table.add_row(v.name, v.state.value, generation, str(v.processor_count), memory, checkpoint, v.status)
+        out.print(table)
+
+
+def _simple(verb: str, call: str, doc: str) -> None:
+    @click.argument("name")
+    @host_options
+    @what_if_option
+    @json_option
+    def command(name: str, target: Target, what_if: bool, as_json: bool) -> None:
+        from virtkit import hyperv as hv
+
+        with _host(target) as host:
+            print_change(getattr(hv, call)(host, name, what_if=what_if), as_json)
+
+    command.__doc__ = doc
+    hyperv.command(verb)(command)
+
+
+_simple("start-vm", "start_vm", "Start-VM: boot the VM, or resume it from its saved state.")
+_simple("suspend-vm", "suspend_vm", "Suspend-VM: pause the VM.")
+_simple("resume-vm", "resume_vm", "Resume-VM: go on running a paused VM.")
+_simple("save-vm", "save_vm", "Save-VM: save the VM's memory and stop it.")
+_simple("add-vm-scsi-controller", "add_vm_scsi_controller", "Add-VMScsiController: one more SCSI controller.")
+
+
+@hyperv.command("stop-vm")
+@click.argument("name")
+@click.option("--turn-off", is_flag=True, help="power off at once (-TurnOff)")
+@click.option("--save", is_flag=True, help="save its state instead (-Save)")
+@click.option("--force", is_flag=True, help="turn it off if the guest does not shut down in time (-Force)")
+@click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for the guest")
+@host_options
+@what_if_option
+@json_option
+def stop_vm(name: str, target: Target, what_if: bool, as_json: bool, **options: Any) -> None:
+    """Stop-VM: shut the guest down (through its Shutdown integration service when on, else ACPI)."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        print_change(hv.stop_vm(host, name, what_if=what_if, **options), as_json)
+
+
+@hyperv.command("restart-vm")
+@click.argument("name")
+@click.option("--type", "kind", type=click.Choice(["Reset", "Reboot"]), default="Reset", show_default=True)
+@host_options
+@what_if_option
+@json_option
+def restart_vm(name: str, kind: str, target: Target, what_if: bool, as_json: bool) -> None:
+    """Restart-VM: reset the virtual hardware, or ask the guest to reboot."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        print_change(hv.restart_vm(host, name, type=kind, what_if=what_if), as_json)
+
+
+@hyperv.command("remove-vm")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="turn it off first if it runs")
+@host_options
+@what_if_option
+@json_option
+def remove_vm(name: str, force: bool, target: Target, what_if: bool, as_json: bool) -> None:
+    """Remove-VM: delete the VM; its drives' files stay."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        print_change(hv.remove_vm(host, name, force=force, what_if=what_if), as_json)
+
+
+@hyperv.command("set-vm-firmware")
+@click.argument("name")
+@click.option("--enable-secure-boot", type=click.Choice(["On", "Off"]), default=None)
+@click.option("--secure-boot-template", default=None, help="MicrosoftUEFICertificateAuthority")
+@host_options
+@what_if_option
+@json_option
+def set_vm_firmware(name: str, target: Target, what_if: bool, as_json: bool, **options: Any) -> None:
+    """Set-VMFirmware: Secure Boot on or off for a Generation 2 VM that is off."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        print_change(hv.set_vm_firmware(host, name, what_if=what_if, **options), as_json)
+
+
+def _location_options(fn: Callable[..., None]) -> Callable[..., None]:
+    for option in (
+        click.option("--controller-location", type=int, default=None, help="-ControllerLocation"),
+        click.option("--controller-number", type=int, default=None, help="-ControllerNumber"),
+        click.option(
+            "--controller-type",
+            type=click.Choice(["IDE", "SCSI", "VirtIO", "SATA"], case_sensitive=False),
+            default=None,
+            help="-ControllerType (Generation 2: SCSI; Generation 1: IDE)",
+        ),
+    ):
+        fn = option(fn)
+    return fn
+
+
+@hyperv.command("add-vm-hard-disk-drive")
+@click.argument("name")
+@click.argument("path")
+@_location_options
+@host_options
+@what_if_option
+@json_option
+def add_drive(name: str, path: str, target: Target, what_if: bool, as_json: bool, **location: Any) -> None:
+    """Add-VMHardDiskDrive: attach PATH (a VHDX or VHD is imported first, with a progress bar)."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host, _bars() as progress:
+        change = hv.add_vm_hard_disk_drive(host, name, path, progress=progress, what_if=what_if, **location)
+    print_change(change, as_json)
+
+
+@hyperv.command("remove-vm-hard-disk-drive")
+@click.argument("name")
+@click.option("--path", default=None, help="the drive's file or device, instead of its location")
+@_location_options
+@host_options
+@what_if_option
+@json_option
+def remove_drive(name: str, path: str | None, target: Target, what_if: bool, as_json: bool, **location: Any) -> None:
+    """Remove-VMHardDiskDrive: detach the drive at a controller location, or of --path; its file stays."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        print_change(hv.remove_vm_hard_disk_drive(host, name, path=path, what_if=what_if, **location), as_json)
+
+
+@hyperv.command("get-vm-hard-disk-drive")
+@click.argument("name")
+@host_options
+@json_option
+def get_drives(name: str, target: Target, as_json: bool) -> None:
+    """Get-VMHardDiskDrive: the VM's drives with their controller locations."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        drives = hv.get_vm_hard_disk_drive(host, name)
+    if as_json:
+        out.print_json(json.dumps([d.to_dict() for d in drives]))
+        return
+    table = Table("ControllerType", "ControllerNumber", "ControllerLocation", "Path")
+    for d in drives:
+        number = "-" if d.controller_number is None else str(d.controller_number)
+        location = "-" if d.controller_location is None else str(d.controller_location)
+        table.add_row(d.controller_type.value, number, location, str(d.path))
+    out.print(table)
+
+
+@hyperv.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of Hyper-V spec files (for editors)."""
+    from virtkit.hyperv import HyperVSpec
+
+    out.print_json(json.dumps(HyperVSpec.json_schema()))
