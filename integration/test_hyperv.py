@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -220,3 +221,13 @@ def test_enlightenments_per_accelerator_on_the_real_daemon(
     assert live.get("type") == "qemu" and _enlightenments(live) == set(design.ENLIGHTENMENTS[Accel.TCG])
     # Hyper-V's VMs have them always: the Generation 1 and 2 VMs above booted with them too.
     assert hyperv.HyperVSpec(name="any").to_spec().enlightenments
+
+
+def test_the_hyperv_example_runs_on_a_lab_host(host1: virtkit.Host, own: helpers.Owned) -> None:
+    name = own("hvexample")
+    script = Path(__file__).parent.parent / "examples" / "hyperv_vm.py"
+    cmd = [sys.executable, str(script), "--uri", host1.uri, "--name", name]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "through efi, Secure Boot on" in result.stdout and "the guest sees sda, sdb" in result.stdout
+    assert not host1.exists(name) and not list(shared_dir().glob(f"{name}*"))

@@ -379,6 +379,24 @@ def lab_image(force: bool, variant: str) -> None:
     console.print(f"guest image ({variant}): kernel {guest.kernel_version}, {guest.kernel}, {guest.initrd}")
 
 
+@lab.command("boot-disk")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--firmware", type=click.Choice(["bios", "uefi"]), default="uefi", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["vhdx", "vhd", "qcow2", "raw"]), default="vhdx", show_default=True)
+@click.option("--unsigned", is_flag=True, help="strip the kernel's signature (Secure Boot then refuses it)")
+@click.option("--variant", type=click.Choice(["plain", "agent"]), default="plain", show_default=True)
+def lab_boot_disk(dest: Path, firmware: str, fmt: str, unsigned: bool, variant: str) -> None:
+    """Write a disk-bootable test guest to DEST: SYSLINUX on MBR (bios), or signed shim, GRUB and kernel (uefi)."""
+    from virtkit.lab import bootdisk
+
+    with _errors(), console.status("boot disk") as status:
+        disk = bootdisk.build_boot_disk(
+            firmware, variant=variant, signed=not unsigned, progress=lambda msg: status.update(f"boot disk: {msg}")
+        )
+        disk.copy_to(dest, fmt)
+    console.print(f"boot disk ({firmware}, {fmt}, kernel {disk.kernel_version}): {dest}")
+
+
 @lab.command("system-daemons")
 def lab_system_daemons() -> None:
     """Start this machine's own libvirt daemons (qemu:///system) when no systemd runs them."""
