@@ -85,3 +85,20 @@ def test_schema_names_the_hyperv_fields() -> None:
     assert code == 0
     properties = json.loads(output)["properties"]
     assert {"Name", "Generation", "HardDrives", "SecureBoot", "ComPort1"} <= set(properties)
+
+
+def test_schema_files_for_editors_are_what_the_cli_prints() -> None:
+    specs = Path(__file__).parent.parent / "examples" / "specs"
+    for command, name in ((["hyperv", "schema"], "hyperv-vm"), (["schema"], "vm")):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 0
+        shipped = json.loads((specs / f"{name}.schema.json").read_text())
+        assert shipped == json.loads(result.output), f"regenerate: virtkit {' '.join(command)} > {name}.schema.json"
+
+
+def test_the_example_hyperv_spec_reads() -> None:
+    from virtkit.hyperv import HyperVSpec
+
+    spec = HyperVSpec.from_file(Path(__file__).parent.parent / "examples" / "specs" / "hyperv-gen2.yml")
+    assert (spec.generation, spec.secure_boot, spec.processor_count) == (2, True, 2)
+    assert spec.to_spec().enlightenments and spec.com_port1 is not None
