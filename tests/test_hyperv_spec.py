@@ -206,3 +206,16 @@ def test_yaml_round_trip_and_json_schema_use_hyperv_names() -> None:
 )
 def test_hyperv_states(state: VMState, reason: str, expected: HyperVState) -> None:
     assert vm_state(state, reason) is expected
+
+
+@pytest.mark.parametrize(("generation", "controller"), [(1, "IDE"), (2, "SCSI")])
+def test_two_drives_at_one_location_name_the_second(generation: int, controller: str) -> None:
+    drives = [
+        {"Path": f"/var/lib/virtkit/{n}.qcow2", "ControllerType": controller, "ControllerNumber": 0,
+         "ControllerLocation": 1}
+        for n in ("a", "b")
+    ]  # fmt: skip
+    with pytest.raises(InvalidSpec) as err:
+        HyperVSpec.from_dict({"Name": "twice", "Generation": generation, "HardDrives": drives})
+    assert err.value.field == "HardDrives[1].ControllerLocation"
+    assert f"{controller} 0:1 holds HardDrives[0] already" in err.value.reason

@@ -477,11 +477,19 @@ def place_drives(generation: int, drives: tuple[HardDrive, ...]) -> tuple[HardDr
         and d.controller_location is not None
     }
     out = []
+    placed: dict[tuple[ControllerType, int, int], int] = {}
     for i, drive in enumerate(drives):
         kind = drive.controller_type or default
         if kind is ControllerType.IDE and generation == 2:
             raise InvalidSpec(f"HardDrives[{i}].ControllerType", "Generation 2 VMs have no IDE controller; use SCSI")
         number, location = drive.controller_number, drive.controller_location
+        if number is not None and location is not None:
+            other = placed.setdefault((kind, number, location), i)
+            if other != i:
+                raise InvalidSpec(
+                    f"HardDrives[{i}].ControllerLocation",
+                    f"{kind.value} {number}:{location} holds HardDrives[{other}] already",
+                )
         if kind is ControllerType.IDE and (number is None or location is None):
             free = [s for s in _IDE_SLOTS if s not in ide_taken and (number is None or s[0] == number)]
             free = [s for s in free if location is None or s[1] == location]
