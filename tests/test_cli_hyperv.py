@@ -102,3 +102,40 @@ def test_the_example_hyperv_spec_reads() -> None:
     spec = HyperVSpec.from_file(Path(__file__).parent.parent / "examples" / "specs" / "hyperv-gen2.yml")
     assert (spec.generation, spec.secure_boot, spec.processor_count) == (2, True, 2)
     assert spec.to_spec().enlightenments and spec.com_port1 is not None
+
+
+def test_vhd_verbs_make_read_convert_compact_and_merge(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    storage = tmp_path / "storage"
+    base, child, copy = storage / "base.vhdx", storage / "child.qcow2", storage / "copy.vhd"
+    code, output = _run("new-vhd", str(base), "--size-bytes", "16MB", "--json", *target)
+    assert code == 0, output
+    assert json.loads(output)["after"]["VhdFormat"] == "VHDX" and base.is_file()
+    code, output = _run("new-vhd", str(child), "--differencing", "--parent-path", str(base), *target)
+    assert code == 0, output
+    code, output = _run("get-vhd", str(child), "--json", *target)
+    assert code == 0, output
+    disk = json.loads(output)
+    assert (disk["VhdType"], disk["ParentPath"], disk["Size"]) == ("Differencing", str(base), 16 * 2**20)
+    code, output = _run("convert-vhd", str(base), str(copy), "--vhd-type", "Fixed", *target)
+    assert code == 0, output
+    assert "changed: convert" in output and copy.is_file()
+    code, output = _run("optimize-vhd", str(base), *target)
+    assert code == 0 and "reclaimed" in output, output
+    code, output = _run("merge-vhd", str(child), "--what-if", *target)
+    assert code == 0 and child.exists(), output
+    code, output = _run("merge-vhd", str(child), *target)
+    assert code == 0 and not child.exists(), output
+
+
+def test_vhd_verbs_refuse_bad_input_naming_the_parameter(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    storage = tmp_path / "storage"
+    code, output = _run("new-vhd", str(storage / "x.vhdx"), "--size-bytes", "-5", *target)
+    assert code == 1 and "SizeBytes" in output
+    (storage / "fake.vhdx").write_bytes(b"not a vhdx" * 100)
+    code, output = _run("get-vhd", str(storage / "fake.vhdx"), *target)
+    assert code == 1 and "Path" in output and "Traceback" not in output
+    code, output = _run("new-vhd", str(storage / "d.qcow2"), "--differencing", "--parent-path", "/etc/x.vhdx", *target)
+    assert code == 1 and "ParentPath" in output
+    assert sorted(p.name for p in storage.iterdir()) == ["fake.vhdx"]

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.table import Table
 
 from virtkit.cli.common import console, errors, json_option, out, print_change
+from virtkit.models.change import Change
 
 if TYPE_CHECKING:
     from virtkit.ops.host import Host
@@ -290,3 +291,138 @@ def schema() -> None:
     from virtkit.hyperv import HyperVSpec
 
     out.print_json(json.dumps(HyperVSpec.json_schema()))
+
+
+# -- virtual hard disks -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _bar(what: str) -> Iterator[Callable[[float], None]]:
+    """A ``progress(percent)`` callback drawing one bar, which appears with the first report."""
+    with _bars() as progress:
+        yield lambda percent: progress(what, percent)
+
+
+def _print_vhd_change(change: Change[Any], as_json: bool) -> None:
+    """A Change of a virtual hard disk, with Get-VHD's property names."""
+    before = None if change.before is None else change.before.to_dict()
+    after = None if change.after is None else change.after.to_dict()
+    if as_json:
+        head = {"action": change.action, "target": change.target, "changed": change.changed, "check": change.check}
+        out.print_json(json.dumps({**head, "before": before, "after": after}))
+        return
+    mark = "[yellow]changed[/]" if change.changed else "[green]ok[/]"
+    out.print(f"{mark}: {change.action} {change.target}" + (" (check mode: nothing done)" if change.check else ""))
+    for key in dict.fromkeys([*(before or {}), *(after or {})]):
+        old, new = (before or {}).get(key), (after or {}).get(key)
+        if old != new:
+            out.print(f"  {key}: {old} -> {new}")
+
+
+def _print_disk(disk: Any, as_json: bool) -> None:
+    data = disk.to_dict()
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    for key, value in data.items():
+        out.print(f"{key:<12} : {value if value not in (None, []) else '-'}")
+
+
+@hyperv.command("new-vhd")
+@click.argument("path")
+@click.option("--size-bytes", default=None, help="the disk's size (40GB, 512MB); not for --differencing")
+@click.option("--fixed", is_flag=True, help="fully allocated (-Fixed)")
+@click.option("--differencing", is_flag=True, help="a qcow2 overlay on --parent-path (-Differencing)")
+@click.option("--parent-path", default=None, help="the parent of a differencing disk (-ParentPath)")
+@click.option("--block-size-bytes", default=None, help="-BlockSizeBytes")
+@host_options
+@what_if_option
+@json_option
+def new_vhd(path: str, target: Target, what_if: bool, as_json: bool, **options: Any) -> None:
+    """New-VHD: a new VHDX, VHD or qcow2 disk at PATH (the extension says which); dynamic unless --fixed."""
+    from virtkit import hyperv as hv
+
+    differencing, fixed = options.pop("differencing"), options.pop("fixed")
+    with _host(target) as host:
+        change = hv.new_vhd(
+            host, path, fixed=fixed, dynamic=not (fixed or differencing), differencing=differencing,
+            what_if=what_if, **options,
+        )  # fmt: skip
+        _print_vhd_change(change, as_json)
+
+
+@hyperv.command("get-vhd")
+@click.argument("path")
+@host_options
+@json_option
+def get_vhd(path: str, target: Target, as_json: bool) -> None:
+    """Get-VHD: format, type, sizes and the parent chain of the disk at PATH."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        _print_disk(hv.get_vhd(host, path), as_json)
+
+
+@hyperv.command("convert-vhd")
+@click.argument("path")
+@click.argument("destination_path")
+@click.option("--vhd-type", type=click.Choice(["Fixed", "Dynamic"]), default=None, help="-VHDType")
+@host_options
+@what_if_option
+@json_option
+def convert_vhd(path: str, destination_path: str, vhd_type: str | None, target: Target, **flags: Any) -> None:
+    """Convert-VHD: copy PATH into a new disk at DESTINATION_PATH (vhdx, vhd, qcow2, img/raw), with a progress bar."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host, _bar(f"converting {path}") as progress:
+        change = hv.convert_vhd(
+            host, path, destination_path, vhd_type=vhd_type, what_if=flags["what_if"], progress=progress
+        )
+    _print_vhd_change(change, flags["as_json"])
+
+
+@hyperv.command("resize-vhd")
+@click.argument("path")
+@click.option("--size-bytes", required=True, help="the new, larger size (60GB)")
+@host_options
+@what_if_option
+@json_option
+def resize_vhd(path: str, size_bytes: str, target: Target, what_if: bool, as_json: bool) -> None:
+    """Resize-VHD: grow the disk at PATH."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host, _bar(f"resizing {path}") as progress:
+        change = hv.resize_vhd(host, path, size_bytes, what_if=what_if, progress=progress)
+    _print_vhd_change(change, as_json)
+
+
+@hyperv.command("optimize-vhd")
+@click.argument("path")
+@host_options
+@what_if_option
+@json_option
+def optimize_vhd(path: str, target: Target, what_if: bool, as_json: bool) -> None:
+    """Optimize-VHD: compact a dynamic or differencing disk, reclaiming its zeroed blocks."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host, _bar(f"compacting {path}") as progress:
+        change = hv.optimize_vhd(host, path, what_if=what_if, progress=progress)
+    _print_vhd_change(change, as_json)
+    if not as_json and not what_if and change.before is not None and change.after is not None:
+        before, after = change.before.file_size or 0, change.after.file_size or 0
+        out.print(f"  file {before:,} -> {after:,} bytes ({before - after:,} reclaimed)")
+
+
+@hyperv.command("merge-vhd")
+@click.argument("path")
+@click.option("--destination-path", default=None, help="an ancestor to merge into (default: the parent)")
+@host_options
+@what_if_option
+@json_option
+def merge_vhd(path: str, destination_path: str | None, target: Target, what_if: bool, as_json: bool) -> None:
+    """Merge-VHD: merge the differencing disk at PATH into its parent, then delete it."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host, _bar(f"merging {path}") as progress:
+        change = hv.merge_vhd(host, path, destination_path, what_if=what_if, progress=progress)
+    _print_vhd_change(change, as_json)

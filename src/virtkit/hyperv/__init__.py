@@ -39,6 +39,17 @@ from virtkit.hyperv.lifecycle import (
 )
 from virtkit.hyperv.results import VirtualMachine, VMHardDiskDrive
 from virtkit.hyperv.spec import HardDrive, HyperVSpec, IntegrationServices, NetworkAdapter
+from virtkit.hyperv.vhd import (
+    VhdFormat,
+    VhdType,
+    VirtualHardDisk,
+    convert_vhd,
+    get_vhd,
+    merge_vhd,
+    new_vhd,
+    optimize_vhd,
+    resize_vhd,
+)
 from virtkit.hyperv.vocabulary import (
     AutomaticStopAction,
     CheckpointType,
@@ -59,14 +70,23 @@ __all__ = [
     "RestartType",
     "SecureBootTemplate",
     "VMHardDiskDrive",
+    "VhdFormat",
+    "VhdType",
+    "VirtualHardDisk",
     "VirtualMachine",
     "add_vm_hard_disk_drive",
     "add_vm_scsi_controller",
+    "convert_vhd",
+    "get_vhd",
     "get_vm",
     "get_vm_hard_disk_drive",
+    "merge_vhd",
+    "new_vhd",
     "new_vm",
+    "optimize_vhd",
     "remove_vm",
     "remove_vm_hard_disk_drive",
+    "resize_vhd",
     "restart_vm",
     "resume_vm",
     "save_vm",
