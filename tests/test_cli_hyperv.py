@@ -139,3 +139,11 @@ def test_vhd_verbs_refuse_bad_input_naming_the_parameter(tmp_path: Path) -> None
     code, output = _run("new-vhd", str(storage / "d.qcow2"), "--differencing", "--parent-path", "/etc/x.vhdx", *target)
     assert code == 1 and "ParentPath" in output
     assert sorted(p.name for p in storage.iterdir()) == ["fake.vhdx"]
+
+
+def test_export_vm_on_the_command_line_refuses_a_running_vm(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    storage = tmp_path / "storage"
+    code, output = _run("export-vm", "legacy1", str(storage), "--what-if", *target)
+    assert code == 1 and "stop or save it first" in output  # legacy1 runs in the node file
+    assert list(storage.iterdir()) == []

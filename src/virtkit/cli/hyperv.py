@@ -80,7 +80,7 @@ def _bars() -> Iterator[Callable[[str, float], None]]:
         if not tasks:
             bar.start()
         if field not in tasks:
-            tasks[field] = bar.add_task(f"importing {field}", total=100.0)
+            tasks[field] = bar.add_task(field if " " in field else f"copying {field}", total=100.0)
         bar.update(tasks[field], completed=percent)
 
     try:
@@ -426,3 +426,25 @@ def merge_vhd(path: str, destination_path: str | None, target: Target, what_if: 
     with _host(target) as host, _bar(f"merging {path}") as progress:
         change = hv.merge_vhd(host, path, destination_path, what_if=what_if, progress=progress)
     _print_vhd_change(change, as_json)
+
+
+@hyperv.command("export-vm")
+@click.argument("name")
+@click.argument("path")
+@host_options
+@what_if_option
+@json_option
+def export_vm(name: str, path: str, target: Target, what_if: bool, as_json: bool) -> None:
+    """Export-VM: write NAME's drives as VHDX files and its spec into PATH/NAME/, with a bar per drive."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host, _bars() as progress:
+        change = hv.export_vm(host, name, path, what_if=what_if, progress=progress)
+    if as_json:
+        head = {"action": change.action, "target": change.target, "changed": change.changed, "check": change.check}
+        out.print_json(json.dumps({**head, "after": None if change.after is None else change.after.to_dict()}))
+        return
+    mark = "[yellow]changed[/]" if change.changed else "[green]ok[/]"
+    out.print(f"{mark}: export {name} to {change.target}" + (" (check mode: nothing done)" if change.check else ""))
+    for drive in change.after.hard_drives if change.after else ():
+        out.print(f"  {drive.path}")

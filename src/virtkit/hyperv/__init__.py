@@ -24,6 +24,7 @@ from virtkit.hyperv.drives import (
     get_vm_hard_disk_drive,
     remove_vm_hard_disk_drive,
 )
+from virtkit.hyperv.export import export_vm
 from virtkit.hyperv.lifecycle import (
     RestartType,
     get_vm,
@@ -77,6 +78,7 @@ __all__ = [
     "add_vm_hard_disk_drive",
     "add_vm_scsi_controller",
     "convert_vhd",
+    "export_vm",
     "get_vhd",
     "get_vm",
     "get_vm_hard_disk_drive",
