@@ -448,3 +448,15 @@ def test_image_info_is_frozen(store: Path, roots: list[Path]) -> None:
     made: ImageInfo = images.create(store / "f.qcow2", MiB, roots=roots)
     with pytest.raises(AttributeError):
         made.virtual_size = 1  # type: ignore[misc]
+
+
+def test_an_overlay_over_a_fixed_vhd_reads_it_as_vhd_not_raw(tmp_path: Path) -> None:
+    """qemu-img itself probes a fixed VHD (raw data, then a 512-byte footer) as raw: the overlay would then be 512
+    bytes larger than the disk and expose the footer as its last sector."""
+    fixed = tmp_path / "fixed.vhd"
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "vpc", "-o", "subformat=fixed,force_size=on", str(fixed), "8M"], check=True
+    )
+    overlay = images.create(tmp_path / "child.qcow2", None, roots=[tmp_path], backing=fixed)
+    assert overlay.virtual_size == 8 * 2**20
+    assert overlay.backing_format is DiskFormat.VHD

@@ -44,7 +44,7 @@ from typing import Literal
 
 from virtkit.backends.base.files import HostFiles
 from virtkit.errors import AlreadyExists, Conflict, ImageError, InvalidSpec, NotFound, Unsupported
-from virtkit.images.chain import backing_chain
+from virtkit.images.chain import backing_chain, header_of
 from virtkit.images.qemu_img import DATA_TIMEOUT, QEMU_FORMAT, QUICK_TIMEOUT, ImageInfo, run
 from virtkit.images.qemu_img import info as _info
 from virtkit.models.disk import DiskFormat
@@ -142,7 +142,9 @@ def create(
         if storage.lookup("backing", backing).real == target.real:
             raise InvalidSpec("backing", "must not be the image itself")
         below = _image(storage, "backing", backing)
-        base = _info("backing", below.path, None, storage.files)
+        # The format from the file's own header, never qemu-img's guess: it reads a fixed VHD (raw data and a
+        # footer) as raw, and an overlay over it would then expose the footer as the disk's last sector.
+        base = _info("backing", below.path, header_of(storage, "backing", below).format, storage.files)
         backing_chain(storage, "backing", below, base.format)
         if nbytes is None:
             nbytes = base.virtual_size
