@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from virtkit import images
 from virtkit.cluster.drain import drain
+from virtkit.cluster.hoststop import StoppedVM, VMsStopped, stop_vms
 from virtkit.connect import connect
 from virtkit.errors import (
     AlreadyExists,
@@ -105,15 +106,18 @@ __all__ = [
     "SnapshotKind",
     "SnapshotNode",
     "Snapshots",
+    "StoppedVM",
     "TimeoutAction",
     "Unsupported",
     "VMInfo",
     "VMSpec",
     "VMState",
+    "VMsStopped",
     "VirtkitError",
     "connect",
     "cpu_baseline",
     "drain",
     "images",
     "migrate",
+    "stop_vms",
 ]

@@ -307,6 +307,36 @@ def drain(
         out.print(f"  {len(result.moved)} moved, {len(result.skipped)} skipped in {result.total_time:.1f} s")
 
 
+@cli.command("stop-vms")
+@click.option("--timeout", default=60.0, show_default=True, help="seconds a guest has to shut down")
+@click.option("--max-concurrent", type=int, default=4, show_default=True, help="VMs handled at once")
+@uri_option
+@check_option
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def stop_vms(timeout: float, max_concurrent: int, uri: str, check: bool, as_json: bool) -> None:
+    """Stop every running VM of a host as each asks (on_host_stop, Hyper-V's AutomaticStopAction): save, shut down
+    or power off. For the host's shutdown sequence, or before maintenance."""
+    import virtkit
+
+    with _errors(), virtkit.connect(uri) as host:
+        result = _step(
+            "stopping VMs", lambda: virtkit.stop_vms(host, timeout=timeout, max_concurrent=max_concurrent, check=check)
+        )
+    if as_json:
+        out.print_json(json.dumps(result.as_dict()))
+    else:
+        table = Table("VM", "asks", "done", "note")
+        for v in result.vms:
+            done = v.done.value if v.done else "[red]failed[/]"
+            table.add_row(v.name, v.action.value, done, v.note or (str(v.error) if v.error else ""))
+        out.print(table)
+        out.print(
+            f"  {len(result.vms)} VMs in {result.total_time:.1f} s" + (" (check mode: nothing done)" if check else "")
+        )
+    if result.failed:
+        sys.exit(1)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of VM spec files (for editors)."""
