@@ -75,9 +75,16 @@ bad_chars = st.one_of(
 _SHORT_TEXT = st.text(max_size=20)
 
 
-def with_bad_char(base: st.SearchStrategy[str] = _SHORT_TEXT) -> st.SearchStrategy[str]:
-    """Strings of ``base`` with a bad character put in somewhere."""
-    return st.tuples(base, bad_chars, st.integers(0, 40)).map(lambda t: t[0][: t[2]] + t[1] + t[0][t[2] :])
+#: :data:`bad_chars` but YAML's own white space (tab and the line breaks CR, LF and NEL): put into a YAML document
+#: anywhere they may be syntax (a leading newline, a trailing tab), not text a field holds.
+bad_yaml_chars = bad_chars.filter(lambda c: c not in "\t\n\r\x85")
+
+
+def with_bad_char(
+    base: st.SearchStrategy[str] = _SHORT_TEXT, chars: st.SearchStrategy[str] = bad_chars
+) -> st.SearchStrategy[str]:
+    """Strings of ``base`` with a bad character (one of ``chars``) put in somewhere."""
+    return st.tuples(base, chars, st.integers(0, 40)).map(lambda t: t[0][: t[2]] + t[1] + t[0][t[2] :])
 
 
 #: Integers too long to print: ``str()`` refuses more than 4300 digits.

@@ -25,6 +25,7 @@ from hostile import (
     bad_paths,
     bad_sizes,
     bad_timeouts,
+    bad_yaml_chars,
     huge_ints,
     long_strings,
     names,
@@ -361,7 +362,7 @@ bad_yaml = st.one_of(
             "name: web1\n---\nname: web2\n",
         ]
     ),
-    with_bad_char(st.just("name: web1\n")),
+    with_bad_char(st.just("name: web1\n"), bad_yaml_chars),
     st.integers(1, 4).map(lambda n: "name: web1\n" + "# " + "x" * (n * 1024 * 1024) + "\n"),
     not_text,
 )

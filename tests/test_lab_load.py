@@ -31,7 +31,7 @@ def run_init_options(tmp_path: Path, cmdline: str, *, load: str | None = "exit 0
     """The lines init's option parsing and load start print for ``cmdline``, run by busybox sh with a fake
     virtkit-load (a script with the body ``load``, or none at all), up to the boot marker."""
     script = init_script().decode()
-    part = script[script.index("# A positive whole number") : script.index('now\nsay "VIRTKIT-BOOT uptime=$up"')]
+    part = script[script.index("# A positive whole number") : script.index("\nfirmware=bios\n")]  # up to the boot line
     assert part.count("< /proc/cmdline") == 1 and part.count("load=/bin/virtkit-load") == 1
     fake = tmp_path / "virtkit-load"
     if load is not None:
