@@ -19,7 +19,7 @@ from virtkit.hyperv.vocabulary import ControllerType
 from virtkit.models._fields import Spec, normalize, spec_field
 from virtkit.models.attached import AttachedDisk, ScsiController
 from virtkit.models.change import Change
-from virtkit.models.disk import DiskBus, DiskFormat
+from virtkit.models.disk import MAX_SCSI_CONTROLLER, MAX_SCSI_UNIT, DiskBus, DiskFormat
 from virtkit.models.state import VMState
 from virtkit.models.vm import Machine, VMSpec
 from virtkit.ops.host import Host
@@ -154,8 +154,12 @@ class Location(Spec):
     """A drive's place, as Remove-VMHardDiskDrive names it."""
 
     controller_type: ControllerType | None = spec_field("IDE, SCSI, VirtIO or SATA", default=None, key="ControllerType")
-    controller_number: int | None = spec_field("the controller", default=None, minimum=0, key="ControllerNumber")
-    controller_location: int | None = spec_field("the location", default=None, minimum=0, key="ControllerLocation")
+    controller_number: int | None = spec_field(
+        "the controller", default=None, minimum=0, maximum=MAX_SCSI_CONTROLLER, key="ControllerNumber"
+    )
+    controller_location: int | None = spec_field(
+        "the location", default=None, minimum=0, maximum=MAX_SCSI_UNIT, key="ControllerLocation"
+    )
 
     def __post_init__(self) -> None:
         normalize(self)

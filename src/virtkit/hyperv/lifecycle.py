@@ -65,8 +65,8 @@ def new_vm(
     :raises Unsupported: a value Hyper-V takes that KVM cannot honour.
     :raises AlreadyExists: a VM of that name exists with another definition.
     """
-    hv = _hyperv_spec(spec)
     check_flag("what_if", what_if)
+    hv = _hyperv_spec(spec)
     neutral = hv.to_spec()
     drives = [(f"HardDrives[{i}].Path", d.path, d.runs_from, d.image_format) for i, d in enumerate(hv.hard_drives)]
     plan = plan_imports(host, [d for d in drives if d[2] != d[1]])
@@ -96,6 +96,7 @@ def get_vm(host: Host, name: str | None = None) -> VirtualMachine | list[Virtual
 
 def start_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
     """Start-VM: boot the VM, or resume it from its saved state."""
+    check_flag("what_if", what_if)
     return _vm(host, name).start(check=what_if)
 
 
@@ -116,6 +117,7 @@ def stop_vm(
     :raises InvalidSpec: both ``turn_off`` and ``save``.
     :raises OperationTimeout: the guest did not shut down in time and ``force`` is false (it still runs).
     """
+    check_flag("what_if", what_if)
     for field, value in (("turn_off", turn_off), ("save", save), ("force", force)):
         check_flag(field, value)
     if turn_off and save:
@@ -132,11 +134,13 @@ def stop_vm(
 
 def suspend_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
     """Suspend-VM: pause the VM (its memory stays where it is)."""
+    check_flag("what_if", what_if)
     return _vm(host, name).pause(check=what_if)
 
 
 def resume_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
     """Resume-VM: go on running a paused VM."""
+    check_flag("what_if", what_if)
     return _vm(host, name).resume(check=what_if)
 
 
@@ -144,12 +148,14 @@ def restart_vm(
     host: Host, name: str, *, type: RestartType | str = RestartType.RESET, what_if: bool = False
 ) -> Change[VMInfo]:
     """Restart-VM: reset the virtual hardware (``Reset``, Hyper-V's default) or ask the guest to ``Reboot``."""
+    check_flag("what_if", what_if)
     kind = _restart_type(type)
     return _vm(host, name).reboot(hard=kind is RestartType.RESET, check=what_if)
 
 
 def save_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
     """Save-VM: save the VM's memory and stop it; Start-VM resumes it from there."""
+    check_flag("what_if", what_if)
     return _vm(host, name).managed_save(check=what_if)
 
 
@@ -159,6 +165,7 @@ def remove_vm(host: Host, name: str, *, force: bool = False, what_if: bool = Fal
 
     :raises Conflict: the VM runs and ``force`` is false.
     """
+    check_flag("what_if", what_if)
     return _vm(host, name).delete(force=force, check=what_if)
 
 
@@ -179,6 +186,7 @@ def set_vm_firmware(
     :raises Unsupported: a template KVM cannot honour (see :class:`~virtkit.hyperv.vocabulary.SecureBootTemplate`).
     :raises Conflict: the VM is not off.
     """
+    check_flag("what_if", what_if)
     on = None if enable_secure_boot is None else _on_off("enable_secure_boot", enable_secure_boot)
     template = _template(secure_boot_template)
     vm = _vm(host, name)

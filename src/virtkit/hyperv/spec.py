@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -315,8 +315,8 @@ class HyperVSpec(Spec):
                 secure_boot=bool(self.secure_boot),
                 machine=Machine.Q35 if gen2 else Machine.PC,
                 boot=(BootDevice.DISK,),
-                disks=tuple(disk_of(d) for d in self.hard_drives),
-                nics=tuple(_nic(n) for n in self.network_adapters),
+                disks=tuple(_item("disks", i, disk_of, d) for i, d in enumerate(self.hard_drives)),
+                nics=tuple(_item("nics", i, _nic, n) for i, n in enumerate(self.network_adapters)),
                 guest_agent=any(services.values()),
                 agent_services=tuple(INTEGRATION_SERVICE[n] for n, on in services.items() if on)
                 if any(services.values())
@@ -552,6 +552,14 @@ def _nic(adapter: NetworkAdapter) -> NicSpec:
         model=NicModel.E1000 if adapter.is_legacy else NicModel.VIRTIO,
         mac=":".join(mac[i : i + 2] for i in range(0, 12, 2)).lower() if mac else None,
     )
+
+
+def _item(kind: str, index: int, make: Callable[[Any], Any], value: object) -> Any:
+    """``make(value)`` for the ``index``-th item of a neutral list: its errors name the item (``nics[1].mac``)."""
+    try:
+        return make(value)
+    except InvalidSpec as exc:
+        raise InvalidSpec(f"{kind}[{index}].{exc.field}", exc.reason) from None
 
 
 def _inverse(table: dict[Any, Any], value: object) -> Any:
