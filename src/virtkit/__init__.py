@@ -17,6 +17,7 @@ from virtkit.errors import (
     BackendError,
     CommandFailed,
     Conflict,
+    GuestAgentUnavailable,
     HostKeyRejected,
     HostUnavailable,
     ImageError,
@@ -29,6 +30,7 @@ from virtkit.errors import (
     VirtkitError,
 )
 from virtkit.images import ImageInfo
+from virtkit.models.agent import GuestInfo, GuestInterface
 from virtkit.models.attached import AttachedDisk
 from virtkit.models.change import Change
 from virtkit.models.cpu import CPUModel
@@ -48,6 +50,7 @@ from virtkit.models.results import DrainIncomplete, DrainResult, MigrationResult
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec
+from virtkit.ops.agent import GuestAgent
 from virtkit.ops.cpu import cpu_baseline
 from virtkit.ops.disks import Disks
 from virtkit.ops.host import Host
@@ -79,6 +82,10 @@ __all__ = [
     "DrainResult",
     "Escalated",
     "Firmware",
+    "GuestAgent",
+    "GuestAgentUnavailable",
+    "GuestInfo",
+    "GuestInterface",
     "Host",
     "HostKeyRejected",
     "HostStorage",

@@ -8,6 +8,7 @@ Every error virtkit raises is a :class:`VirtkitError`; libvirt's own errors are 
     ├── NotFound             no such VM, snapshot, image or host
     ├── AlreadyExists        a VM or image of that name is already there (with a different definition)
     ├── Conflict             wrong state for the operation, or another job holds the VM
+    │   └── GuestAgentUnavailable  the VM's guest agent does not answer
     ├── HostUnavailable      the host cannot be reached, or the connection dropped
     │   └── HostKeyRejected  an SSH server's host key is unknown to, or differs from, the known_hosts file
     ├── OperationTimeout     a wait ran out (shutdown, device removal, boot marker)
@@ -27,6 +28,7 @@ __all__ = [
     "BackendError",
     "CommandFailed",
     "Conflict",
+    "GuestAgentUnavailable",
     "HostKeyRejected",
     "HostUnavailable",
     "ImageError",
@@ -76,6 +78,11 @@ class AlreadyExists(VirtkitError):
 
 class Conflict(VirtkitError):
     """The object is in the wrong state for the operation, or busy with another job."""
+
+
+class GuestAgentUnavailable(Conflict):
+    """The VM's guest agent does not answer: the VM has no agent channel, is not running, or qemu-guest-agent is not
+    running in the guest (yet). Hyper-V says its integration service has lost communication."""
 
 
 class HostUnavailable(VirtkitError):

@@ -25,6 +25,14 @@ from virtkit.hyperv.drives import (
     remove_vm_hard_disk_drive,
 )
 from virtkit.hyperv.export import export_vm
+from virtkit.hyperv.integration import (
+    VMIntegrationService,
+    copy_vm_file,
+    disable_vm_integration_service,
+    enable_vm_integration_service,
+    get_vm_integration_service,
+    get_vm_kvp,
+)
 from virtkit.hyperv.lifecycle import (
     RestartType,
     get_vm,
@@ -71,6 +79,7 @@ __all__ = [
     "RestartType",
     "SecureBootTemplate",
     "VMHardDiskDrive",
+    "VMIntegrationService",
     "VhdFormat",
     "VhdType",
     "VirtualHardDisk",
@@ -78,10 +87,15 @@ __all__ = [
     "add_vm_hard_disk_drive",
     "add_vm_scsi_controller",
     "convert_vhd",
+    "copy_vm_file",
+    "disable_vm_integration_service",
+    "enable_vm_integration_service",
     "export_vm",
     "get_vhd",
     "get_vm",
     "get_vm_hard_disk_drive",
+    "get_vm_integration_service",
+    "get_vm_kvp",
     "merge_vhd",
     "new_vhd",
     "new_vm",

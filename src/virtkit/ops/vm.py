@@ -22,6 +22,7 @@ from virtkit.models.snapshot import SnapshotKind
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import VMSpec
 from virtkit.ops import saved
+from virtkit.ops.agent import GuestAgent
 from virtkit.ops.disks import Disks
 from virtkit.ops.migration import migrate as _migrate
 from virtkit.ops.migration.inflight import refuse_if_migrating
@@ -117,6 +118,11 @@ class VM:
             self._storage.discard(created)
             raise
         return Change("update", self.name, before, self._dom.spec())
+
+    @property
+    def agent(self) -> GuestAgent:
+        """The VM's guest agent: ping, guest information, clock, file copy (:class:`virtkit.ops.agent.GuestAgent`)."""
+        return GuestAgent(self._dom, self._storage)
 
     @property
     def disks(self) -> Disks:

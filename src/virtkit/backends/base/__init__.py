@@ -7,6 +7,7 @@ layer's.
 
 from __future__ import annotations
 
+from virtkit.backends.base.agent import GuestAgentBackend
 from virtkit.backends.base.disks import DiskBackend
 from virtkit.backends.base.domain import DomainBackend
 from virtkit.backends.base.files import NOT_FOUND, CompletedRun, FileStat, HostFiles
@@ -20,6 +21,7 @@ __all__ = [
     "DiskBackend",
     "DomainBackend",
     "FileStat",
+    "GuestAgentBackend",
     "HostBackend",
     "HostFiles",
     "MigratableDisk",

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Protocol
 
+from virtkit.backends.base.agent import GuestAgentBackend
 from virtkit.backends.base.disks import DiskBackend
 from virtkit.backends.base.snapshots import SnapshotBackend
 from virtkit.models.state import VMInfo
@@ -78,6 +79,9 @@ class DomainBackend(Protocol):
 
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot metadata and NVRAM."""
+
+    def agent(self) -> GuestAgentBackend:
+        """The guest agent of the VM (whether it answers is for its calls to find out)."""
 
     def snapshots(self) -> SnapshotBackend:
         """The VM's snapshots."""

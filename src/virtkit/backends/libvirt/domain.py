@@ -8,6 +8,7 @@ import libvirt
 
 from virtkit.backends.base.domain import HostDevice
 from virtkit.backends.libvirt import states
+from virtkit.backends.libvirt.agent import LibvirtAgent
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.hotplug import LibvirtDisks
 from virtkit.backends.libvirt.snapshots import LibvirtSnapshots
@@ -229,6 +230,10 @@ class LibvirtDomain:
         """Restart the vCPUs."""
         with libvirt_errors(self._what("resume")):
             self._dom.resume()
+
+    def agent(self) -> LibvirtAgent:
+        """The VM's guest agent (see :mod:`virtkit.backends.libvirt.agent`)."""
+        return LibvirtAgent(self._dom, self._name)
 
     def snapshots(self) -> LibvirtSnapshots:
         """The VM's snapshots (see :mod:`virtkit.backends.libvirt.snapshots`)."""
