@@ -39,10 +39,11 @@ def main() -> int:
     boot = shared / f"{args.name}-boot.{'vhdx' if gen2 else 'vhd'}"
     data = shared / f"{args.name}-data.vhdx"
     com1 = shared / f"{args.name}.com1.log"
-    made = [boot, Path(f"{boot}.qcow2"), data, Path(f"{data}.qcow2"), com1]
-    if not boot.exists():
+    made = [Path(f"{boot}.qcow2"), data, Path(f"{data}.qcow2"), com1]
+    if not boot.exists():  # made here, so removed at the end; a disk that was there stays
         disk = bootdisk.build_boot_disk("uefi" if gen2 else "bios", progress=lambda msg: print(f"  {msg}"))
         disk.copy_to(boot, "vhdx" if gen2 else "vhd")
+        made.append(boot)
     spec = {
         "Name": args.name,
         "Generation": args.generation,

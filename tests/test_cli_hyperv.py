@@ -147,3 +147,18 @@ def test_export_vm_on_the_command_line_refuses_a_running_vm(tmp_path: Path) -> N
     code, output = _run("export-vm", "legacy1", str(storage), "--what-if", *target)
     assert code == 1 and "stop or save it first" in output  # legacy1 runs in the node file
     assert list(storage.iterdir()) == []
+
+
+def test_new_vm_start_what_if_reports_and_starts_nothing(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    spec = tmp_path / "web.yml"
+    spec.write_text("Name: web5\nMemoryStartupBytes: 64MB\n")
+    code, output = _run("new-vm", str(spec), "--start", "--what-if", *target)
+    assert code == 0, output
+    assert "then start web5 (check mode: nothing done)" in output
+
+
+def test_lab_boot_disk_needs_a_disk_extension_or_a_format(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["lab", "boot-disk", str(tmp_path / "disk")])
+    assert result.exit_code == 1 and "no disk extension" in result.output
+    assert not (tmp_path / "disk").exists()

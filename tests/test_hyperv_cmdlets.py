@@ -192,3 +192,38 @@ def test_drive_cmdlets_refuse_bad_input_naming_the_field(host: virtkit.Host, sto
     with pytest.raises(InvalidSpec) as err:
         hyperv.remove_vm_hard_disk_drive(host, "bad2", controller_type="SCSI")
     assert err.value.field == "ControllerLocation"
+
+
+def test_a_vhdx_drive_is_removed_by_the_path_it_was_added_with(host: virtkit.Host, storage: Path) -> None:
+    data = _vhdx(storage, "data.vhdx")
+    hyperv.new_vm(host, {"Name": "rm1", "MemoryStartupBytes": "64MB", "HardDrives": [{"Path": str(data)}]})
+    assert [d.path for d in hyperv.get_vm_hard_disk_drive(host, "rm1")] == [storage / "data.vhdx.qcow2"]
+    assert hyperv.remove_vm_hard_disk_drive(host, "rm1", path=data).changed
+    assert hyperv.get_vm_hard_disk_drive(host, "rm1") == []
+
+
+def test_a_scsi_location_alone_is_on_controller_0_and_stays_idempotent(host: virtkit.Host, storage: Path) -> None:
+    disk = _vhdx(storage, "loc.vhdx")
+    spec = {"Name": "loc1", "Generation": 2, "MemoryStartupBytes": "64MB",
+            "HardDrives": [{"Path": str(disk), "ControllerLocation": 3}]}  # fmt: skip
+    assert hyperv.new_vm(host, spec).changed
+    (drive,) = hyperv.get_vm_hard_disk_drive(host, "loc1")
+    assert (drive.controller_number, drive.controller_location) == (0, 3)
+    assert not hyperv.new_vm(host, spec).changed
+
+
+def test_remove_drive_checks_its_timeout_before_anything(host: virtkit.Host) -> None:
+    hyperv.new_vm(host, {"Name": "rm2", "MemoryStartupBytes": "64MB"})
+    with pytest.raises(InvalidSpec) as err:
+        hyperv.remove_vm_hard_disk_drive(
+            host,
+            "rm2",
+            controller_type="IDE",
+            controller_number=0,
+            controller_location=0,
+            timeout="x",  # type: ignore[arg-type]
+        )
+    assert err.value.field == "timeout"
+    with pytest.raises(InvalidSpec) as err:
+        hyperv.new_vm(host, {"Name": "rm3"}, progress=3)  # type: ignore[arg-type]
+    assert err.value.field == "progress" and not host.exists("rm3")

@@ -89,3 +89,13 @@ def test_an_export_that_fails_midway_removes_what_it_made(host: virtkit.Host, st
     with pytest.raises(KeyboardInterrupt):
         hyperv.export_vm(host, "exp1", storage, progress=cancel_on_the_second)
     assert sorted(os.listdir(storage)) == before
+
+
+def test_an_export_is_made_again_by_new_vm_from_its_spec(host: virtkit.Host, storage: Path) -> None:
+    _vm_with_two_drives(host, storage)
+    out = storage / "export"
+    out.mkdir()
+    hyperv.export_vm(host, "exp1", out)
+    exported = HyperVSpec.from_file(out / "exp1" / "exp1.yml")
+    again = hyperv.new_vm(host, {**exported.to_dict(), "Name": "exp1-copy"})
+    assert again.changed and host.exists("exp1-copy")

@@ -17,7 +17,7 @@ from virtkit.models.change import Change
 __all__ = ["check_option", "console", "errors", "json_option", "out", "print_change", "step", "uri_option"]
 
 T = TypeVar("T")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 out = Console()
 
 

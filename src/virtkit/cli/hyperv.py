@@ -110,7 +110,9 @@ def new_vm(spec_file: Path, start: bool, target: Target, what_if: bool, as_json:
         with _bars() as progress:
             change = hv.new_vm(host, spec, progress=progress, what_if=what_if)
         print_change(change, as_json)
-        if start:
+        if start and what_if and change.before is None:
+            out.print(f"  then start {spec.name} (check mode: nothing done)")
+        elif start:
             print_change(hv.start_vm(host, spec.name, what_if=what_if), as_json)
 
 
@@ -177,7 +179,9 @@ def stop_vm(name: str, target: Target, what_if: bool, as_json: bool, **options: 
 
 @hyperv.command("restart-vm")
 @click.argument("name")
-@click.option("--type", "kind", type=click.Choice(["Reset", "Reboot"]), default="Reset", show_default=True)
+@click.option(
+    "--type", "kind", type=click.Choice(["Reset", "Reboot"], case_sensitive=False), default="Reset", show_default=True
+)
 @host_options
 @what_if_option
 @json_option
@@ -205,7 +209,7 @@ def remove_vm(name: str, force: bool, target: Target, what_if: bool, as_json: bo
 
 @hyperv.command("set-vm-firmware")
 @click.argument("name")
-@click.option("--enable-secure-boot", type=click.Choice(["On", "Off"]), default=None)
+@click.option("--enable-secure-boot", type=click.Choice(["On", "Off"], case_sensitive=False), default=None)
 @click.option("--secure-boot-template", default=None, help="MicrosoftUEFICertificateAuthority")
 @host_options
 @what_if_option
@@ -334,7 +338,7 @@ def _print_disk(disk: Any, as_json: bool) -> None:
 @click.option("--fixed", is_flag=True, help="fully allocated (-Fixed)")
 @click.option("--differencing", is_flag=True, help="a qcow2 overlay on --parent-path (-Differencing)")
 @click.option("--parent-path", default=None, help="the parent of a differencing disk (-ParentPath)")
-@click.option("--block-size-bytes", default=None, help="-BlockSizeBytes")
+@click.option("--block-size-bytes", type=int, default=None, help="-BlockSizeBytes")
 @host_options
 @what_if_option
 @json_option
@@ -366,7 +370,9 @@ def get_vhd(path: str, target: Target, as_json: bool) -> None:
 @hyperv.command("convert-vhd")
 @click.argument("path")
 @click.argument("destination_path")
-@click.option("--vhd-type", type=click.Choice(["Fixed", "Dynamic"]), default=None, help="-VHDType")
+@click.option(
+    "--vhd-type", type=click.Choice(["Fixed", "Dynamic"], case_sensitive=False), default=None, help="-VHDType"
+)
 @host_options
 @what_if_option
 @json_option

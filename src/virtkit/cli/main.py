@@ -412,13 +412,24 @@ def lab_image(force: bool, variant: str) -> None:
 @lab.command("boot-disk")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--firmware", type=click.Choice(["bios", "uefi"]), default="uefi", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["vhdx", "vhd", "qcow2", "raw"]), default="vhdx", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["vhdx", "vhd", "qcow2", "raw"]),
+    default=None,
+    help="default: DEST's extension (.vhdx, .vhd, .qcow2, .img/.raw)",
+)
 @click.option("--unsigned", is_flag=True, help="strip the kernel's signature (Secure Boot then refuses it)")
 @click.option("--variant", type=click.Choice(["plain", "agent"]), default="plain", show_default=True)
-def lab_boot_disk(dest: Path, firmware: str, fmt: str, unsigned: bool, variant: str) -> None:
+def lab_boot_disk(dest: Path, firmware: str, fmt: str | None, unsigned: bool, variant: str) -> None:
     """Write a disk-bootable test guest to DEST: SYSLINUX on MBR (bios), or signed shim, GRUB and kernel (uefi)."""
+    from virtkit.errors import InvalidSpec
     from virtkit.lab import bootdisk
 
+    by_suffix = {".vhdx": "vhdx", ".vhd": "vhd", ".qcow2": "qcow2", ".img": "raw", ".raw": "raw"}
+    with _errors():
+        if fmt is None and (fmt := by_suffix.get(dest.suffix.lower())) is None:
+            raise InvalidSpec("dest", f"{dest} has no disk extension (.vhdx, .vhd, .qcow2, .img); or give --format")
     with _errors(), console.status("boot disk") as status:
         disk = bootdisk.build_boot_disk(
             firmware, variant=variant, signed=not unsigned, progress=lambda msg: status.update(f"boot disk: {msg}")

@@ -31,7 +31,8 @@ from virtkit.validate import check_flag
 
 __all__ = ["StoppedVM", "VMsStopped", "stop_vms"]
 
-_RUNNING = (VMState.RUNNING, VMState.PAUSED)
+# What has a QEMU process: running, paused, shutting down (a guest that may never finish), suspended to RAM.
+_RUNNING = (VMState.RUNNING, VMState.PAUSED, VMState.SHUTTING_DOWN, VMState.SUSPENDED)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from virtkit.models.state import VMState
 from virtkit.models.vm import Machine, VMSpec
 from virtkit.ops.host import Host
 from virtkit.ops.vm import VM
-from virtkit.validate import check_flag, check_name, check_path
+from virtkit.validate import check_flag, check_name, check_path, check_timeout
 
 __all__ = [
     "Location",
@@ -67,6 +67,8 @@ def add_vm_hard_disk_drive(
     :raises Conflict: the location is taken, IDE on a running VM, the VM is in a state where drives cannot change.
     """
     check_flag("what_if", what_if)
+    if progress is not None and not callable(progress):
+        raise InvalidSpec("progress", "must be callable")
     vm = _vm(host, vm_name)
     spec = vm.spec()
     generation = 2 if spec.machine is Machine.Q35 else 1
@@ -113,6 +115,7 @@ def remove_vm_hard_disk_drive(
     :raises OperationTimeout: the guest did not release a SCSI drive within ``timeout`` seconds; it stays.
     """
     check_flag("what_if", what_if)
+    timeout = check_timeout("timeout", timeout)
     at = Location.from_dict(
         {
             "ControllerType": controller_type,
@@ -131,7 +134,9 @@ def remove_vm_hard_disk_drive(
     vm = _vm(host, vm_name)
     drives = get_vm_hard_disk_drive(host, vm.name)
     if wanted is not None:
-        found = next((d for d in drives if d.path == wanted), None)
+        # The path given, or the import a VHD or VHDX given at Add-VMHardDiskDrive runs from.
+        imported = HardDrive(path=wanted).runs_from if wanted.suffix.lower() in (".vhd", ".vhdx") else wanted
+        found = next((d for d in drives if d.path in (wanted, imported)), None)
         key = f"{vm.name}:{wanted}"
     else:
         where = (at.controller_type, at.controller_number, at.controller_location)

@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from virtkit.errors import AlreadyExists, Conflict, Unsupported
+from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, Unsupported
 from virtkit.hyperv.spec import HyperVSpec
 from virtkit.hyperv.vhd import convert_vhd
 from virtkit.models.change import Change
@@ -54,6 +54,8 @@ def export_vm(
     :raises ImageError: a copy failed: what the export made so far is removed.
     """
     check_flag("what_if", what_if)
+    if progress is not None and not callable(progress):
+        raise InvalidSpec("progress", "must be callable")
     vm = host.get(check_name("name", name))
     storage = host.storage
     if not storage.files.local:
@@ -76,7 +78,8 @@ def export_vm(
     exported = dataclasses.replace(
         spec,
         hard_drives=tuple(
-            dataclasses.replace(d, path=copy) for d, (_, _, copy) in zip(spec.hard_drives, copies, strict=True)
+            dataclasses.replace(d, path=copy, format=None)  # the format of the copy: its extension's, VHDX
+            for d, (_, _, copy) in zip(spec.hard_drives, copies, strict=True)
         ),
         com_port1=None,  # a log file of this host, not part of the VM
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, overload
 
-from virtkit.errors import InvalidSpec, Unsupported
+from virtkit.errors import GuestAgentUnavailable, InvalidSpec, Unsupported
 from virtkit.hyperv.imports import importing, plan_imports
 from virtkit.hyperv.integration import synchronize_time
 from virtkit.hyperv.results import VirtualMachine
@@ -67,6 +67,8 @@ def new_vm(
     :raises AlreadyExists: a VM of that name exists with another definition.
     """
     check_flag("what_if", what_if)
+    if progress is not None and not callable(progress):
+        raise InvalidSpec("progress", "must be callable")
     hv = _hyperv_spec(spec)
     neutral = hv.to_spec()
     drives = [(f"HardDrives[{i}].Path", d.path, d.runs_from, d.image_format) for i, d in enumerate(hv.hard_drives)]
@@ -136,8 +138,12 @@ def stop_vm(
     if save:
         return vm.managed_save(check=what_if)
     spec = vm.spec()
-    agent = spec.guest_agent and AgentService.SHUTDOWN in spec.agent_services
-    return vm.shutdown(timeout=timeout, force=force, agent=agent, check=what_if)
+    if spec.guest_agent and AgentService.SHUTDOWN in spec.agent_services:
+        try:
+            return vm.shutdown(timeout=timeout, force=force, agent=True, check=what_if)
+        except GuestAgentUnavailable:
+            pass  # no agent answers in the guest: ask it by ACPI, as without the Shutdown service
+    return vm.shutdown(timeout=timeout, force=force, agent=False, check=what_if)
 
 
 def suspend_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:

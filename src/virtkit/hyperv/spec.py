@@ -483,6 +483,8 @@ def place_drives(generation: int, drives: tuple[HardDrive, ...]) -> tuple[HardDr
         if kind is ControllerType.IDE and generation == 2:
             raise InvalidSpec(f"HardDrives[{i}].ControllerType", "Generation 2 VMs have no IDE controller; use SCSI")
         number, location = drive.controller_number, drive.controller_location
+        if kind is ControllerType.SCSI and location is not None and number is None:
+            number = 0  # Add-VMHardDiskDrive -ControllerLocation alone means the first controller
         if number is not None and location is not None:
             other = placed.setdefault((kind, number, location), i)
             if other != i:

@@ -128,6 +128,8 @@ _BY_PAUSE_REASON = {
     "shutting_down": HyperVState.STOPPING,
     "snapshot": HyperVState.RUNNING,  # Hyper-V: Running, status "Creating checkpoint"
     "ioerror": HyperVState.PAUSED_CRITICAL,  # Hyper-V's critical states are its storage failing
+    "crashed": HyperVState.OTHER,  # the guest crashed (panic device): Hyper-V has no state for it
+    "watchdog": HyperVState.OTHER,
 }
 
 

@@ -100,6 +100,8 @@ class DiskSpec(Spec):
             for field in ("controller", "unit"):
                 if getattr(self, field) is not None:
                     raise InvalidSpec(field, f"only disks on the scsi bus have a {field}, not {self.bus.value} disks")
+        elif self.unit is not None and self.controller is None:
+            object.__setattr__(self, "controller", 0)  # a unit names a place on a controller: the first, by default
         if self.target is not None:
             prefix = TARGET_PREFIX[self.bus]
             if not self.target.startswith(prefix) or not _TARGET_SUFFIX.fullmatch(self.target[len(prefix) :]):

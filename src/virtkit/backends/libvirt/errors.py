@@ -14,6 +14,7 @@ from virtkit.errors import (
     AlreadyExists,
     BackendError,
     Conflict,
+    GuestAgentUnavailable,
     HostUnavailable,
     InvalidSpec,
     NotFound,
@@ -40,8 +41,8 @@ _BY_CODE: dict[int, type[VirtkitError]] = {
     libvirt.VIR_ERR_DOM_EXIST: AlreadyExists,
     libvirt.VIR_ERR_OPERATION_INVALID: Conflict,  # e.g. "domain is not running", "domain is already running"
     libvirt.VIR_ERR_RESOURCE_BUSY: Conflict,  # e.g. an image whose lock another VM holds
-    libvirt.VIR_ERR_AGENT_UNRESPONSIVE: Conflict,  # the guest agent is not running or not answering: the guest's state
-    libvirt.VIR_ERR_AGENT_UNSYNCED: Conflict,  # the guest agent answered out of order (it restarted meanwhile)
+    libvirt.VIR_ERR_AGENT_UNRESPONSIVE: GuestAgentUnavailable,  # the agent is not running or not answering
+    libvirt.VIR_ERR_AGENT_UNSYNCED: GuestAgentUnavailable,  # it answered out of order (it restarted meanwhile)
     libvirt.VIR_ERR_SNAPSHOT_REVERT_RISKY: Conflict,  # the revert would need force (an incompatible definition)
     libvirt.VIR_ERR_OPERATION_TIMEOUT: OperationTimeout,  # e.g. "cannot acquire state change lock"
     libvirt.VIR_ERR_NO_CONNECT: HostUnavailable,
