@@ -90,9 +90,13 @@ def test_new_vm_that_fails_to_define_removes_its_imports(host: virtkit.Host, sto
     # failure a name clash instead, a VM of that name with another definition.
     hyperv.new_vm(host, {"Name": "clash", "MemoryStartupBytes": "64MB"})
     before = _listing(storage)
+    copied: list[float] = []
     with pytest.raises(AlreadyExists):
-        hyperv.new_vm(host, {"Name": "clash", "HardDrives": [{"Path": str(vhdx)}]})
+        hyperv.new_vm(
+            host, {"Name": "clash", "HardDrives": [{"Path": str(vhdx)}]}, progress=lambda f, p: copied.append(p)
+        )
     assert _listing(storage) == before
+    assert copied == []  # the clash was found before any copy began
 
 
 def test_lifecycle_cmdlets_walk_the_hyperv_states(host: virtkit.Host, storage: Path) -> None:
@@ -182,7 +186,7 @@ def test_ide_drives_change_only_while_off_and_list_with_their_locations(host: vi
 def test_drive_cmdlets_refuse_bad_input_naming_the_field(host: virtkit.Host, storage: Path) -> None:
     hyperv.new_vm(host, {"Name": "bad2", "Generation": 2, "MemoryStartupBytes": "64MB"})
     for kwargs, field in (
-        ({"controller_type": "IDE"}, "HardDrives[0].ControllerType"),
+        ({"controller_type": "IDE"}, "ControllerType"),  # Generation 2 has no IDE controller
         ({"controller_type": "Floppy"}, "ControllerType"),
         ({"controller_location": -1}, "ControllerLocation"),
     ):
@@ -227,3 +231,18 @@ def test_remove_drive_checks_its_timeout_before_anything(host: virtkit.Host) -> 
     with pytest.raises(InvalidSpec) as err:
         hyperv.new_vm(host, {"Name": "rm3"}, progress=3)  # type: ignore[arg-type]
     assert err.value.field == "progress" and not host.exists("rm3")
+
+
+def test_ide_add_errors_name_this_calls_parameters(host: virtkit.Host, storage: Path) -> None:
+    for n in "abcde":
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(storage / f"{n}.qcow2"), "1M"], check=True)
+    hyperv.new_vm(
+        host, {"Name": "ide1", "MemoryStartupBytes": "64MB", "HardDrives": [{"Path": str(storage / "a.qcow2")}]}
+    )
+    with pytest.raises(Conflict, match=r"IDE 0:0 of ide1 holds .*a\.qcow2 already"):
+        hyperv.add_vm_hard_disk_drive(host, "ide1", storage / "b.qcow2", controller_number=0, controller_location=0)
+    for n in "bcd":
+        hyperv.add_vm_hard_disk_drive(host, "ide1", storage / f"{n}.qcow2")
+    with pytest.raises(InvalidSpec) as err:
+        hyperv.add_vm_hard_disk_drive(host, "ide1", storage / "e.qcow2")
+    assert err.value.field == "ControllerType" and "four drives" in err.value.reason

@@ -8,14 +8,16 @@ first (:mod:`virtkit.hyperv.imports`). Each call takes ``what_if`` (check mode).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 from virtkit.errors import Conflict, InvalidSpec
 from virtkit.hyperv.imports import importing, plan_imports
 from virtkit.hyperv.results import VMHardDiskDrive
-from virtkit.hyperv.spec import HardDrive, disk_of, drive_of, in_hyperv_words, place_drives
+from virtkit.hyperv.spec import HardDrive, disk_of, drive_of, place_drives
 from virtkit.hyperv.vocabulary import ControllerType
+from virtkit.hyperv.words import in_hyperv_words
 from virtkit.models._fields import Spec, normalize, spec_field
 from virtkit.models.attached import AttachedDisk, ScsiController
 from virtkit.models.change import Change
@@ -88,10 +90,11 @@ def add_vm_hard_disk_drive(
     plan = plan_imports(host, _imports(drive))
     disk = disk_of(drive)
     with in_hyperv_words():  # the neutral call names disk.path; the cmdlet's parameter is Path
+        # Every check of the attach first (a location taken, a VM that cannot take disks now), before any copy.
+        pending = {p.target: p.size for p in plan if not p.exists}
+        planned = vm.disks.attach(dataclasses.replace(disk, size=pending.get(disk.path)), check=True)
         if what_if:
-            pending = {p.target: p.size for p in plan if not p.exists}
-            disk = dataclasses.replace(disk, size=pending.get(disk.path))
-            return vm.disks.attach(disk, check=True)
+            return planned
         with importing(host, plan, progress):
             return vm.disks.attach(disk)
 
@@ -210,7 +213,7 @@ def _add_ide(
 ) -> Change[VMSpec]:
     existing = tuple(drive_of(d) for d in spec.disks)
     same = next((i for i, d in enumerate(existing) if d.runs_from == drive.runs_from), None)
-    placed = place_drives(generation, (*existing, drive))[-1] if same is None else existing[same]
+    placed = _placed(vm, generation, existing, drive) if same is None else existing[same]
     if same is not None and (
         placed.controller_type is not ControllerType.IDE
         or (drive.controller_number not in (None, placed.controller_number))
@@ -233,6 +236,20 @@ def _add_ide(
         return vm.update(dataclasses.replace(spec, disks=(*spec.disks, disk)), check=True)
     with importing(host, plan, progress):
         return vm.update(dataclasses.replace(spec, disks=(*spec.disks, disk)))
+
+
+def _placed(vm: VM, generation: int, existing: tuple[HardDrive, ...], drive: HardDrive) -> HardDrive:
+    """``drive`` placed after the VM's ``existing`` drives; errors name this call's parameters, not a spec's list."""
+    prefix = f"HardDrives[{len(existing)}]."
+    try:
+        return place_drives(generation, (*existing, drive))[-1]
+    except InvalidSpec as exc:
+        taken = re.search(r"holds HardDrives\[(\d+)\] already", exc.reason)
+        if taken is not None:
+            other = existing[int(taken.group(1))]
+            where = exc.reason[: taken.start()].strip()
+            raise Conflict(f"{where} of {vm.name} holds {other.path} already; remove it first") from None
+        raise InvalidSpec(exc.field.removeprefix(prefix), exc.reason) from None
 
 
 def _hard_disk_drive(vm_name: str, attached: AttachedDisk) -> VMHardDiskDrive:

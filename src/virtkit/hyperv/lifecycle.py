@@ -16,8 +16,9 @@ from virtkit.errors import GuestAgentUnavailable, InvalidSpec, Unsupported
 from virtkit.hyperv.imports import importing, plan_imports
 from virtkit.hyperv.integration import synchronize_time
 from virtkit.hyperv.results import VirtualMachine
-from virtkit.hyperv.spec import HyperVSpec, check_template, in_hyperv_words
+from virtkit.hyperv.spec import HyperVSpec, check_template
 from virtkit.hyperv.vocabulary import SecureBootTemplate, vm_state
+from virtkit.hyperv.words import in_hyperv_words
 from virtkit.models.change import Change
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import AgentService, Firmware, VMSpec
@@ -73,12 +74,14 @@ def new_vm(
     neutral = hv.to_spec()
     drives = [(f"HardDrives[{i}].Path", d.path, d.runs_from, d.image_format) for i, d in enumerate(hv.hard_drives)]
     plan = plan_imports(host, [d for d in drives if d[2] != d[1]])
+    # Every check of the real call, with each import still to make standing as a new image of its size: made
+    # before any copy, so that a name taken by another VM is found without copying a disk first.
+    pending = {p.target: p.size for p in plan if not p.exists}
+    disks = tuple(dataclasses.replace(d, size=pending.get(d.path)) for d in neutral.disks)
+    with in_hyperv_words():
+        planned = host.create(dataclasses.replace(neutral, disks=disks), check=True)
     if what_if:
-        # The same checks as the real call, with each import still to make standing as a new image of its size.
-        pending = {p.target: p.size for p in plan if not p.exists}
-        disks = tuple(dataclasses.replace(d, size=pending.get(d.path)) for d in neutral.disks)
-        with in_hyperv_words():
-            return host.create(dataclasses.replace(neutral, disks=disks), check=True)
+        return planned
     with importing(host, plan, progress), in_hyperv_words():
         return host.create(neutral)
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from virtkit.hyperv.vocabulary import (
     ControllerType,
     SecureBootTemplate,
 )
+from virtkit.hyperv.words import hyperv_field, hyperv_text
 from virtkit.models._fields import Spec, normalize, spec_field
 from virtkit.models._yaml import read_file, read_yaml
 from virtkit.models.disk import MAX_SCSI_CONTROLLER, MAX_SCSI_UNIT, DiskBus, DiskFormat, DiskKind, DiskSpec
@@ -60,9 +60,6 @@ __all__ = [
     "check_template",
     "disk_of",
     "drive_of",
-    "hyperv_field",
-    "hyperv_text",
-    "in_hyperv_words",
     "place_drives",
     "unexpressed",
 ]
@@ -427,15 +424,6 @@ def unexpressed(spec: VMSpec) -> list[str]:
     return out
 
 
-@contextmanager
-def in_hyperv_words() -> Iterator[None]:
-    """Re-raise an :class:`InvalidSpec` about a neutral spec's field with the field named in Hyper-V's words."""
-    try:
-        yield
-    except InvalidSpec as exc:
-        raise InvalidSpec(hyperv_field(exc.field), hyperv_text(exc.reason)) from None
-
-
 # -- helpers ------------------------------------------------------------------------------------------------------
 
 _KEYS = {
@@ -501,9 +489,12 @@ def place_drives(generation: int, drives: tuple[HardDrive, ...]) -> tuple[HardDr
                 )
             number, location = free[0]
             ide_taken.add(free[0])
-        out.append(
-            dataclasses.replace(drive, controller_type=kind, controller_number=number, controller_location=location)
-        )
+        try:  # the drive's own checks run again, now that its controller type is known
+            out.append(
+                dataclasses.replace(drive, controller_type=kind, controller_number=number, controller_location=location)
+            )
+        except InvalidSpec as exc:
+            raise InvalidSpec(f"HardDrives[{i}].{exc.field}", exc.reason) from None
     return tuple(out)
 
 
@@ -566,38 +557,3 @@ def _item(kind: str, index: int, make: Callable[[Any], Any], value: object) -> A
 
 def _inverse(table: dict[Any, Any], value: object) -> Any:
     return next(k for k, v in table.items() if v == value)
-
-
-# Neutral field names as Hyper-V calls them, for errors found by the neutral spec.
-_FIELD_NAMES = (
-    (re.compile(r"^disks\[(\d+)\]\.(unit|target)"), r"HardDrives[\1].ControllerLocation"),
-    (re.compile(r"^disks\[(\d+)\]\.controller"), r"HardDrives[\1].ControllerNumber"),
-    (re.compile(r"^disks\[(\d+)\]\.path"), r"HardDrives[\1].Path"),
-    (re.compile(r"^disks\[(\d+)\].*"), r"HardDrives[\1]"),
-    (re.compile(r"^disks$"), "HardDrives"),
-    (re.compile(r"^disk\.(unit|target)"), "ControllerLocation"),
-    (re.compile(r"^disk\.controller"), "ControllerNumber"),
-    (re.compile(r"^disk\.path"), "Path"),
-    (re.compile(r"^nics\[(\d+)\]\.mac"), r"NetworkAdapters[\1].MacAddress"),
-    (re.compile(r"^nics\[(\d+)\]\.source"), r"NetworkAdapters[\1].SwitchName"),
-    (re.compile(r"^nics\[(\d+)\].*"), r"NetworkAdapters[\1]"),
-    (re.compile(r"^name$"), "Name"),
-    (re.compile(r"^vcpus$"), "ProcessorCount"),
-    (re.compile(r"^memory$"), "MemoryStartupBytes"),
-    (re.compile(r"^secure_boot$"), "SecureBoot"),
-    (re.compile(r"^description$"), "Notes"),
-    (re.compile(r"^serial_log$"), "ComPort1"),
-)
-
-
-def hyperv_field(field: str) -> str:
-    """A neutral spec's field path as Hyper-V names it (``disks[1].path`` is ``HardDrives[1].Path``)."""
-    for pattern, name in _FIELD_NAMES:
-        if pattern.match(field):
-            return pattern.sub(name, field, count=1)
-    return field
-
-
-def hyperv_text(reason: str) -> str:
-    """A neutral message with the lists named as Hyper-V names them."""
-    return re.sub(r"\bnics\[", "NetworkAdapters[", re.sub(r"\bdisks\[", "HardDrives[", reason))

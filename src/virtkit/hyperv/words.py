@@ -1,0 +1,56 @@
+"""Errors in Hyper-V's words: a neutral field path (``disks[1].path``) as Hyper-V names it
+(``HardDrives[1].Path``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from virtkit.errors import InvalidSpec
+
+__all__ = ["hyperv_field", "hyperv_text", "in_hyperv_words"]
+
+
+# Neutral field names as Hyper-V calls them, for errors found by the neutral spec.
+_FIELD_NAMES = (
+    (re.compile(r"^disks\[(\d+)\]\.(unit|target)"), r"HardDrives[\1].ControllerLocation"),
+    (re.compile(r"^disks\[(\d+)\]\.controller"), r"HardDrives[\1].ControllerNumber"),
+    (re.compile(r"^disks\[(\d+)\]\.path"), r"HardDrives[\1].Path"),
+    (re.compile(r"^disks\[(\d+)\].*"), r"HardDrives[\1]"),
+    (re.compile(r"^disks$"), "HardDrives"),
+    (re.compile(r"^disk\.(unit|target)"), "ControllerLocation"),
+    (re.compile(r"^disk\.controller"), "ControllerNumber"),
+    (re.compile(r"^disk\.path"), "Path"),
+    (re.compile(r"^nics\[(\d+)\]\.mac"), r"NetworkAdapters[\1].MacAddress"),
+    (re.compile(r"^nics\[(\d+)\]\.source"), r"NetworkAdapters[\1].SwitchName"),
+    (re.compile(r"^nics\[(\d+)\].*"), r"NetworkAdapters[\1]"),
+    (re.compile(r"^name$"), "Name"),
+    (re.compile(r"^vcpus$"), "ProcessorCount"),
+    (re.compile(r"^memory$"), "MemoryStartupBytes"),
+    (re.compile(r"^secure_boot$"), "SecureBoot"),
+    (re.compile(r"^description$"), "Notes"),
+    (re.compile(r"^serial_log$"), "ComPort1"),
+)
+
+
+def hyperv_field(field: str) -> str:
+    """A neutral spec's field path as Hyper-V names it (``disks[1].path`` is ``HardDrives[1].Path``)."""
+    for pattern, name in _FIELD_NAMES:
+        if pattern.match(field):
+            return pattern.sub(name, field, count=1)
+    return field
+
+
+def hyperv_text(reason: str) -> str:
+    """A neutral message with the lists named as Hyper-V names them."""
+    return re.sub(r"\bnics\[", "NetworkAdapters[", re.sub(r"\bdisks\[", "HardDrives[", reason))
+
+
+@contextmanager
+def in_hyperv_words() -> Iterator[None]:
+    """Re-raise an :class:`InvalidSpec` about a neutral spec's field with the field named in Hyper-V's words."""
+    try:
+        yield
+    except InvalidSpec as exc:
+        raise InvalidSpec(hyperv_field(exc.field), hyperv_text(exc.reason)) from None
