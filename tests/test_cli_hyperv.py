@@ -162,3 +162,17 @@ def test_lab_boot_disk_needs_a_disk_extension_or_a_format(tmp_path: Path) -> Non
     result = CliRunner().invoke(cli, ["lab", "boot-disk", str(tmp_path / "disk")])
     assert result.exit_code == 1 and "no disk extension" in result.output
     assert not (tmp_path / "disk").exists()
+
+
+def test_set_vm_and_integration_services_on_the_command_line(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    code, output = _run("set-vm", "legacy1", "--checkpoint-type", "standard", "--notes", "hi", "--json", *target)
+    assert code == 0, output
+    assert json.loads(output)["after"]["description"] == "hi"
+    code, output = _run("get-vm-integration-service", "legacy1", "--json", *target)
+    assert code == 0, output
+    assert {s["Name"] for s in json.loads(output)} >= {"Heartbeat", "VSS"}
+    code, output = _run("enable-vm-integration-service", "legacy1", "Backup", *target)
+    assert code == 1 and "Name" in output
+    code, output = _run("copy-vm-file", "legacy1", "/etc/passwd", "/tmp/x", *target)
+    assert code == 1 and ("disabled" in output or "SourcePath" in output)

@@ -33,18 +33,46 @@ def test_get_enable_disable_follow_the_spec(host: virtkit.Host) -> None:
     assert spec.guest_agent and virtkit.models.vm.AgentService.FS_FREEZE not in spec.agent_services
 
 
-def test_switching_a_service_of_a_running_vm_is_refused_and_changes_nothing(host: virtkit.Host) -> None:
+def test_services_switch_while_the_vm_runs_but_the_first_needs_it_off(host: virtkit.Host) -> None:
     hyperv.new_vm(host, {"Name": "ic2", "MemoryStartupBytes": "64MB"})
     hyperv.start_vm(host, "ic2")
-    before = host.get("ic2").spec()
-    with pytest.raises(Conflict, match="while the VM is off"):
-        hyperv.disable_vm_integration_service(host, "ic2", "Heartbeat")
-    assert host.get("ic2").spec() == before
-    # It runs, and the test driver has no agent: every service reads Lost Communication.
+    assert hyperv.disable_vm_integration_service(host, "ic2", "Heartbeat").changed
+    assert not hyperv.get_vm_integration_service(host, "ic2", "Heartbeat")[0].enabled
+    vm = host.get("ic2")
+    assert vm.state is virtkit.VMState.RUNNING  # no restart
+    # It runs, and the test driver has no agent: every enabled service reads Lost Communication.
     assert {s.primary_status_description for s in hyperv.get_vm_integration_service(host, "ic2")} == {
         "Lost Communication",
         None,
     }
+    host.create({"name": "bare", "memory": "64MiB"}, start=True)  # no agent channel at all
+    before = host.get("bare").spec()
+    with pytest.raises(Conflict, match="adds the guest agent channel"):
+        hyperv.enable_vm_integration_service(host, "bare", "Heartbeat")
+    assert host.get("bare").spec() == before
+
+
+def test_set_vm_changes_checkpoint_type_stop_action_and_notes_while_running(host: virtkit.Host) -> None:
+    hyperv.new_vm(host, {"Name": "sv1", "MemoryStartupBytes": "64MB"})
+    hyperv.start_vm(host, "sv1")
+    assert hyperv.set_vm(host, "sv1", checkpoint_type="Standard", what_if=True).check
+    assert hyperv.get_vm(host, "sv1").checkpoint_type is hyperv.CheckpointType.PRODUCTION
+    change = hyperv.set_vm(host, "sv1", checkpoint_type="standard", automatic_stop_action="TurnOff", notes="web\ntier")
+    assert change.changed
+    vm = hyperv.get_vm(host, "sv1")
+    assert (vm.checkpoint_type, vm.automatic_stop_action, vm.notes) == ("Standard", "TurnOff", "web\ntier")
+    assert vm.state is hyperv.HyperVState.RUNNING
+    assert not hyperv.set_vm(host, "sv1", checkpoint_type="Standard").changed
+    assert hyperv.set_vm(host, "sv1", notes=None).after.description is None  # type: ignore[union-attr]
+    for kwargs, field in (
+        ({"checkpoint_type": "Snapshot"}, "CheckpointType"),
+        ({"automatic_stop_action": 3}, "AutomaticStopAction"),
+        ({"notes": "bad\x00note"}, "Notes"),
+        ({"what_if": "yes"}, "what_if"),
+    ):
+        with pytest.raises(InvalidSpec) as err:
+            hyperv.set_vm(host, "sv1", **kwargs)  # type: ignore[arg-type]
+        assert err.value.field == field
 
 
 @pytest.mark.parametrize("name", ["Backup", "", None, 5, "Heartbeat "])

@@ -454,3 +454,86 @@ def export_vm(name: str, path: str, target: Target, what_if: bool, as_json: bool
     out.print(f"{mark}: export {name} to {change.target}" + (" (check mode: nothing done)" if change.check else ""))
     for drive in change.after.hard_drives if change.after else ():
         out.print(f"  {drive.path}")
+
+
+# -- Set-VM and the integration services ------------------------------------------------------------------------
+
+
+@hyperv.command("set-vm")
+@click.argument("name")
+@click.option(
+    "--checkpoint-type",
+    type=click.Choice(["Standard", "Production", "ProductionOnly", "Disabled"], case_sensitive=False),
+    default=None,
+)
+@click.option(
+    "--automatic-stop-action", type=click.Choice(["Save", "ShutDown", "TurnOff"], case_sensitive=False), default=None
+)
+@click.option("--notes", default=None, help="free text kept with the VM ('' removes it)")
+@host_options
+@what_if_option
+@json_option
+def set_vm(name: str, notes: str | None, target: Target, what_if: bool, as_json: bool, **options: Any) -> None:
+    """Set-VM: checkpoint type, automatic stop action, notes; the VM may run."""
+    from virtkit import hyperv as hv
+
+    extra: dict[str, Any] = {} if notes is None else {"notes": notes or None}
+    with _host(target) as host:
+        print_change(hv.set_vm(host, name, what_if=what_if, **options, **extra), as_json)
+
+
+@hyperv.command("get-vm-integration-service")
+@click.argument("name")
+@click.option("--name", "service", default=None, help="one service (Heartbeat, Time Synchronization...)")
+@host_options
+@json_option
+def get_integration(name: str, service: str | None, target: Target, as_json: bool) -> None:
+    """Get-VMIntegrationService: each service, whether it is enabled, and its status."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host:
+        services = hv.get_vm_integration_service(host, name, service)
+    if as_json:
+        out.print_json(json.dumps([s.to_dict() for s in services]))
+        return
+    table = Table("VMName", "Name", "Enabled", "PrimaryStatusDescription")
+    for s in services:
+        table.add_row(s.vm_name, s.name, str(s.enabled), s.primary_status_description or "")
+    out.print(table)
+
+
+def _integration(verb: str, call: str, doc: str) -> None:
+    @click.argument("name")
+    @click.argument("service")
+    @host_options
+    @what_if_option
+    @json_option
+    def command(name: str, service: str, target: Target, what_if: bool, as_json: bool) -> None:
+        from virtkit import hyperv as hv
+
+        with _host(target) as host:
+            print_change(getattr(hv, call)(host, name, service, what_if=what_if), as_json)
+
+    command.__doc__ = doc
+    hyperv.command(verb)(command)
+
+
+_integration("enable-vm-integration-service", "enable_vm_integration_service", "Enable-VMIntegrationService.")
+_integration("disable-vm-integration-service", "disable_vm_integration_service", "Disable-VMIntegrationService.")
+
+
+@hyperv.command("copy-vm-file")
+@click.argument("name")
+@click.argument("source_path")
+@click.argument("destination_path")
+@click.option("--create-full-path", is_flag=True, help="make the missing directories in the guest")
+@click.option("--force", is_flag=True, help="replace a file there")
+@host_options
+@what_if_option
+def copy_file(name: str, source_path: str, destination_path: str, target: Target, **options: Any) -> None:
+    """Copy-VMFile: a host file into the running guest, through its Guest Service Interface, with a bar."""
+    from virtkit import hyperv as hv
+
+    with _host(target) as host, _bar(f"copying {source_path}") as progress:
+        copied = hv.copy_vm_file(host, name, source_path, destination_path, progress=progress, **options)
+    out.print(f"{'would copy' if options['what_if'] else 'copied'} {copied:,} bytes to {name}:{destination_path}")

@@ -92,10 +92,9 @@ def enable_vm_integration_service(host: Host, vm_name: str, name: str, *, what_i
 
 
 def disable_vm_integration_service(host: Host, vm_name: str, name: str, *, what_if: bool = False) -> Change[VMSpec]:
-    """Disable-VMIntegrationService ``name``; the agent channel stays (the other services may use it).
+    """Disable-VMIntegrationService ``name``, in any state; the agent channel stays (the other services use it).
 
     :raises InvalidSpec: ``name`` is no integration service.
-    :raises Conflict: the VM is not off.
     """
     return _switch(host, vm_name, name, False, what_if)
 
@@ -212,14 +211,14 @@ def _switch(host: Host, vm_name: str, name: str, enable: bool, what_if: bool) ->
     on = set(spec.agent_services) if spec.guest_agent else set()
     if (service in on) == enable:
         return Change("update", vm.name, spec, spec, what_if)
+    on = on | {service} if enable else on - {service}
+    services = tuple(s for s in AgentService if s in on)
+    if spec.guest_agent:  # the channel is there: what virtkit uses it for changes in any state
+        return vm.configure(agent_services=services, check=what_if)
     state = vm.state
     if state is not VMState.STOPPED:
         raise Conflict(
-            f"cannot {'enable' if enable else 'disable'} {name} of {vm.name}: it is {state.value}; virtkit changes "
-            "integration services while the VM is off"
+            f"cannot enable {name} of {vm.name}: it is {state.value}, and its first integration service adds the "
+            "guest agent channel, a device virtkit adds while the VM is off"
         )
-    on = on | {service} if enable else on - {service}
-    wanted = dataclasses.replace(
-        spec, guest_agent=spec.guest_agent or enable, agent_services=tuple(s for s in AgentService if s in on)
-    )
-    return vm.update(wanted, check=what_if)
+    return vm.update(dataclasses.replace(spec, guest_agent=True, agent_services=services), check=what_if)

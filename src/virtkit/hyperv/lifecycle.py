@@ -10,14 +10,22 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any, overload
+from types import EllipsisType
+from typing import Any, TypeVar, overload
 
 from virtkit.errors import GuestAgentUnavailable, InvalidSpec, Unsupported
 from virtkit.hyperv.imports import importing, plan_imports
 from virtkit.hyperv.integration import synchronize_time
 from virtkit.hyperv.results import VirtualMachine
 from virtkit.hyperv.spec import HyperVSpec, check_template
-from virtkit.hyperv.vocabulary import SecureBootTemplate, vm_state
+from virtkit.hyperv.vocabulary import (
+    AUTOMATIC_STOP_ACTION,
+    CHECKPOINT_TYPE,
+    AutomaticStopAction,
+    CheckpointType,
+    SecureBootTemplate,
+    vm_state,
+)
 from virtkit.hyperv.words import in_hyperv_words
 from virtkit.models.change import Change
 from virtkit.models.state import VMInfo, VMState
@@ -34,11 +42,14 @@ __all__ = [
     "restart_vm",
     "resume_vm",
     "save_vm",
+    "set_vm",
     "set_vm_firmware",
     "start_vm",
     "stop_vm",
     "suspend_vm",
 ]
+
+_E = TypeVar("_E", bound=StrEnum)
 
 
 class RestartType(StrEnum):
@@ -186,6 +197,35 @@ def remove_vm(host: Host, name: str, *, force: bool = False, what_if: bool = Fal
     return _vm(host, name).delete(force=force, check=what_if)
 
 
+def set_vm(
+    host: Host,
+    name: str,
+    *,
+    checkpoint_type: CheckpointType | str | None = None,
+    automatic_stop_action: AutomaticStopAction | str | None = None,
+    notes: str | EllipsisType | None = ...,
+    what_if: bool = False,
+) -> Change[VMSpec]:
+    """Set-VM: the checkpoint type, the automatic stop action and the notes, in any state, running too (``notes``
+    left at ``...`` stays; ``None`` removes it).
+
+    :raises InvalidSpec: a value that is no checkpoint type or stop action (``CheckpointType``,
+        ``AutomaticStopAction``), notes that are no text (``Notes``).
+    """
+    check_flag("what_if", what_if)
+    changes: dict[str, Any] = {}
+    if checkpoint_type is not None:
+        changes["snapshot_mode"] = CHECKPOINT_TYPE[_choice(CheckpointType, "CheckpointType", checkpoint_type)]
+    if automatic_stop_action is not None:
+        kind = _choice(AutomaticStopAction, "AutomaticStopAction", automatic_stop_action)
+        changes["on_host_stop"] = AUTOMATIC_STOP_ACTION[kind]
+    if notes is not ...:
+        changes["description"] = notes
+    vm = _vm(host, name)
+    with in_hyperv_words():
+        return vm.configure(**changes, check=what_if)
+
+
 def set_vm_firmware(
     host: Host,
     name: str,
@@ -269,6 +309,14 @@ def _template(value: object) -> SecureBootTemplate | None:
         allowed = ", ".join(t.value for t in SecureBootTemplate)
         raise InvalidSpec("secure_boot_template", f"{shown(value)} is not a template; use one of {allowed}")
     check_template(found)
+    return found
+
+
+def _choice(enum: type[_E], field: str, value: object) -> _E:
+    """The member of ``enum`` whose value is ``value``, in any case."""
+    found = next((m for m in enum if isinstance(value, str) and m.value.lower() == value.lower()), None)
+    if found is None:
+        raise InvalidSpec(field, f"{shown(value)} is not one of {', '.join(m.value for m in enum)}")
     return found
 
 

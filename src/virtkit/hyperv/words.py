@@ -30,6 +30,8 @@ _FIELD_NAMES = (
     (re.compile(r"^memory$"), "MemoryStartupBytes"),
     (re.compile(r"^secure_boot$"), "SecureBoot"),
     (re.compile(r"^description$"), "Notes"),
+    (re.compile(r"^snapshot_mode$"), "CheckpointType"),
+    (re.compile(r"^on_host_stop$"), "AutomaticStopAction"),
     (re.compile(r"^serial_log$"), "ComPort1"),
 )
 

@@ -10,17 +10,19 @@ import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from virtkit.backends.base import DomainBackend, HostBackend
 from virtkit.errors import Conflict, InvalidSpec, NotFound, OperationTimeout
+from virtkit.models._fields import dump
 from virtkit.models.change import Change
 from virtkit.models.disk import DiskKind
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.results import MigrationResult
 from virtkit.models.snapshot import SnapshotKind
 from virtkit.models.state import VMInfo, VMState
-from virtkit.models.vm import VMSpec
+from virtkit.models.vm import AgentService, HostStopAction, SnapshotMode, VMSpec
 from virtkit.ops import saved
 from virtkit.ops.agent import GuestAgent
 from virtkit.ops.disks import Disks
@@ -118,6 +120,46 @@ class VM:
             self._storage.discard(created)
             raise
         return Change("update", self.name, before, self._dom.spec())
+
+    def configure(
+        self,
+        *,
+        snapshot_mode: SnapshotMode | str | None = None,
+        on_host_stop: HostStopAction | str | None = None,
+        agent_services: Sequence[AgentService | str] | None = None,
+        description: str | EllipsisType | None = ...,
+        check: bool = False,
+    ) -> Change[VMSpec]:
+        """Change what only virtkit reads of the VM, in any state, running too: the snapshot mode, the host-stop
+        action, the agent services (of a VM with an agent channel) and the description (``None`` removes it). The
+        hardware is :meth:`update`'s. Arguments left out (``description``: left at ``...``) stay as they are.
+
+        :raises InvalidSpec: a bad value (its field named).
+        :raises Conflict: agent services for a VM without an agent channel (give it one with :meth:`update`).
+        """
+        check_flag("check", check)
+        before = self._dom.spec()
+        given: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("snapshot_mode", snapshot_mode),
+                ("on_host_stop", on_host_stop),
+                ("agent_services", agent_services),
+            )
+            if v is not None
+        }
+        if description is not ...:
+            given["description"] = description
+        wanted = VMSpec.from_dict({**before.to_dict(), **{k: dump(v) for k, v in given.items()}})
+        if "agent_services" in given and not before.guest_agent:
+            raise Conflict(f"{self.name} has no guest agent channel: give it one (update with guest_agent) first")
+        if wanted == before:
+            return Change("configure", self.name, before, before, check)
+        refuse_if_migrating(self._dom.uuid, self.name, "configure")
+        if check:
+            return Change("configure", self.name, before, wanted, check=True)
+        self._dom.set_policy(wanted)
+        return Change("configure", self.name, before, self._dom.spec())
 
     @property
     def agent(self) -> GuestAgent:

@@ -80,6 +80,10 @@ class DomainBackend(Protocol):
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot metadata and NVRAM."""
 
+    def set_policy(self, spec: VMSpec) -> None:
+        """Write ``spec``'s description, snapshot mode, host-stop action and agent services, to the persistent
+        definition and the running VM alike."""
+
     def agent(self) -> GuestAgentBackend:
         """The guest agent of the VM (whether it answers is for its calls to find out)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
@@ -64,6 +65,23 @@ class LibvirtDomain:
         :raises VirtkitError: translated from libvirt, or the XML cannot be read.
         """
         return domain_xml.parse(self.xml())
+
+    def set_policy(self, spec: VMSpec) -> None:
+        """Write ``spec``'s description, snapshot mode, host-stop action and agent services to the persistent
+        definition and, while it runs, to the running VM, at once (libvirt's metadata calls: no restart).
+
+        :raises VirtkitError: translated from libvirt.
+        """
+        dom = domain_xml.Domain.from_string(self.xml())
+        domain_xml.write_policy(dom, spec)
+        element = dom.node.find(f"metadata/{{{domain_xml.METADATA_NS}}}vm")
+        text = None if element is None else ET.tostring(_without_namespace(element), encoding="unicode")
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        with libvirt_errors(self._what("change the metadata of")):
+            if self._dom.isActive():
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+            self._dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, text, "virtkit", domain_xml.METADATA_NS, flags)
+            self._dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, spec.description, None, None, flags)
 
     def accel(self) -> Accel:
         """The accelerator the definition uses (``kvm`` or ``tcg``), read once per handle.
@@ -272,3 +290,14 @@ class LibvirtDomain:
             if self._dom.listAllCheckpoints(0):
                 flags |= libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
             self._dom.undefineFlags(flags)
+
+
+def _without_namespace(element: ET.Element) -> ET.Element:
+    """A copy of ``element`` with its tags' namespace dropped: libvirt's setMetadata puts the element it is given
+    into the namespace it is told, and refuses one that declares a namespace itself."""
+    copy = ET.Element(element.tag.rsplit("}", 1)[-1], element.attrib)
+    copy.text, copy.tail = element.text, None
+    copy.extend(_without_namespace(child) for child in element)
+    for new, old in zip(copy, element, strict=True):
+        new.tail = old.tail
+    return copy

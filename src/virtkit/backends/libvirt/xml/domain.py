@@ -58,7 +58,17 @@ from virtkit.models.vm import (
     assign_targets,
 )
 
-__all__ = ["METADATA_NS", "Boot", "Domain", "canonical", "parse", "render", "to_string", "unmodelled_files"]
+__all__ = [
+    "METADATA_NS",
+    "Boot",
+    "Domain",
+    "canonical",
+    "parse",
+    "render",
+    "to_string",
+    "unmodelled_files",
+    "write_policy",
+]
 
 #: virtkit's own namespace in ``<metadata>``: it keeps the request (``accel=auto``) that the XML alone cannot say.
 METADATA_NS = "https://virtkit.dev/xmlns/vm/1"
@@ -307,13 +317,19 @@ def render(spec: VMSpec, accel: Accel, *, base: str | None = None) -> ET.Element
     _write_nics(dom, spec.nics)
     _write_serial_log(dom, spec.serial_log)
     _write_agent(dom, spec.guest_agent)
+    write_policy(dom, spec)
+    if base is None and spec.machine is Machine.Q35:
+        _add_root_ports(dom)
+    return dom.node
+
+
+def write_policy(dom: Domain, spec: VMSpec) -> None:
+    """Write what of ``spec`` only virtkit reads: the description and, in virtkit's ``<metadata>``, the snapshot mode,
+    the host-stop action and the agent services (each only when it differs from its default)."""
     dom.description = spec.description
     dom.snapshot_mode = None if spec.snapshot_mode is SnapshotMode.MEMORY else spec.snapshot_mode
     dom.on_host_stop = None if spec.on_host_stop is HostStopAction.SAVE else spec.on_host_stop
     dom.agent_services = None if spec.agent_services == DEFAULT_AGENT_SERVICES else spec.agent_services
-    if base is None and spec.machine is Machine.Q35:
-        _add_root_ports(dom)
-    return dom.node
 
 
 def _new_domain() -> Domain:
