@@ -117,6 +117,21 @@ def test_time_synchronization_sets_the_clock_that_stood_still_while_saved(
     assert abs(lag) < 3, f"the guest clock is {lag:.1f} s off after Start-VM"
 
 
+def test_services_switch_while_the_guest_runs(agent_vm: tuple[virtkit.Host, str, GuestLog]) -> None:
+    host, name, log = agent_vm
+    alive = log.last_alive()
+    assert hyperv.disable_vm_integration_service(host, name, "Key-Value Pair Exchange").changed
+    (kvp,) = hyperv.get_vm_integration_service(host, name, "Key-Value Pair Exchange")
+    assert not kvp.enabled and kvp.primary_status_description is None
+    with pytest.raises(virtkit.Conflict, match="disabled"):
+        hyperv.get_vm_kvp(host, name)
+    assert hyperv.enable_vm_integration_service(host, name, "Key-Value Pair Exchange").changed
+    assert hyperv.get_vm_kvp(host, name)["ProcessorArchitecture"] == "x86_64"
+    # The guest ran on through both changes: its counter kept counting.
+    assert alive is not None and helpers.counter(helpers.next_alive(log, timeout=30)) > helpers.counter(alive)
+    assert helpers.domain_xml(host.uri, name, inactive=False).find("metadata") is not None
+
+
 def test_heartbeat_reads_lost_communication_when_the_agent_stops(agent_vm: tuple[virtkit.Host, str, GuestLog]) -> None:
     host, name, _log = agent_vm
     _exec(host.uri, name, ["/bin/busybox", "sh", "-c", "(sleep 1; killall qemu-ga) >/dev/null 2>&1 &"])
