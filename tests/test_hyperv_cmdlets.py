@@ -246,3 +246,14 @@ def test_ide_add_errors_name_this_calls_parameters(host: virtkit.Host, storage: 
     with pytest.raises(InvalidSpec) as err:
         hyperv.add_vm_hard_disk_drive(host, "ide1", storage / "e.qcow2")
     assert err.value.field == "ControllerType" and "four drives" in err.value.reason
+
+
+def test_set_vm_firmware_on_generation1_names_the_parameter_given(host: virtkit.Host) -> None:
+    hyperv.new_vm(host, {"Name": "fw1", "MemoryStartupBytes": "64MB"})
+    for kwargs, field in (
+        ({"enable_secure_boot": "On"}, "enable_secure_boot"),
+        ({"secure_boot_template": "MicrosoftUEFICertificateAuthority"}, "secure_boot_template"),
+    ):
+        with pytest.raises(InvalidSpec) as err:
+            hyperv.set_vm_firmware(host, "fw1", **kwargs)  # type: ignore[arg-type]
+        assert err.value.field == field and "Generation 1" in err.value.reason

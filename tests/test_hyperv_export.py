@@ -99,3 +99,15 @@ def test_an_export_is_made_again_by_new_vm_from_its_spec(host: virtkit.Host, sto
     exported = HyperVSpec.from_file(out / "exp1" / "exp1.yml")
     again = hyperv.new_vm(host, {**exported.to_dict(), "Name": "exp1-copy"})
     assert again.changed and host.exists("exp1-copy")
+
+
+def test_a_drive_the_export_cannot_read_is_named_before_anything_is_written(host: virtkit.Host, storage: Path) -> None:
+    plain = storage / "disk0"  # an image without a disk extension, made through the neutral API
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(plain), "8M"], check=True)
+    host.create({"name": "exp3", "memory": "64MiB", "disks": [{"path": str(plain)}]})
+    before = sorted(os.listdir(storage))
+    for what_if in (True, False):
+        with pytest.raises(InvalidSpec) as err:
+            hyperv.export_vm(host, "exp3", storage, what_if=what_if)
+        assert err.value.field == "HardDrives[0].Path"
+    assert sorted(os.listdir(storage)) == before

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, Unsupported
 from virtkit.hyperv.spec import HyperVSpec
-from virtkit.hyperv.vhd import convert_vhd
+from virtkit.hyperv.vhd import convert_vhd, get_vhd
 from virtkit.models.change import Change
 from virtkit.models.state import VMState
 from virtkit.ops.host import Host
@@ -74,6 +74,10 @@ def export_vm(
     for i, (drive, disk) in enumerate(zip(spec.hard_drives, vm.spec().disks, strict=True)):
         if drive.is_block:
             raise Unsupported(f"HardDrives[{i}].Path: {drive.path} is a host block device; it has no file to export")
+        try:  # a disk the copy cannot read (no disk extension, not the format it names) is found before any copy
+            get_vhd(host, disk.path)
+        except InvalidSpec as exc:
+            raise InvalidSpec(f"HardDrives[{i}].Path", exc.reason) from None
         copies.append((f"HardDrives[{i}]", disk.path, disks / _vhdx_name(drive.path, taken)))
     exported = dataclasses.replace(
         spec,

@@ -249,7 +249,8 @@ def set_vm_firmware(
     vm = _vm(host, name)
     spec = vm.spec()
     if spec.firmware is not Firmware.UEFI and (on or template is not None):
-        raise InvalidSpec("enable_secure_boot", f"{vm.name} is a Generation 1 VM: BIOS firmware has no Secure Boot")
+        field = "enable_secure_boot" if on else "secure_boot_template"
+        raise InvalidSpec(field, f"{vm.name} is a Generation 1 VM: BIOS firmware has no Secure Boot")
     wanted = spec if on is None else dataclasses.replace(spec, secure_boot=on)
     return vm.update(wanted, check=what_if)
 
