@@ -25,6 +25,7 @@ from virtkit.errors import InvalidSpec, VirtkitError
 from virtkit.models.change import Change
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import AgentService, HostStopAction
+from virtkit.ops.args import check_callbacks
 from virtkit.ops.host import Host
 from virtkit.ops.vm import VM
 from virtkit.validate import check_flag
@@ -103,8 +104,7 @@ def stop_vms(
     if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or not 1 <= max_concurrent <= 64:
         raise InvalidSpec("max_concurrent", f"must be a whole number from 1 to 64, got {max_concurrent!r}")
     check_flag("check", check)
-    if on_done is not None and not callable(on_done):
-        raise InvalidSpec("on_done", "must be callable")
+    check_callbacks(on_done=on_done)
     started = time.monotonic()
     running = [vm for vm in host.list() if vm.state in _RUNNING]
 

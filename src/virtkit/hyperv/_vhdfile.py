@@ -136,12 +136,6 @@ def check_block_size(fmt: DiskFormat, value: object) -> int | None:
     return value
 
 
-def check_progress(progress: object) -> None:
-    """:raises InvalidSpec: ``progress`` is neither ``None`` nor callable."""
-    if progress is not None and not callable(progress):
-        raise InvalidSpec("progress", f"must be a function of the percentage done, not {shown(progress)}")
-
-
 def options(fmt: DiskFormat, *, fixed: bool, block_size: int | None) -> list[str]:
     """qemu-img's ``-o`` options for a disk of ``fmt``; a VHD keeps its exact size (no CHS rounding)."""
     out = []

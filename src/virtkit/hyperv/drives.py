@@ -24,6 +24,7 @@ from virtkit.models.change import Change
 from virtkit.models.disk import MAX_SCSI_CONTROLLER, MAX_SCSI_UNIT, DiskBus, DiskFormat
 from virtkit.models.state import VMState
 from virtkit.models.vm import Machine, VMSpec
+from virtkit.ops.args import check_callbacks
 from virtkit.ops.host import Host
 from virtkit.ops.vm import VM
 from virtkit.validate import check_flag, check_name, check_path, check_timeout
@@ -69,8 +70,7 @@ def add_vm_hard_disk_drive(
     :raises Conflict: the location is taken, IDE on a running VM, the VM is in a state where drives cannot change.
     """
     check_flag("what_if", what_if)
-    if progress is not None and not callable(progress):
-        raise InvalidSpec("progress", "must be callable")
+    check_callbacks(progress=progress)
     vm = _vm(host, vm_name)
     spec = vm.spec()
     generation = 2 if spec.machine is Machine.Q35 else 1

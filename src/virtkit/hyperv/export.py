@@ -21,6 +21,7 @@ from virtkit.hyperv.spec import HyperVSpec
 from virtkit.hyperv.vhd import convert_vhd, get_vhd
 from virtkit.models.change import Change
 from virtkit.models.state import VMState
+from virtkit.ops.args import check_callbacks
 from virtkit.ops.host import Host
 from virtkit.validate import check_flag, check_name
 
@@ -54,8 +55,7 @@ def export_vm(
     :raises ImageError: a copy failed: what the export made so far is removed.
     """
     check_flag("what_if", what_if)
-    if progress is not None and not callable(progress):
-        raise InvalidSpec("progress", "must be callable")
+    check_callbacks(progress=progress)
     vm = host.get(check_name("name", name))
     storage = host.storage
     if not storage.files.local:

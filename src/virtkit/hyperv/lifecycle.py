@@ -30,6 +30,7 @@ from virtkit.hyperv.words import in_hyperv_words
 from virtkit.models.change import Change
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import AgentService, Firmware, VMSpec
+from virtkit.ops.args import check_callbacks
 from virtkit.ops.host import Host
 from virtkit.ops.vm import VM
 from virtkit.validate import check_flag, check_name, shown
@@ -79,8 +80,7 @@ def new_vm(
     :raises AlreadyExists: a VM of that name exists with another definition.
     """
     check_flag("what_if", what_if)
-    if progress is not None and not callable(progress):
-        raise InvalidSpec("progress", "must be callable")
+    check_callbacks(progress=progress)
     hv = _hyperv_spec(spec)
     neutral = hv.to_spec()
     drives = [(f"HardDrives[{i}].Path", d.path, d.runs_from, d.image_format) for i, d in enumerate(hv.hard_drives)]

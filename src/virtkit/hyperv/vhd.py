@@ -42,6 +42,7 @@ from virtkit.images.header import VHD_DIFFERENCING
 from virtkit.images.qemu_img import QEMU_FORMAT, QUICK_TIMEOUT, ImageInfo, run
 from virtkit.models.change import Change
 from virtkit.models.disk import DiskFormat
+from virtkit.ops.args import check_callbacks
 from virtkit.ops.host import Host
 from virtkit.ops.storage import HostStorage
 from virtkit.storage import Entry, Kind
@@ -158,7 +159,7 @@ def new_vhd(
     """
     storage = host.storage
     check_flag("WhatIf", what_if)
-    vf.check_progress(progress)
+    check_callbacks(progress=progress)
     kind = _new_type(fixed, dynamic, differencing)
     target, fmt = vf.check_new(storage, "Path", path)
     if fmt is DiskFormat.RAW:
@@ -227,7 +228,7 @@ def convert_vhd(
     """
     storage = host.storage
     check_flag("WhatIf", what_if)
-    vf.check_progress(progress)
+    check_callbacks(progress=progress)
     entry, source = _open(storage, "Path", path)
     target, fmt = vf.check_new(storage, "DestinationPath", destination_path)
     if target.real == entry.real:
@@ -271,7 +272,7 @@ def resize_vhd(
     """
     storage = host.storage
     check_flag("WhatIf", what_if)
-    vf.check_progress(progress)
+    check_callbacks(progress=progress)
     entry, disk = _open(storage, "Path", path)
     fmt = _format(disk)
     nbytes = vf.check_size("SizeBytes", size_bytes, fmt)
@@ -322,7 +323,7 @@ def optimize_vhd(
     """
     storage = host.storage
     check_flag("WhatIf", what_if)
-    vf.check_progress(progress)
+    check_callbacks(progress=progress)
     entry, disk = _open(storage, "Path", path)
     fmt = _format(disk)
     if disk.vhd_type is VhdType.FIXED:
@@ -367,7 +368,7 @@ def merge_vhd(
     """
     storage = host.storage
     check_flag("WhatIf", what_if)
-    vf.check_progress(progress)
+    check_callbacks(progress=progress)
     entry, disk = _open(storage, "Path", path)
     if not disk.parent_chain:
         raise InvalidSpec("Path", f"{entry.path} is not a differencing disk: it has no parent to merge into")

@@ -18,6 +18,7 @@ from virtkit.backends.base import DomainBackend, GuestAgentBackend
 from virtkit.errors import AlreadyExists, GuestAgentUnavailable, InvalidSpec, VirtkitError
 from virtkit.models.agent import GuestInfo
 from virtkit.models.state import VMState
+from virtkit.ops.args import check_callbacks
 from virtkit.ops.storage import HostStorage
 from virtkit.validate import check_flag, shown
 
@@ -100,8 +101,7 @@ class GuestAgent:
         """
         for field, value in (("create_full_path", create_full_path), ("overwrite", overwrite), ("check", check)):
             check_flag(field, value)
-        if progress is not None and not callable(progress):
-            raise InvalidSpec("progress", "must be callable")
+        check_callbacks(progress=progress)
         entry = self._storage.roots.existing("source", source)
         target = _guest_path(destination)
         self._ready()

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import libvirt
-import libvirt_qemu  # type: ignore[import-untyped]  # libvirt-python ships no type information
 
 from virtkit.backends.libvirt import design, states, tables
+from virtkit.backends.libvirt.agent import LibvirtAgent
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
 from virtkit.backends.libvirt.xml.devices.disk import Disk
@@ -49,7 +49,6 @@ _CREATE_FLAGS = {
     | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC,
 }
 
-_PING = '{"execute": "guest-ping"}'
 _PING_TIMEOUT = 3  # seconds; a live agent answers in milliseconds, even under TCG
 
 
@@ -204,11 +203,7 @@ class LibvirtSnapshots:
             xml: str = self._dom.XMLDesc(0)
         if Domain.from_string(xml).agent_channel_state(design.AGENT_CHANNEL) in (None, "disconnected"):
             return False
-        try:
-            libvirt_qemu.qemuAgentCommand(self._dom, _PING, _PING_TIMEOUT, 0)
-        except libvirt.libvirtError:
-            return False  # not connected, timed out, or out of sync: in every case it does not answer
-        return True
+        return LibvirtAgent(self._dom, self._vm).ping(_PING_TIMEOUT)
 
     # -- checks -------------------------------------------------------------------------------------------------
 
