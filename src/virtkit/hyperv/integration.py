@@ -11,12 +11,11 @@ checkpoints). A VM with any service enabled gets the agent channel; the guest ne
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from virtkit.errors import Conflict, GuestAgentUnavailable, InvalidSpec
+from virtkit.errors import Conflict, InvalidSpec
 from virtkit.hyperv.vocabulary import INTEGRATION_SERVICE
 from virtkit.models.change import Change
 from virtkit.models.state import VMState
@@ -165,21 +164,9 @@ def get_vm_kvp(host: Host, vm_name: str) -> dict[str, str]:
 
 
 def synchronize_time(vm: VM, *, wait: float = _AGENT_WAIT) -> float | None:
-    """Set the guest's clock to this machine's when the VM's Time Synchronization service is enabled, waiting up to
-    ``wait`` seconds for its agent to answer; returns the time set, or ``None`` when the service is disabled or the
-    agent did not answer (the guest keeps its clock, as on Hyper-V without the service)."""
-    spec = vm.spec()
-    if not (spec.guest_agent and AgentService.TIME_SYNC in spec.agent_services):
-        return None
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if vm.agent.ping(1):
-            try:
-                return vm.agent.set_time()
-            except GuestAgentUnavailable:
-                pass  # it went away between the ping and the call: try again
-        time.sleep(0.5)
-    return None
+    """Set the guest's clock to this machine's when the VM's Time Synchronization service is enabled (see
+    :meth:`virtkit.ops.agent.GuestAgent.sync_clock`); returns the time set, or ``None``."""
+    return vm.agent.sync_clock(wait=wait)
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from virtkit.backends.base import DomainBackend, GuestAgentBackend
 from virtkit.errors import AlreadyExists, GuestAgentUnavailable, InvalidSpec, VirtkitError
 from virtkit.models.agent import GuestInfo
 from virtkit.models.state import VMState
+from virtkit.models.vm import AgentService
 from virtkit.ops.args import check_callbacks
 from virtkit.ops.storage import HostStorage
 from virtkit.validate import check_flag, shown
@@ -80,6 +81,26 @@ class GuestAgent:
         if not check:
             self._dom.agent().set_time(at)
         return at
+
+    def sync_clock(self, *, wait: float = 5.0) -> float | None:
+        """Set the guest's clock to this machine's when the VM has an agent and its time-sync service is on, as
+        after a restore, a revert or a migration (the guest's clock stood still, or is the snapshot's); waits up to
+        ``wait`` seconds for the agent to answer. Returns the time set, or ``None`` when the service is off or the
+        agent did not answer (the guest keeps its clock, as on Hyper-V without Time Synchronization).
+        """
+        spec = self._dom.spec()
+        if not (spec.guest_agent and AgentService.TIME_SYNC in spec.agent_services):
+            return None
+        deadline = time.monotonic() + wait
+        while True:
+            if self.ping(1):
+                try:
+                    return self.set_time()
+                except GuestAgentUnavailable:
+                    pass  # it went away between the ping and the call: try again
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.5)
 
     def copy_file(
         self,

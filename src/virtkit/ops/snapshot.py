@@ -3,7 +3,14 @@
 Hyper-V's checkpoint cmdlets map onto it: ``Checkpoint-VM`` is :meth:`Snapshots.create` (a Standard checkpoint is
 kind ``memory``; a Production checkpoint is kind ``quiesced``, which falls back to ``memory`` unless
 ``fallback=False``, Hyper-V's ProductionOnly), ``Get-VMSnapshot`` is :meth:`Snapshots.list`, ``Restore-VMSnapshot``
-is :meth:`Snapshots.revert` and ``Remove-VMSnapshot [-IncludeAllChildSnapshots]`` is :meth:`Snapshots.delete`.
+is :meth:`Snapshots.revert`, ``Remove-VMSnapshot [-IncludeAllChildSnapshots]`` is :meth:`Snapshots.delete` and
+``Rename-VMSnapshot`` is :meth:`Snapshots.rename`.
+
+A memory snapshot of a UEFI VM (Generation 2) is an external one: its memory in a file and each disk under a new
+overlay beside its image, with a copy of the VM's UEFI variable store taken while the VM is paused. Where the host
+cannot revert to or delete external snapshots (libvirt before 9.9), virtkit does it itself
+(:mod:`virtkit.ops.external_snapshots`). After a revert to a running state the guest's clock is set through its
+agent when its time-sync service is on.
 
 Like every operation, each one is idempotent, returns a :class:`Change`, has a check mode that touches nothing, and
 refuses what the host cannot do (:class:`Unsupported`) before anything changes.
@@ -14,13 +21,16 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import time
+from pathlib import Path
 
 from virtkit.backends.base import DomainBackend, HostBackend
 from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unsupported
 from virtkit.models.change import Change
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
+from virtkit.ops.agent import GuestAgent
 from virtkit.ops.blockers import refuse_blockers
+from virtkit.ops.external_snapshots import ExternalSteps
 from virtkit.ops.storage import HostStorage
 from virtkit.validate import check_flag, check_name, check_text, shown
 
@@ -57,6 +67,7 @@ class Snapshots:
         self._dom = dom
         self._storage = storage
         self._snaps = dom.snapshots()
+        self._steps = ExternalSteps(dom.name, dom, self._snaps, storage)
 
     def __repr__(self) -> str:
         return f"<Snapshots of {self._dom.name} on {self._host.uri}>"
@@ -167,6 +178,7 @@ class Snapshots:
         if take is SnapshotKind.MEMORY and state is not VMState.STOPPED:
             refuse_blockers(self._dom, "take a memory snapshot of")
         self._check_files(name, take)
+
         if check:
             predicted = SnapshotInfo(
                 name=name,
@@ -180,6 +192,9 @@ class Snapshots:
                 description=description,
             )
             return Change("create-snapshot", target, None, predicted, check=True)
+        nvram = self._snaps.nvram_files(name, take)
+        if nvram is not None:
+            return Change("create-snapshot", target, None, self._with_nvram(name, take, description, *nvram))
         try:
             after = self._snaps.create(name, take, description=description)
         except (Conflict, Unsupported):
@@ -187,10 +202,45 @@ class Snapshots:
             # Fall back only after reading again that there is no such snapshot.
             if take is not SnapshotKind.QUIESCED or not fallback or self._snaps.get(name) is not None:
                 raise
-            self._snaps.check_create(SnapshotKind.MEMORY)
+            self._check_take(SnapshotKind.MEMORY)
             refuse_blockers(self._dom, "take a memory snapshot of")
             after = self._snaps.create(name, SnapshotKind.MEMORY, description=description)
         return Change("create-snapshot", target, None, after)
+
+    def _with_nvram(self, name: str, kind: SnapshotKind, description: str, nvram: Path, copy: Path) -> SnapshotInfo:
+        """Take an external snapshot that keeps a copy of the UEFI variable store: the VM paused while the copy
+        and the snapshot are taken (so both are of the same moment), resumed afterwards if it ran."""
+        state = self._dom.info().state
+        running = state is VMState.RUNNING
+        if running:
+            self._dom.pause()
+        try:
+            self._storage.copy_file("name", nvram, copy)
+            try:
+                return self._snaps.create(name, kind, description=description, nvram_copy=copy, vm_state=state)
+            except BaseException:
+                if self._snaps.get(name) is None:
+                    self._storage.discard([copy])
+                raise
+        finally:
+            if running:
+                self._dom.resume()
+
+    def _check_take(self, kind: SnapshotKind) -> None:
+        """Refuse a snapshot of ``kind`` the host cannot take now, or whose copy of the UEFI variable store cannot
+        be taken (the store is no file inside the storage roots).
+
+        :raises Unsupported: why, and what would work instead.
+        """
+        self._snaps.check_create(kind)
+        if (nvram := self._snaps.nvram_files("", kind)) is not None:
+            try:
+                self._storage.check_file("name", nvram[0])
+            except InvalidSpec as exc:
+                raise Unsupported(
+                    f"cannot take a {kind.value} snapshot of {self._vm}: the copy of its UEFI variable store kept "
+                    f"with the snapshot cannot be taken ({exc.reason}); take a disk-only snapshot"
+                ) from None
 
     def _choose(self, kind: SnapshotKind, fallback: bool) -> SnapshotKind:
         """The kind to take for a request of ``kind``: the quiesced-to-memory fallback is decided here.
@@ -198,11 +248,11 @@ class Snapshots:
         :raises Unsupported: the kind cannot be taken, and no fallback is allowed or possible.
         """
         if kind is not SnapshotKind.QUIESCED:
-            self._snaps.check_create(kind)
+            self._check_take(kind)
             return kind
         if self._snaps.agent_answers():
             try:
-                self._snaps.check_create(SnapshotKind.QUIESCED)
+                self._check_take(SnapshotKind.QUIESCED)
                 return SnapshotKind.QUIESCED
             except Unsupported as exc:
                 if not fallback:
@@ -218,7 +268,7 @@ class Snapshots:
                 "disk-only snapshot (crash-consistent)"
             )
         try:
-            self._snaps.check_create(SnapshotKind.MEMORY)
+            self._check_take(SnapshotKind.MEMORY)
         except Unsupported as exc:
             raise Unsupported(
                 f"cannot take a quiesced snapshot: {why}; and the fallback to a memory snapshot is not possible "
@@ -246,7 +296,10 @@ class Snapshots:
         :raises InvalidSpec: not a valid name.
         :raises NotFound: no such snapshot.
         :raises Conflict: the VM is saved (its saved state would no longer match its disks), or in a transition.
-        :raises Unsupported: the host cannot revert to this snapshot (a disk-only one before libvirt 9.9).
+        A snapshot without memory (``disk-only``, ``quiesced``, or taken while the VM was off) leaves the VM off,
+        as applying a Production checkpoint does on Hyper-V.
+
+        :raises Unsupported: the host cannot revert to this snapshot.
         """
         check_flag("check", check)
         snap = self.get(name)
@@ -255,13 +308,23 @@ class Snapshots:
             hint = "; discard its saved state first" if before.state is VMState.SAVED else ""
             raise Conflict(f"cannot revert {self._vm} to {name}: it is {before.state.value}{hint}")
         self._snaps.check_revert(name)
+        by_hand = self._snaps.by_hand(name)
+        if by_hand:
+            self._steps.check_revert(name)
         target = f"{self._vm}/{name}"
         if check:
-            state = snap.vm_state if snap.vm_state in (VMState.RUNNING, VMState.PAUSED) else VMState.STOPPED
+            with_memory = snap.kind is SnapshotKind.MEMORY and snap.vm_state in (VMState.RUNNING, VMState.PAUSED)
+            state = snap.vm_state if with_memory else VMState.STOPPED
             predicted = dataclasses.replace(before, state=state, reason="from_snapshot", managed_save=False)
             return Change("revert-snapshot", target, before, predicted, check=True, acted=True)
-        self._snaps.revert(name)
-        return Change("revert-snapshot", target, before, self._dom.info(), acted=True)
+        if by_hand:
+            self._steps.revert(name)
+        else:
+            self._snaps.revert(name)
+        after = self._dom.info()
+        if after.state is VMState.RUNNING:
+            GuestAgent(self._dom, self._storage).sync_clock()
+        return Change("revert-snapshot", target, before, after, acted=True)
 
     def delete(self, name: str, *, children: bool = False, check: bool = False) -> Change[SnapshotInfo]:
         """Delete snapshot ``name``; with ``children`` its descendants too, else they move up to its parent. The
@@ -280,5 +343,45 @@ class Snapshots:
             return Change("delete-snapshot", target, None, None, check)
         self._snaps.check_delete(name, children=children)
         if not check:
-            self._snaps.delete(name, children=children)
+            if self._snaps.by_hand(name):
+                infos = self.list()
+                doomed = [i.name for i in infos if i.name == name or (children and _descends(i, name, infos))]
+                self._steps.delete(doomed, name, children=children)
+            else:
+                self._snaps.delete(name, children=children)
         return Change("delete-snapshot", target, existing, None, check)
+
+    def rename(self, name: str, new_name: str, *, check: bool = False) -> Change[SnapshotInfo]:
+        """Call snapshot ``name`` ``new_name`` from now on (Hyper-V's Rename-VMSnapshot). Its files keep their
+        names; renaming to the name it has changes nothing.
+
+        :raises InvalidSpec: not a valid name (``name``, ``new_name``).
+        :raises NotFound: no snapshot ``name``.
+        :raises AlreadyExists: another snapshot is called ``new_name``.
+        """
+        new_name = check_name("new_name", new_name)
+        check_flag("check", check)
+        before = self.get(name)
+        target = f"{self._vm}/{name}"
+        if new_name == before.name:
+            return Change("rename-snapshot", target, before, before, check)
+        if self._snaps.get(new_name) is not None:
+            raise AlreadyExists(f"new_name: {self._vm} on {self._host.uri} has a snapshot named {new_name!r} already")
+        predicted = dataclasses.replace(before, name=new_name)
+        if check:
+            return Change("rename-snapshot", target, before, predicted, check=True)
+        self._snaps.rename(before.name, new_name)
+        return Change("rename-snapshot", target, before, self.get(new_name))
+
+
+def _descends(info: SnapshotInfo, root: str, infos: builtins.list[SnapshotInfo]) -> bool:
+    """Whether ``info`` is snapshot ``root`` or one of its descendants."""
+    parents = {i.name: i.parent for i in infos}
+    seen: set[str] = set()
+    name: str | None = info.name
+    while name is not None and name not in seen:
+        if name == root:
+            return True
+        seen.add(name)
+        name = parents.get(name)
+    return False

@@ -26,14 +26,18 @@ from pathlib import Path
 
 from virtkit import images
 from virtkit.backends.base.files import HostFiles
-from virtkit.errors import AlreadyExists, InvalidSpec, Unsupported, VirtkitError
+from virtkit.errors import AlreadyExists, ImageError, InvalidSpec, Unsupported, VirtkitError
+from virtkit.images import qemu_img
 from virtkit.images.chain import backing_chain, header_of
+from virtkit.images.qemu_img import DATA_TIMEOUT
 from virtkit.models.disk import DiskFormat, DiskKind, DiskSpec
 from virtkit.models.snapshot import SavedImage
 from virtkit.models.vm import VMSpec
 from virtkit.storage import Entry, Kind, StorageRoots
 
 __all__ = ["HostStorage", "mounted"]
+
+_COPY_TIMEOUT = 600.0  # seconds for copying a small file (a UEFI variable store) on the host
 
 
 class HostStorage:
@@ -235,6 +239,56 @@ class HostStorage:
         :raises VirtkitError: from :func:`virtkit.images.create`; nothing is left then.
         """
         images.create(path, size, fmt, roots=self.roots)
+
+    def create_overlay(self, field: str, path: Path, backing: Path) -> None:
+        """Make a new qcow2 image at ``path`` on top of ``backing`` (of the format its header says).
+
+        :raises VirtkitError: from :func:`virtkit.images.create`; nothing is left then.
+        """
+        try:
+            images.create(path, None, DiskFormat.QCOW2, roots=self.roots, backing=backing)
+        except InvalidSpec as exc:
+            raise InvalidSpec(field, exc.reason) from None
+
+    def copy_file(self, field: str, source: Path, target: Path, *, overwrite: bool = False) -> None:
+        """Copy the regular file ``source`` to ``target`` on the host (both inside the roots), through a temporary
+        file that takes ``target``'s place only when complete; ``overwrite`` lets it replace a regular file.
+
+        :raises InvalidSpec: either path is refused (see :meth:`check_file`, :meth:`check_new`).
+        :raises VirtkitError: ``cp`` failed; ``target`` is as it was.
+        """
+        src = self.check_file(field, source)
+        dst = self.check_new(field, target, replace=(lambda _: True) if overwrite else None, what="a file")
+        with self.replacing(field, dst) as tmp:
+            done = self.files.run(["cp", "--sparse=auto", "--", str(src.real), str(tmp)], timeout=_COPY_TIMEOUT)
+            if done.returncode != 0:
+                raise ImageError(
+                    f"{field}: cannot copy {src.path} to {dst.path}{self._on()}: {done.stderr.strip()[:300]}"
+                )
+
+    def chain(self, field: str, image: Path) -> list[Path]:
+        """``image`` and the files below it, top first, each resolved (links followed) and checked inside the roots.
+
+        :raises InvalidSpec: see :func:`virtkit.images.chain.backing_chain`.
+        """
+        entry = self.check_file(field, image)
+        fmt = header_of(self.roots, field, entry).format
+        return [entry.real, *(below.real for below in backing_chain(self.roots, field, entry, fmt))]
+
+    def real(self, field: str, path: Path) -> Path:
+        """``path`` with its links resolved (it need not exist), checked inside the roots.
+
+        :raises InvalidSpec: outside the roots.
+        """
+        return self.roots.lookup(field, path).real
+
+    def commit_image(self, field: str, top: Path) -> None:
+        """Write the qcow2 image ``top`` into its backing image (``qemu-img commit``); ``top`` is left empty.
+
+        :raises VirtkitError: qemu-img failed (a running VM holding the image gives :class:`Conflict`).
+        """
+        entry = self.check_file(field, top)
+        qemu_img.run(["commit", "-q", "-f", "qcow2", str(entry.real)], timeout=DATA_TIMEOUT, files=self.files)
 
     def image_info(self, field: str, path: Path, fmt: DiskFormat | None = None) -> images.ImageInfo:
         """``qemu-img info`` of an image inside the roots, its backing chain checked.

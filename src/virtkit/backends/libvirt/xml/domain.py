@@ -42,7 +42,7 @@ from virtkit.backends.libvirt.xml.devices.serial import Console, Serial
 from virtkit.backends.libvirt.xml.features import enlightened, write_enlightenments
 from virtkit.errors import BackendError, InvalidSpec
 from virtkit.models.cpu import HOST_CPU_MODES
-from virtkit.models.disk import DiskBus, DiskSpec
+from virtkit.models.disk import DiskBus, DiskKind, DiskSpec
 from virtkit.models.nic import NicSpec
 from virtkit.models.vm import (
     DEFAULT_AGENT_SERVICES,
@@ -368,11 +368,23 @@ def _write_firmware(dom: Domain, spec: VMSpec) -> None:
         dom.loader_secure = True if spec.secure_boot else None
         dom.loader = files.code
         dom.nvram_template = files.vars_template
+        if dom.nvram is None:
+            dom.nvram = nvram_path(spec)
     else:
         dom.loader_readonly = dom.loader_type = dom.loader_secure = dom.loader = None
         dom.nvram_template = dom.nvram = None
     if spec.secure_boot:
         dom.smm = True  # OVMF's Secure Boot build needs SMM; it is left on when Secure Boot goes
+
+
+def nvram_path(spec: VMSpec) -> Path | None:
+    """Where a new UEFI VM keeps its variable store: ``<name>.nvram.fd`` beside its first writable image file (or
+    its serial log), inside the storage roots, so that virtkit can copy it for a checkpoint and, on shared storage,
+    every host sees it; ``None`` (libvirt's own directory) for a VM with neither."""
+    files = [d.path for d in spec.disks if d.kind is DiskKind.FILE and not d.readonly]
+    if not files and spec.serial_log is not None:
+        files.append(spec.serial_log)
+    return files[0].parent / f"{spec.name}.nvram.fd" if files else None
 
 
 def _write_boot(dom: Domain, boot: tuple[BootDevice, ...]) -> None:

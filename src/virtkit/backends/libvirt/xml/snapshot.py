@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from virtkit.backends.libvirt.xml.base import INT, PATH, YES_NO, XMLChildren, XMLObject, XMLProperty
@@ -26,7 +26,9 @@ __all__ = [
     "ParsedSnapshot",
     "SnapshotDisk",
     "SnapshotRecord",
+    "embedded_domain",
     "parse",
+    "parse_owned",
     "parse_records",
     "render",
     "render_records",
@@ -58,6 +60,7 @@ class DomainSnapshot(XMLObject):
     created = XMLProperty("./creationTime", INT)
     parent = XMLProperty("./parent/name")
     memory = XMLProperty("./memory/@snapshot", default="no")  # no, internal, external
+    memory_file = XMLProperty("./memory/@file", PATH)
     disks = XMLChildren(SnapshotDisk, "./disks")
 
 
@@ -72,6 +75,10 @@ class ParsedSnapshot:
     parent: str | None
     memory: str  # no, internal, external
     disks: tuple[tuple[str, str], ...]  # (target, snapshot mode: internal, external, no, manual)
+    #: An external snapshot's memory file (``None`` when it holds no memory, or keeps it internally).
+    memory_file: Path | None = None
+    #: An external snapshot's overlays: (disk target, the overlay made for it then).
+    overlays: tuple[tuple[str, Path], ...] = ()
 
     @property
     def external(self) -> bool:
@@ -85,20 +92,34 @@ class SnapshotRecord:
 
     quiesced: bool
     vm_state: str  # virtkit's VMState value at the time it was taken
+    #: The copy of the VM's UEFI variable store taken with it (a UEFI VM's snapshot with memory).
+    nvram: Path | None = None
+    #: The name it is shown by, when it was renamed (libvirt cannot rename a snapshot).
+    label: str | None = None
 
 
-def render(name: str, description: str, *, overlays: Mapping[str, Path] | None = None, skip: Sequence[str] = ()) -> str:
+def render(
+    name: str,
+    description: str,
+    *,
+    overlays: Mapping[str, Path] | None = None,
+    skip: Sequence[str] = (),
+    memory_file: Path | None = None,
+) -> str:
     """A ``<domainsnapshot>`` for libvirt.
 
-    :param overlays: for a disk-only snapshot, the new qcow2 overlay file of each disk target; ``None`` leaves the
+    :param overlays: for an external snapshot, the new qcow2 overlay file of each disk target; ``None`` leaves the
         snapshot's layout to libvirt (an internal snapshot, with memory when the VM runs).
-    :param skip: disk targets left out of a disk-only snapshot (read-only disks, empty drives).
+    :param skip: disk targets left out of an external snapshot (read-only disks, empty drives).
+    :param memory_file: with ``overlays``, the file the running VM's memory is saved to (an external snapshot with
+        memory); ``None`` for a disk-only one.
     """
     snap = DomainSnapshot()
     snap.name = name
     snap.description = description or None
     if overlays is not None:
-        snap.memory = "no"
+        snap.memory = "external" if memory_file is not None else "no"
+        snap.memory_file = memory_file
         for target, path in overlays.items():
             disk = snap.disks.add(SnapshotDisk())
             disk.name, disk.snapshot, disk.type = target, "external", "file"
@@ -130,7 +151,30 @@ def parse(xml: str) -> ParsedSnapshot:
         parent=snap.parent or None,
         memory=snap.memory,
         disks=tuple((d.name or "", d.snapshot or "") for d in snap.disks),
+        memory_file=snap.memory_file if snap.memory == "external" else None,
+        overlays=tuple(
+            (d.name or "", d.source_file) for d in snap.disks if d.snapshot == "external" and d.source_file is not None
+        ),
     )
+
+
+def embedded_domain(xml: str) -> str | None:
+    """The definition a snapshot's XML keeps of the VM as it was then: its ``<inactiveDomain>`` (the persistent
+    definition of a running VM) or else its ``<domain>``, as a ``<domain>`` document; ``None`` when it has neither.
+
+    :raises BackendError: the XML does not parse.
+    """
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise BackendError(f"cannot read a snapshot XML from libvirt: {exc}") from None
+    found = root.find("inactiveDomain")
+    if found is None:
+        found = root.find("domain")
+    if found is None:
+        return None
+    found.tag = "domain"
+    return ET.tostring(found, encoding="unicode")
 
 
 class _Record(XMLObject):
@@ -140,6 +184,15 @@ class _Record(XMLObject):
     name = XMLProperty("./@name")
     quiesced = XMLProperty("./@quiesced", YES_NO, default=False)
     state = XMLProperty("./@state", default="")
+    nvram = XMLProperty("./@nvram", PATH)
+    label = XMLProperty("./@label")
+
+
+class _Owned(XMLObject):
+    """A file virtkit made for a snapshot or a revert (an overlay), and removes once nothing needs it."""
+
+    TAG = "file"
+    path = XMLProperty("./@path", PATH)
 
 
 class _Records(XMLObject):
@@ -147,17 +200,37 @@ class _Records(XMLObject):
 
     TAG = "snapshots"
     entries = XMLChildren(_Record)
+    owned = XMLChildren(_Owned)
 
 
-def render_records(records: Mapping[str, SnapshotRecord]) -> str:
-    """virtkit's record element for the domain's ``<metadata>`` (libvirt puts it in :data:`RECORD_NS`)."""
+def render_records(records: Mapping[str, SnapshotRecord], owned: Iterable[Path] = ()) -> str:
+    """virtkit's record element for the domain's ``<metadata>`` (libvirt puts it in :data:`RECORD_NS`): one entry
+    per snapshot, and the files virtkit made for snapshots that it still keeps."""
     root = _Records()
     for name in sorted(records):
         entry = root.entries.add(_Record())
+        record = records[name]
         entry.name = name
-        entry.quiesced = records[name].quiesced
-        entry.state = records[name].vm_state
+        entry.quiesced = record.quiesced
+        entry.state = record.vm_state
+        entry.nvram = record.nvram
+        entry.label = record.label
+    for path in sorted(set(owned)):
+        root.owned.add(_Owned()).path = path
     return root.to_string()
+
+
+def parse_owned(xml: str) -> set[Path]:
+    """The files listed as virtkit's own in the element :func:`render_records` wrote.
+
+    :raises BackendError: the XML does not parse.
+    """
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as exc:
+        raise BackendError(f"cannot read the snapshot record XML libvirt returned: {exc}") from None
+    found = (_Owned(el).path for el in root.iter() if el.tag.rpartition("}")[2] == _Owned.TAG)
+    return {path for path in found if path is not None}
 
 
 def parse_records(xml: str) -> dict[str, SnapshotRecord]:
@@ -177,7 +250,7 @@ def parse_records(xml: str) -> dict[str, SnapshotRecord]:
         if el.tag.rpartition("}")[2] != _Record.TAG or not entry.name:
             continue
         try:
-            out[entry.name] = SnapshotRecord(quiesced=entry.quiesced, vm_state=entry.state)
+            out[entry.name] = SnapshotRecord(entry.quiesced, entry.state, entry.nvram, entry.label or None)
         except ValueError:
             continue  # a quiesced flag that is neither yes nor no
     return out
