@@ -1,6 +1,6 @@
 """Hyper-V's integration services at work on real daemons: a Generation 1 VM booted from a VHD that holds the lab
 guest with qemu-guest-agent. What the services do is checked inside the guest: the file Copy-VMFile wrote is hashed
-there, and its clock is read there after a resume from a saved state."""
+there, and its clock is read there after a resume from a saved state and after a revert."""
 
 from __future__ import annotations
 
@@ -98,23 +98,41 @@ def test_copy_vm_file_writes_the_bytes_the_guest_then_reads(agent_vm: tuple[virt
     assert _exec(host.uri, name, ["/bin/busybox", "cat", "/tmp/virtkit/in/payload.bin"]) == "second"
 
 
-def test_time_synchronization_sets_the_clock_that_stood_still_while_saved(
+def _lag(host: virtkit.Host, name: str) -> float:
+    """How far the guest's clock is behind this machine's, in seconds (read inside the guest)."""
+    return time.time() - float(_exec(host.uri, name, ["/bin/busybox", "date", "+%s"]))
+
+
+def test_time_synchronization_sets_the_clock_after_a_restore_and_a_revert(
     agent_vm: tuple[virtkit.Host, str, GuestLog],
 ) -> None:
-    host, name, _log = agent_vm
+    host, name, log = agent_vm
     vm = host.get(name)
-    # Without the service's work: resumed by the neutral call, the guest's clock lags by the time it was saved.
-    assert hyperv.save_vm(host, name).changed
-    time.sleep(8)
-    vm.start()
-    lag = time.time() - float(_exec(host.uri, name, ["/bin/busybox", "date", "+%s"]))
-    assert lag > 5, f"the guest clock lags {lag:.1f} s after 8 s saved"
-    # Start-VM with Time Synchronization on sets it from the host's clock.
+    # With the service off, a resume from a saved state leaves the guest's clock as it stood while saved.
+    assert hyperv.disable_vm_integration_service(host, name, "Time Synchronization").changed
+    try:
+        assert hyperv.save_vm(host, name).changed
+        time.sleep(8)
+        assert hyperv.start_vm(host, name).changed
+        assert _lag(host, name) > 5, "the guest clock should lag after 8 s saved, with the service off"
+    finally:
+        hyperv.enable_vm_integration_service(host, name, "Time Synchronization")
+    # With it on, Start-VM sets it from the host's clock.
     assert hyperv.save_vm(host, name).changed
     time.sleep(8)
     assert hyperv.start_vm(host, name).changed
-    lag = time.time() - float(_exec(host.uri, name, ["/bin/busybox", "date", "+%s"]))
-    assert abs(lag) < 3, f"the guest clock is {lag:.1f} s off after Start-VM"
+    assert abs(lag := _lag(host, name)) < 3, f"the guest clock is {lag:.1f} s off after Start-VM"
+    # And a revert to a checkpoint brings back the memory of then, clock included: it is set again.
+    vm.snapshots.create("clock")
+    try:
+        time.sleep(8)
+        last = log.last_alive()
+        assert vm.snapshots.revert("clock").after.state is virtkit.VMState.RUNNING  # type: ignore[union-attr]
+        assert abs(lag := _lag(host, name)) < 3, f"the guest clock is {lag:.1f} s off after the revert"
+        # the guest goes on from the checkpoint: it says its alive line again (the next test counts from there)
+        log.wait_for_alive(timeout=60, after_line=last.line_no if last is not None else 0)
+    finally:
+        vm.snapshots.delete("clock")
 
 
 def test_services_switch_while_the_guest_runs(agent_vm: tuple[virtkit.Host, str, GuestLog]) -> None:

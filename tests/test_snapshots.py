@@ -358,7 +358,57 @@ def test_delete_with_storage_is_refused_while_disk_only_snapshots_exist(
     vm = _create(host, storage)
     vm.destroy()
     _redefine_disk_only(backend, "web1", "d1", None)
-    with pytest.raises(virtkit.Conflict, match="disk-only snapshots"):
+    with pytest.raises(virtkit.Conflict, match="snapshots d1 keep its disks as chains of overlays"):
         vm.delete(storage=True)
     assert host.exists("web1") and (storage / "web1.qcow2").exists()
     assert vm.delete().changed  # without storage it may go
+
+
+def test_rename_shows_the_new_name_everywhere_and_keeps_what_it_is(host: virtkit.Host, storage: Path) -> None:
+    vm = _create(host, storage)
+    vm.snapshots.create("s1", description="first")
+    vm.snapshots.create("s2")
+    predicted = vm.snapshots.rename("s1", "base", check=True)
+    assert predicted.changed and predicted.after is not None and predicted.after.name == "base"
+    assert _names(vm) == ["s1", "s2"]  # check mode changes nothing
+
+    renamed = vm.snapshots.rename("s1", "base").after
+    assert renamed is not None and (renamed.name, renamed.description) == ("base", "first")
+    assert [(s.name, s.parent) for s in vm.snapshots.list()] == [("base", None), ("s2", "base")]
+    assert not vm.snapshots.exists("s1") and not vm.snapshots.rename("base", "base").changed
+    # a memory snapshot lives in the qcow2 images under its first name: reverting by the new one still works
+    vm.destroy()
+    assert vm.snapshots.revert("base").after.state is VMState.RUNNING  # type: ignore[union-attr]
+    assert vm.snapshots.current().name == "base"  # type: ignore[union-attr]
+    # the old name is free again, for a new snapshot
+    again = vm.snapshots.create("s1").after
+    assert again is not None and again.parent == "base"
+    assert sorted(_names(vm)) == ["base", "s1", "s2"]
+    vm.snapshots.delete("base", children=True)
+    assert _names(vm) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error", "field"),
+    [
+        ("nope", "x", NotFound, None),
+        ("s1", "s2", AlreadyExists, None),
+        ("s1", "", InvalidSpec, "new_name"),
+        ("s1", "a/b", InvalidSpec, "new_name"),
+        ("s1", 7, InvalidSpec, "new_name"),
+        ("s1", "x" * 5000, InvalidSpec, "new_name"),
+    ],
+)
+def test_rename_refuses_bad_names_and_changes_nothing(
+    host: virtkit.Host, storage: Path, old: str, new: Any, error: type[Exception], field: str | None
+) -> None:
+    vm = _create(host, storage)
+    vm.snapshots.create("s1")
+    vm.snapshots.create("s2")
+    before = vm.snapshots.list()
+    with pytest.raises(error) as err:
+        vm.snapshots.rename(old, new)
+    if field is not None:
+        assert err.value.field == field  # type: ignore[attr-defined]
+    assert vm.snapshots.list() == before
+

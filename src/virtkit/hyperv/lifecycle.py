@@ -15,7 +15,6 @@ from typing import Any, TypeVar, overload
 
 from virtkit.errors import GuestAgentUnavailable, InvalidSpec, Unsupported
 from virtkit.hyperv.imports import importing, plan_imports
-from virtkit.hyperv.integration import synchronize_time
 from virtkit.hyperv.results import VirtualMachine
 from virtkit.hyperv.spec import HyperVSpec, check_template
 from virtkit.hyperv.vocabulary import (
@@ -113,15 +112,10 @@ def get_vm(host: Host, name: str | None = None) -> VirtualMachine | list[Virtual
 
 def start_vm(host: Host, name: str, *, what_if: bool = False) -> Change[VMInfo]:
     """Start-VM: boot the VM, or resume it from its saved state; then, with Time Synchronization enabled, set the
-    guest's clock, which stood still while the VM was saved (see :func:`virtkit.hyperv.integration.synchronize_time`).
+    guest's clock, which stood still while the VM was saved (see :meth:`virtkit.ops.agent.GuestAgent.sync_clock`).
     """
     check_flag("what_if", what_if)
-    vm = _vm(host, name)
-    saved = vm.state is VMState.SAVED
-    change = vm.start(check=what_if)
-    if saved and change.changed and not what_if:
-        synchronize_time(vm)
-    return change
+    return _vm(host, name).start(check=what_if)
 
 
 def stop_vm(

@@ -21,6 +21,7 @@ from virtkit.models.events import LifecycleEvent
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, VMSpec
 from virtkit.ops import saved
+from virtkit.ops.agent import GuestAgent
 from virtkit.ops.args import check_callbacks, check_cpus
 from virtkit.ops.cpu import check_cpu
 from virtkit.ops.storage import HostStorage
@@ -152,7 +153,8 @@ class Host:
         return self._backend.subscribe(callback)
 
     def restore(self, path: str | Path, *, check: bool = False) -> Change[VMInfo]:
-        """Start the VM saved in ``path`` (by :meth:`VM.save`) from it, where it was; a running VM changes nothing.
+        """Start the VM saved in ``path`` (by :meth:`VM.save`) from it, where it was (its guest's clock then set
+        through its agent when its time-sync service is on); a running VM changes nothing.
         A failed restore (a truncated or corrupted file) leaves no VM running, and none at all if none was defined.
 
         :raises InvalidSpec: (field ``path``) outside the storage roots, missing, or not a saved state.
@@ -160,7 +162,11 @@ class Host:
         :raises Conflict: the VM is saved (managed) or in a transition.
         """
         check_flag("check", check)
-        return saved.restore(self._backend, self._storage, path, check=check)
+        change = saved.restore(self._backend, self._storage, path, check=check)
+        dom = self._backend.lookup(change.target) if change.changed and not check else None
+        if dom is not None and dom.info().state is VMState.RUNNING:
+            GuestAgent(dom, self._storage).sync_clock()  # the guest's clock stood still while it was saved
+        return change
 
     # -- creating -----------------------------------------------------------------------------------------------
 

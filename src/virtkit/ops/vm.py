@@ -20,7 +20,6 @@ from virtkit.models.change import Change
 from virtkit.models.disk import DiskKind
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.results import MigrationResult
-from virtkit.models.snapshot import SnapshotKind
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import AgentService, HostStopAction, SnapshotMode, VMSpec
 from virtkit.ops import saved
@@ -199,11 +198,13 @@ class VM:
         return Change(action, self.name, before, after)
 
     def start(self, *, check: bool = False) -> Change[VMInfo]:
-        """Boot the VM; a saved VM resumes from its saved state.
+        """Boot the VM; a saved VM resumes from its saved state, and then its guest's clock is set through its
+        agent when its time-sync service is on (see :meth:`GuestAgent.sync_clock`).
 
         :raises Conflict: the VM is paused (use :meth:`resume`) or shutting down.
         """
-        return self._change(
+        saved = self._dom.info().state is VMState.SAVED
+        change = self._change(
             "start",
             check=check,
             noop=lambda i: i.state is VMState.RUNNING,
@@ -211,6 +212,9 @@ class VM:
             act=self._dom.start,
             predict=lambda i: dataclasses.replace(i, state=VMState.RUNNING, reason="booted", managed_save=False),
         )
+        if saved and change.changed and not check:
+            self.agent.sync_clock()  # the guest's clock stood still while it was saved
+        return change
 
     def destroy(self, *, check: bool = False) -> Change[VMInfo]:
         """Power off at once, like pulling the plug (Hyper-V's Stop-VM -TurnOff)."""
@@ -394,11 +398,12 @@ class VM:
         if before.state not in _OFF and not force:
             raise Conflict(f"cannot delete {self.name}: it is {before.state.value}; stop it first or use force")
         files = self._owned_files() if storage else []
-        if storage and any(s.kind is not SnapshotKind.MEMORY for s in self.snapshots.list()):
+        if storage and (external := [s.name for s in self._dom.snapshots().external()]):
             # Its disks are chains of overlays: removing the files it names now would leave the images below.
             raise Conflict(
-                f"cannot delete the storage of {self.name}: it has disk-only snapshots; delete them first "
-                "(that merges their overlays back), or delete the VM without storage"
+                f"cannot delete the storage of {self.name}: its snapshots {', '.join(sorted(external))} keep its "
+                "disks as chains of overlays (and memory files); delete the snapshots first (that merges the "
+                "overlays back), or delete the VM without storage"
             )
         if check:
             return Change("delete", self.name, before, None, True)

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from virtkit.errors import InvalidSpec, MigrationFailed
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.results import MigrationResult
+from virtkit.models.state import VMState
+from virtkit.ops.agent import GuestAgent
 from virtkit.ops.args import check_callbacks, check_host, check_tuning, check_vm
 from virtkit.ops.migration import inflight as _inflight
 from virtkit.ops.migration.modes import Context, preflight, run_live, run_offline, run_quick
@@ -127,20 +129,24 @@ def migrate(
         started = time.monotonic()
         runner = {MigrationMode.QUICK: run_quick, MigrationMode.OFFLINE: run_offline}.get(mode, run_live)
         done = runner(ctx, plan)
+        total = time.monotonic() - started
         arrived = dst.lookup(vm.name)
         if arrived is None:
             raise MigrationFailed(
                 f"{vm.name} moved to {dst.uri} but is not found there now", cause="vanished", host=None
             )
+        after = arrived.info()
+        if after.state is VMState.RUNNING:
+            GuestAgent(arrived, to._storage).sync_clock()  # a quick migration stopped the guest's clock
         return MigrationResult(
             "migrate",
             vm.name,
             before,
-            arrived.info(),
+            after,
             mode=mode,
             source=src.uri,
             destination=dst.uri,
-            total_time=time.monotonic() - started,
+            total_time=total,
             downtime=done.downtime,
             data_moved=done.data_moved,
             iterations=done.iterations,
