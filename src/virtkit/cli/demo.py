@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SPEC", "run_demo"]
 
 #: The Hyper-V spec the demo creates, relative to the repository root (where `make demo` runs).
-DEFAULT_SPEC = Path("examples/specs/demo-gen2.yml")
+DEFAULT_SPEC = Path("examples/specs/hyperv-demo.yml")
 BOOT_TIMEOUT = 300.0  # seconds for a UEFI disk boot with Secure Boot under TCG (measured: 9-25 s)
 SEEN_TIMEOUT = 30.0  # seconds for the guest to report a disk change (measured: under 1 s)
 CHECKPOINT = "before-data-disk"
