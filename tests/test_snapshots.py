@@ -219,6 +219,15 @@ def test_quiesced_without_agent_falls_back_or_is_refused(host: virtkit.Host, sto
         vm.snapshots.create("prod", kind="quiesced", fallback=False)
 
 
+def test_quiesced_with_the_freeze_service_off_is_not_quiesced(host: virtkit.Host, storage: Path) -> None:
+    vm = _create(host, storage, guest_agent=True, agent_services=["heartbeat", "time_sync"])
+    with pytest.raises(Unsupported, match=r"file-system freeze service .* is off \(fs_freeze, Hyper-V's VSS\)"):
+        vm.snapshots.create("prod", kind="quiesced", fallback=False)
+    assert _names(vm) == []
+    taken = vm.snapshots.create("prod", kind="quiesced").after  # Production falls back to Standard
+    assert taken is not None and taken.kind is SnapshotKind.MEMORY
+
+
 def test_quiesced_fallback_impossible_says_both_reasons(host: virtkit.Host, storage: Path) -> None:
     vm = _create(host, storage, firmware="uefi", machine="q35")
     with pytest.raises(Unsupported, match=r"no guest-agent channel.*fallback to a memory snapshot.*UEFI variable"):

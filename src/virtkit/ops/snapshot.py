@@ -28,6 +28,7 @@ from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unsup
 from virtkit.models.change import Change
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
+from virtkit.models.vm import AgentService
 from virtkit.ops.agent import GuestAgent
 from virtkit.ops.blockers import refuse_blockers
 from virtkit.ops.external_snapshots import ExternalSteps
@@ -142,9 +143,10 @@ class Snapshots:
     ) -> Change[SnapshotInfo]:
         """Take snapshot ``name`` of the VM; ``after.kind`` says what was really taken.
 
-        ``quiesced`` needs a guest agent that answers; without one it falls back to ``memory`` when ``fallback``
-        (Hyper-V's Production checkpoint), else it is refused (ProductionOnly). A snapshot of that name that exists
-        already changes nothing if it is what the request would take (its description is left as it is).
+        ``quiesced`` needs a guest agent that answers, with its ``fs_freeze`` service on; without, it falls back to
+        ``memory`` when ``fallback`` (Hyper-V's Production checkpoint), else it is refused (ProductionOnly). A
+        snapshot of that name that exists already changes nothing if it is what the request would take (its
+        description is left as it is).
 
         :raises InvalidSpec: a bad name, kind or description, or an overlay file of a disk-only snapshot that
             exists already or would lie outside the storage roots.
@@ -250,7 +252,10 @@ class Snapshots:
         if kind is not SnapshotKind.QUIESCED:
             self._check_take(kind)
             return kind
-        if self._snaps.agent_answers():
+        spec = self._dom.spec()
+        if spec.guest_agent and AgentService.FS_FREEZE not in spec.agent_services:
+            why = f"the file-system freeze service of {self._vm}'s agent is off (fs_freeze, Hyper-V's VSS)"
+        elif self._snaps.agent_answers():
             try:
                 self._check_take(SnapshotKind.QUIESCED)
                 return SnapshotKind.QUIESCED
@@ -258,7 +263,7 @@ class Snapshots:
                 if not fallback:
                     raise
                 why = exc.message
-        elif not self._dom.spec().guest_agent:
+        elif not spec.guest_agent:
             why = f"{self._vm} has no guest-agent channel (guest_agent: true in its spec, and qemu-guest-agent inside)"
         else:
             why = f"the guest agent of {self._vm} does not answer (the VM is not running, or the agent is not)"
