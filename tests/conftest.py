@@ -49,3 +49,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     with world_at(tmp_path_factory.mktemp("world")) as built:
         yield built
+
+
+@pytest.fixture
+def cli_vm(storage: Path) -> Iterator[object]:
+    """A running VM of this test's own on test:///default, for CLI tests that read what a command did (clivm.py)."""
+    from clivm import cli_vm
+
+    with cli_vm(storage) as made:
+        yield made

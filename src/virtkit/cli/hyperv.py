@@ -7,65 +7,25 @@ imports) draw a progress bar per drive.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from virtkit.cli.common import console, errors, json_option, out, print_change
+from virtkit.cli.common import Target, console, host_options, json_option, out, print_change
+from virtkit.cli.common import connected as _host
 from virtkit.models.change import Change
-
-if TYPE_CHECKING:
-    from virtkit.ops.host import Host
 
 __all__ = ["hyperv"]
 
 what_if_option = click.option(
     "--what-if", "--check", "what_if", is_flag=True, help="check everything, change nothing (Hyper-V's -WhatIf)"
 )
-
-
-@dataclass(frozen=True)
-class Target:
-    """The host a command works on: its libvirt URI and the storage roots its files must lie in."""
-
-    uri: str
-    storage_roots: tuple[Path, ...]
-
-
-def host_options(fn: Callable[..., None]) -> Callable[..., None]:
-    """``--uri`` and ``--storage-root``, handed to the command as one ``target`` argument."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, uri: str, storage_roots: tuple[Path, ...], **kwargs: Any) -> None:
-        fn(*args, target=Target(uri, storage_roots), **kwargs)
-
-    wrapper = click.option(
-        "--storage-root",
-        "storage_roots",
-        multiple=True,
-        type=click.Path(path_type=Path),
-        help="a directory (or block device) the VM's files may lie in; repeat it for more "
-        "[default: /var/lib/libvirt/images, /var/lib/virtkit]",
-    )(wrapper)
-    return click.option("--uri", "-c", default="qemu:///system", show_default=True, help="libvirt URI of the host")(
-        wrapper
-    )
-
-
-@contextmanager
-def _host(target: Target) -> Iterator[Host]:
-    import virtkit
-
-    with errors(), virtkit.connect(target.uri, storage_roots=target.storage_roots or None) as host:
-        yield host
 
 
 @contextmanager

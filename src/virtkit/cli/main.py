@@ -16,7 +16,10 @@ from virtkit.cli.common import check_option, console, json_option, out, uri_opti
 from virtkit.cli.common import errors as _errors
 from virtkit.cli.common import print_change as _print_change
 from virtkit.cli.common import step as _step
+from virtkit.cli.disk import disk
 from virtkit.cli.hyperv import hyperv
+from virtkit.cli.saved import SAVED_COMMANDS
+from virtkit.cli.snapshot import snapshot
 
 if TYPE_CHECKING:
     from virtkit.models.migration import MigrationTuning
@@ -460,6 +463,10 @@ def demo(keep: bool, spec_file: Path | None) -> None:
 
 
 cli.add_command(hyperv)
+cli.add_command(snapshot)
+cli.add_command(disk)
+for _saved in SAVED_COMMANDS:
+    vm.add_command(_saved)
 
 
 def main() -> None:
