@@ -115,3 +115,20 @@ def test_bad_input_is_one_line_and_changes_nothing(cli_vm: CliVM, args: list[str
     assert result.exit_code == 1
     assert_one_line_error(result.output, *words)
     assert _names(cli_vm) == [] and cli_vm.vm.state is VMState.RUNNING
+
+
+def test_rename_keeps_the_snapshot_under_its_new_name(cli_vm: CliVM) -> None:
+    cli_vm.vm.snapshots.create("s1")
+    check = cli_vm.run("snapshot", "rename", cli_vm.name, "s1", "before-upgrade", "--check")
+    assert check.exit_code == 0 and "name: s1 -> before-upgrade" in check.output, check.output
+    assert _names(cli_vm) == ["s1"]
+    result = cli_vm.run("snapshot", "rename", cli_vm.name, "s1", "before-upgrade", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["after"]["name"] == "before-upgrade"
+    assert _names(cli_vm) == ["before-upgrade"]
+    cli_vm.vm.snapshots.create("s2")
+    for new, words in (("s2", ["AlreadyExists", "new_name", "s2"]), ("bad name", ["InvalidSpec", "new_name:"])):
+        refused = cli_vm.run("snapshot", "rename", cli_vm.name, "before-upgrade", new)
+        assert refused.exit_code == 1
+        assert_one_line_error(refused.output, *words)
+    assert _names(cli_vm) == ["before-upgrade", "s2"]

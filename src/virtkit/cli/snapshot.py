@@ -1,8 +1,8 @@
 """``virtkit snapshot``: the checkpoints of one VM (:attr:`virtkit.VM.snapshots`) on the command line.
 
 ``create`` is Hyper-V's Checkpoint-VM (``--kind memory`` a Standard checkpoint, ``quiesced`` a Production one,
-``--no-fallback`` ProductionOnly), ``list`` Get-VMSnapshot, ``revert`` Restore-VMSnapshot and ``delete``
-Remove-VMSnapshot (``--children`` is -IncludeAllChildSnapshots).
+``--no-fallback`` ProductionOnly), ``list`` Get-VMSnapshot, ``revert`` Restore-VMSnapshot, ``delete``
+Remove-VMSnapshot (``--children`` is -IncludeAllChildSnapshots) and ``rename`` Rename-VMSnapshot.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["snapshot"]
 
 @click.group()
 def snapshot() -> None:
-    """Take, list, revert to and delete a VM's snapshots (Hyper-V's checkpoints)."""
+    """Take, list, revert to, delete and rename a VM's snapshots (Hyper-V's checkpoints)."""
 
 
 @snapshot.command("create")
@@ -143,3 +143,16 @@ def delete(vm_name: str, name: str, *, children: bool, target: Target, check: bo
             f"deleting snapshot {name} of {vm_name}", lambda: snaps.delete(name, children=children, check=check)
         )
     print_change(change, as_json)
+
+
+@snapshot.command("rename")
+@click.argument("vm_name", metavar="VM")
+@click.argument("name")
+@click.argument("new_name")
+@host_options
+@check_option
+@json_option
+def rename(vm_name: str, name: str, new_name: str, *, target: Target, check: bool, as_json: bool) -> None:
+    """Call snapshot NAME of VM NEW_NAME from now on (Hyper-V's Rename-VMSnapshot); its files keep their names."""
+    with connected(target) as host:
+        print_change(host.get(vm_name).snapshots.rename(name, new_name, check=check), as_json)
