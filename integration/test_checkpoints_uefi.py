@@ -163,3 +163,36 @@ def test_a_checkpoint_whose_file_is_missing_is_refused_and_nothing_changes(
         assert vm.info() == before and _files(name) == files and vm.state is VMState.RUNNING
         lost.with_suffix(".away").rename(lost)
         vm.destroy()
+
+
+def test_a_revert_that_fails_leaves_the_vm_off_with_its_images_and_can_be_run_again(
+    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: helpers.Owned
+) -> None:
+    """Fault injection: the memory file is damaged after the checks, so QEMU fails to load it mid-revert."""
+    name = own("ckpt4")
+    shared = shared_dir()
+    with virtkit.connect(lab_hosts[0].uri) as host:
+        vm, log, _ = _booted(host, guest, name)
+        vm.pause()
+        taken = vm.snapshots.create("p1").after
+        assert taken is not None and taken.vm_state is VMState.PAUSED
+        vm.resume()
+        memory = shared / f"{name}.p1.mem"
+        good = memory.read_bytes()
+        memory.write_bytes(good[: len(good) // 2])  # a truncated save image: libvirt reads its header, QEMU fails
+        with pytest.raises(virtkit.VirtkitError):
+            vm.snapshots.revert("p1")
+        # Nothing is lost: the VM is off (on this host only), the image it kept is intact, the checkpoint stays.
+        assert vm.state is VMState.STOPPED
+        assert [s.name for s in vm.snapshots.list()] == ["p1"]
+        assert virtkit.images.info(shared / f"{name}.qcow2", roots=[shared]).format is virtkit.DiskFormat.QCOW2
+        memory.write_bytes(good)
+        mark = log.last_alive()
+        change = vm.snapshots.revert("p1")
+        assert change.after is not None and change.after.state is VMState.PAUSED  # as it was when taken
+        vm.resume()
+        assert _alive_after(log, mark.line_no if mark is not None else 0).counter is not None
+        vm.snapshots.delete("p1")
+        assert vm.spec().disks[0].path == shared / f"{name}.qcow2"
+        assert _files(name) == [f"{name}.nvram.fd", f"{name}.qcow2", f"{name}.serial.log"]  # no orphan overlay
+        vm.destroy()

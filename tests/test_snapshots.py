@@ -420,4 +420,3 @@ def test_rename_refuses_bad_names_and_changes_nothing(
     if field is not None:
         assert err.value.field == field  # type: ignore[attr-defined]
     assert vm.snapshots.list() == before
-

@@ -16,7 +16,7 @@ from virtkit.backends.libvirt.snapshots import LibvirtSnapshots
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.backends.libvirt.xml.domain import Domain
 from virtkit.errors import BackendError, Unsupported
-from virtkit.models.state import VMInfo
+from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, VMSpec
 
 __all__ = ["LibvirtDomain"]
@@ -108,10 +108,15 @@ class LibvirtDomain:
             managed_save = persistent and bool(self._dom.hasManagedSaveImage(0))
             autostart = persistent and bool(self._dom.autostart())
             uuid: str = self._dom.UUIDString()
+            vm_state = states.to_state(state, reason, managed_save=managed_save)
+            if vm_state is VMState.MIGRATING and self._dom.jobInfo()[0] == libvirt.VIR_DOMAIN_JOB_NONE:
+                # A VM restored paused keeps the reason "migration" (a restore is an incoming migration in
+                # libvirt) until it is resumed: with no job running, it is simply paused.
+                vm_state = VMState.PAUSED
         return VMInfo(
             name=self._name,
             uuid=uuid,
-            state=states.to_state(state, reason, managed_save=managed_save),
+            state=vm_state,
             reason=states.reason_name(state, reason),
             accel=self.accel(),
             vcpus=vcpus,

@@ -505,9 +505,11 @@ class LibvirtSnapshots:
         snap = self._lookup(real) if real is not None else None
         if snap is None:
             raise self._missing(name)
-        with libvirt_errors(f"revert {self._vm} on {self._host} to snapshot {name}"):
-            self._dom.revertToSnapshot(snap, 0)
-        self._keep_quietly(records, owned)
+        try:
+            with libvirt_errors(f"revert {self._vm} on {self._host} to snapshot {name}"):
+                self._dom.revertToSnapshot(snap, 0)
+        finally:
+            self._keep_quietly(records, owned)
 
     def delete(self, name: str, *, children: bool) -> None:
         """Delete ``name`` (and with ``children`` its descendants, one at a time when external: deepest first).
@@ -595,15 +597,17 @@ class LibvirtSnapshots:
         if real is None or snap is None:
             raise self._missing(name)
         found = next(e for e in self.external() if e.name == name)
-        external.restore(
-            self._dom,
-            snap,
-            overlays,
-            memory=found.memory if found.vm_state in (VMState.RUNNING, VMState.PAUSED) else None,
-            paused=found.vm_state is VMState.PAUSED,
-            what=f"revert {self._vm} on {self._host} to snapshot {name}",
-        )
-        self._keep_quietly(records, owned | set(overlays.values()))
+        try:
+            external.restore(
+                self._dom,
+                snap,
+                overlays,
+                memory=found.memory if found.vm_state in (VMState.RUNNING, VMState.PAUSED) else None,
+                paused=found.vm_state is VMState.PAUSED,
+                what=f"revert {self._vm} on {self._host} to snapshot {name}",
+            )
+        finally:  # a failed restore has defined the VM as it was then, with the record of then: write it back
+            self._keep_quietly(records, owned | set(overlays.values()))
 
     def forget(self, name: str, *, children: bool) -> None:
         """Delete libvirt's record of ``name`` (with ``children``, of its descendants too), no file touched."""
