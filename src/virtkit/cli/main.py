@@ -453,9 +453,16 @@ def lab_system_daemons() -> None:
 
 @cli.command()
 @click.option("--keep", is_flag=True, help="leave the lab and the VM running afterwards")
-@click.option("--spec", "spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="a Hyper-V spec of a Generation 2 VM (default examples/specs/hyperv-demo.yml)",
+)
 def demo(keep: bool, spec_file: Path | None) -> None:
-    """The main job end to end: a two-host lab, a VM from a spec file, its boot seen on its serial console."""
+    """The main job end to end on a two-host lab, each step timed: a Generation 2 VM from a Hyper-V spec, a
+    Production checkpoint, a VHDX hot-added, a live migration, a revert, then everything removed."""
     from virtkit.cli.demo import run_demo
 
     with _errors():
