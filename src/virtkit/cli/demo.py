@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from virtkit.errors import InvalidSpec
+from virtkit.models.vm import Accel
 
 if TYPE_CHECKING:
     from virtkit.hyperv import HyperVSpec
@@ -31,6 +32,10 @@ DEFAULT_SPEC = Path("examples/specs/hyperv-demo.yml")
 BOOT_TIMEOUT = 300.0  # seconds for a UEFI disk boot with Secure Boot under TCG (measured: 9-25 s)
 SEEN_TIMEOUT = 30.0  # seconds for the guest to report a disk change (measured: under 1 s)
 CHECKPOINT = "before-data-disk"
+_ACCEL_WHY = {
+    Accel.KVM: "kvm: hardware virtualization (vmx/svm) is present",
+    Accel.TCG: "tcg: software emulation, because this host's CPU reports no vmx/svm",
+}
 
 T = TypeVar("T")
 
@@ -141,7 +146,9 @@ class _Demo:
         )
         with connect(source.uri) as host:
             self.steps.run(
-                f"New-VM {name}: Generation 2, Secure Boot", lambda: hyperv.new_vm(host, self.spec), lambda _: ""
+                f"New-VM {name}: Generation 2, Secure Boot",
+                lambda: hyperv.new_vm(host, self.spec),
+                lambda change: _ACCEL_WHY[change.after.accel] if change.after is not None else "",
             )
 
             def boot() -> str:
