@@ -133,8 +133,14 @@ def test_uefi_checkpoint_of_a_stopped_vm_and_delete_while_off(
         log.wait_for_boot(timeout=_BOOT, after_boots=boots)
         change = vm.snapshots.revert("off1")
         assert change.after is not None and change.after.state is VMState.STOPPED
-        # Deleted while off: the overlay is merged with qemu-img and the definition points at the image again.
-        assert vm.snapshots.delete("off1").changed
+        # A child, then its parent deleted alone: the child moves up and still reverts; nothing can merge yet.
+        vm.snapshots.create("off2")
+        vm.snapshots.delete("off1")
+        assert [(s.name, s.parent) for s in vm.snapshots.list()] == [("off2", None)]
+        assert not (shared / f"{name}.off1.nvram.fd").exists() and (shared / f"{name}.off2.nvram.fd").exists()
+        assert vm.snapshots.revert("off2").after.state is VMState.STOPPED  # type: ignore[union-attr]
+        # Deleted while off: the overlays are merged with qemu-img and the definition points at the image again.
+        assert vm.snapshots.delete("off2").changed
         assert vm.spec().disks[0].path == shared / f"{name}.qcow2"
         assert _files(name) == [f"{name}.nvram.fd", f"{name}.qcow2", f"{name}.serial.log"]
         boots = len(log.boots())

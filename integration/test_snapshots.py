@@ -74,6 +74,26 @@ def test_revert_brings_the_guest_back_to_the_snapshot(vm1: virtkit.VM, running: 
     assert helpers.counter(then) == helpers.counter(back) + 1  # and it keeps counting from there
 
 
+def test_revert_drops_a_disk_added_after_the_snapshot(vm1: virtkit.VM, running: tuple[str, str, GuestLog]) -> None:
+    """Generation 1 (BIOS, internal snapshots): the guest's disks after a revert are those of the snapshot."""
+    log = running[2]
+    assert log.wait_for_disks(lambda d: d == ("vda",), timeout=20)
+    vm1.snapshots.create("d0")
+    added = shared_dir() / f"{vm1.name}-late.qcow2"
+    vm1.disks.attach({"path": str(added), "size": "32MiB"})
+    assert log.wait_for_disks(lambda d: set(d) == {"vda", "vdb"}, timeout=20)
+    vm1.snapshots.revert("d0")
+    assert [d.target for d in vm1.spec().disks] == ["vda"] and added.is_file()
+    # The guest came back believing it has vda alone: a SCSI disk added now makes it report sda and vda, no vdb.
+    scsi = shared_dir() / f"{vm1.name}-scsi.qcow2"
+    vm1.disks.attach({"path": str(scsi), "size": "32MiB", "bus": "scsi"})
+    assert log.wait_for_disks(lambda d: set(d) == {"sda", "vda"}, timeout=20)
+    vm1.disks.detach("sda")
+    assert log.wait_for_disks(lambda d: d == ("vda",), timeout=20)
+    for path in (added, scsi):
+        path.unlink()
+
+
 def test_tree_current_and_delete(vm1: virtkit.VM) -> None:
     snaps = vm1.snapshots
     snaps.create("t1")
