@@ -9,7 +9,7 @@ import pytest
 
 from virtkit.backends.libvirt.errors import translate
 from virtkit.backends.libvirt.host import LibvirtHost
-from virtkit.errors import NotFound, Unsupported
+from virtkit.errors import CPUIncompatible, NotFound, Unsupported
 from virtkit.models.vm import Accel, VMSpec
 
 
@@ -33,6 +33,13 @@ def test_a_missing_metadata_element_is_not_found() -> None:
 def test_unsupported_flags_are_unsupported() -> None:
     exc = _error(libvirt.VIR_ERR_INVALID_ARG, "unsupported flags (0x4) in function testDomainUndefineFlags")
     assert isinstance(translate(exc, "undefine web1"), Unsupported)
+
+
+def test_a_cpu_a_host_cannot_run_is_cpu_incompatible_an_unsupported() -> None:
+    message = "the CPU is incompatible with host CPU: Host CPU does not provide required features: avx512f"
+    err = translate(_error(libvirt.VIR_ERR_CPU_INCOMPATIBLE, message), "host2 cannot run CPU Icelake-Server")
+    assert isinstance(err, CPUIncompatible) and isinstance(err, Unsupported)
+    assert err.code == libvirt.VIR_ERR_CPU_INCOMPATIBLE and "avx512f" in str(err)
 
 
 def test_lookups_of_what_is_not_there_answer_none(backend: LibvirtHost) -> None:

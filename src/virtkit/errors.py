@@ -13,6 +13,7 @@ Every error virtkit raises is a :class:`VirtkitError`; libvirt's own errors are 
     │   └── HostKeyRejected  an SSH server's host key is unknown to, or differs from, the known_hosts file
     ├── OperationTimeout     a wait ran out (shutdown, device removal, boot marker)
     ├── Unsupported          the platform cannot do this; the message says why and what would work
+    │   └── CPUIncompatible  a host cannot run a VM's CPU; the message names the features it lacks
     ├── ImageError           qemu-img failed on a disk image
     ├── CommandFailed        a command run on a host (over SSH) exited with an error; its stderr is kept
     ├── MigrationFailed      a migration did not move the VM; names the cause and the host it runs on now
@@ -26,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExists",
     "BackendError",
+    "CPUIncompatible",
     "CommandFailed",
     "Conflict",
     "GuestAgentUnavailable",
@@ -102,6 +104,10 @@ class OperationTimeout(VirtkitError):
 
 class Unsupported(VirtkitError):
     """The platform cannot do this; the message says why and what would work instead."""
+
+
+class CPUIncompatible(Unsupported):
+    """A host cannot run a VM's CPU model (before a migration there, say); the message names the features it lacks."""
 
 
 class ImageError(VirtkitError):

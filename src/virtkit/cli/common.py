@@ -32,6 +32,7 @@ __all__ = [
     "print_change",
     "step",
     "uri_option",
+    "what_if_option",
 ]
 
 T = TypeVar("T")
@@ -70,6 +71,9 @@ def print_change(change: Change[Any], as_json: bool) -> None:
 uri_option = click.option("--uri", "-c", default="qemu:///system", show_default=True, help="libvirt URI of the host")
 check_option = click.option("--check", is_flag=True, help="report what would change, change nothing")
 json_option = click.option("--json", "as_json", is_flag=True, help="print the Change as JSON")
+what_if_option = click.option(
+    "--what-if", "--check", "what_if", is_flag=True, help="check everything, change nothing (Hyper-V's -WhatIf)"
+)
 
 
 @dataclass(frozen=True)

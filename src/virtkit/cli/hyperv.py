@@ -17,15 +17,12 @@ import click
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from virtkit.cli.common import Target, console, host_options, json_option, out, print_change
+from virtkit.cli.common import Target, console, host_options, json_option, out, print_change, what_if_option
 from virtkit.cli.common import connected as _host
+from virtkit.cli.hyperv_moves import MOVE_COMMANDS
 from virtkit.models.change import Change
 
 __all__ = ["hyperv"]
-
-what_if_option = click.option(
-    "--what-if", "--check", "what_if", is_flag=True, help="check everything, change nothing (Hyper-V's -WhatIf)"
-)
 
 
 @contextmanager
@@ -497,3 +494,7 @@ def copy_file(name: str, source_path: str, destination_path: str, target: Target
     with _host(target) as host, _bar(f"copying {source_path}") as progress:
         copied = hv.copy_vm_file(host, name, source_path, destination_path, progress=progress, **options)
     out.print(f"{'would copy' if options['what_if'] else 'copied'} {copied:,} bytes to {name}:{destination_path}")
+
+
+for _command in MOVE_COMMANDS:
+    hyperv.add_command(_command)

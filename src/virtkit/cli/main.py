@@ -232,7 +232,7 @@ def migrate(
     as_json: bool,
 ) -> None:
     """Move VM NAME to another host, with a progress bar (Ctrl-C cancels: the VM stays where it was)."""
-    from virtkit.cli.migrate import run_migration
+    from virtkit.cli.migrate import print_result, run_migration
     from virtkit.models.migration import MigrationMode
 
     with _errors():
@@ -247,15 +247,7 @@ def migrate(
             check=check,
             console=console,
         )
-        _print_change(result, as_json)
-        if not as_json and not check:
-            downtime = f"{result.downtime * 1000:.0f} ms" if result.downtime is not None else "-"
-            out.print(f"  took {result.total_time:.2f} s, downtime {downtime}, {result.iterations or '-'} passes")
-            if result.strategy is not None:
-                out.print(f"  strategy {result.strategy.value}" + (", post-copy" if result.postcopy else ""))
-            for step in result.escalated:
-                value = f" to {step.value} ms" if step.value is not None else ""
-                out.print(f"  at {step.elapsed:.1f} s: {step.action}{value} ({step.cause})")
+        print_result(result, as_json)
 
 
 @cli.command("drain")

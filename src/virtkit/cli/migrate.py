@@ -8,19 +8,20 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from virtkit.cli.common import out, print_change
 from virtkit.cluster.drain import drain
 from virtkit.errors import VirtkitError
 from virtkit.models.migration import MigrationMode, MigrationProgress, MigrationTuning
 from virtkit.models.results import DrainResult, MigrationResult
 
-__all__ = ["describe", "run_drain", "run_migration"]
+__all__ = ["describe", "migration_bar", "print_result", "run_drain", "run_migration"]
 
 
 def _mib(value: int | None) -> str:
@@ -45,6 +46,21 @@ def describe(p: MigrationProgress) -> str:
     return ", ".join(parts)
 
 
+def print_result(result: MigrationResult, as_json: bool) -> None:
+    """Print the move as a Change (or JSON) and, when it happened, how it went: its time, downtime and passes, the
+    strategy, each escalation step."""
+    print_change(result, as_json)
+    if as_json or result.check:
+        return
+    downtime = f"{result.downtime * 1000:.0f} ms" if result.downtime is not None else "-"
+    out.print(f"  took {result.total_time:.2f} s, downtime {downtime}, {result.iterations or '-'} passes")
+    if result.strategy is not None:
+        out.print(f"  strategy {result.strategy.value}" + (", post-copy" if result.postcopy else ""))
+    for step in result.escalated:
+        value = f" to {step.value} ms" if step.value is not None else ""
+        out.print(f"  at {step.elapsed:.1f} s: {step.action}{value} ({step.cause})")
+
+
 @contextlib.contextmanager
 def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
     """While the block runs, Ctrl-C sets ``cancel`` instead of raising ``KeyboardInterrupt``."""
@@ -57,6 +73,30 @@ def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def migration_bar(
+    console: Console, description: str
+) -> Iterator[tuple[Callable[[MigrationProgress], None], threading.Event]]:
+    """A progress bar for one migration on ``console``: yields the progress callback that draws it and the event
+    that cancels the migration, which Ctrl-C sets while the block runs."""
+    cancel = threading.Event()
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with (
+        Progress(*columns, TextColumn("{task.fields[detail]}"), console=console, transient=True) as bar,
+        _ctrl_c_cancels(cancel),
+    ):
+        task = bar.add_task(description, total=None, detail="starting")
+
+        def on_progress(p: MigrationProgress) -> None:
+            fraction = p.fraction
+            if fraction is None:
+                bar.update(task, total=None, detail=describe(p))
+            else:
+                bar.update(task, total=1.0, completed=fraction, detail=describe(p))
+
+        yield on_progress, cancel
 
 
 def run_migration(
@@ -77,23 +117,11 @@ def run_migration(
     """
     from virtkit.connect import connect  # opens libvirt: only when the command runs
 
-    cancel = threading.Event()
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
     with (
         connect(source) as src,
         connect(destination) as dst,
-        Progress(*columns, TextColumn("{task.fields[detail]}"), console=console, transient=True) as bar,
-        _ctrl_c_cancels(cancel),
+        migration_bar(console, f"{mode.value} {name}") as (on_progress, cancel),
     ):
-        task = bar.add_task(f"{mode.value} {name}", total=None, detail="starting")
-
-        def on_progress(p: MigrationProgress) -> None:
-            fraction = p.fraction
-            if fraction is None:
-                bar.update(task, total=None, detail=describe(p))
-            else:
-                bar.update(task, total=1.0, completed=fraction, detail=describe(p))
-
         return src.get(name).migrate(
             dst,
             mode=mode,

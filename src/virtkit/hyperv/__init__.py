@@ -18,6 +18,14 @@ Boot, VHD/VHDX and pass-through disks map onto KVM; :mod:`virtkit.hyperv.vocabul
 
 from __future__ import annotations
 
+from virtkit.hyperv.checkpoints import (
+    VMSnapshot,
+    checkpoint_vm,
+    get_vm_snapshot,
+    remove_vm_snapshot,
+    rename_vm_snapshot,
+    restore_vm_snapshot,
+)
 from virtkit.hyperv.drives import (
     add_vm_hard_disk_drive,
     add_vm_scsi_controller,
@@ -47,6 +55,7 @@ from virtkit.hyperv.lifecycle import (
     stop_vm,
     suspend_vm,
 )
+from virtkit.hyperv.moves import VMProcessor, get_vm_processor, move_vm, set_vm_processor
 from virtkit.hyperv.results import VirtualMachine, VMHardDiskDrive
 from virtkit.hyperv.spec import HardDrive, HyperVSpec, IntegrationServices, NetworkAdapter
 from virtkit.hyperv.vhd import (
@@ -81,12 +90,15 @@ __all__ = [
     "SecureBootTemplate",
     "VMHardDiskDrive",
     "VMIntegrationService",
+    "VMProcessor",
+    "VMSnapshot",
     "VhdFormat",
     "VhdType",
     "VirtualHardDisk",
     "VirtualMachine",
     "add_vm_hard_disk_drive",
     "add_vm_scsi_controller",
+    "checkpoint_vm",
     "convert_vhd",
     "copy_vm_file",
     "disable_vm_integration_service",
@@ -97,18 +109,25 @@ __all__ = [
     "get_vm_hard_disk_drive",
     "get_vm_integration_service",
     "get_vm_kvp",
+    "get_vm_processor",
+    "get_vm_snapshot",
     "merge_vhd",
+    "move_vm",
     "new_vhd",
     "new_vm",
     "optimize_vhd",
     "remove_vm",
     "remove_vm_hard_disk_drive",
+    "remove_vm_snapshot",
+    "rename_vm_snapshot",
     "resize_vhd",
     "restart_vm",
+    "restore_vm_snapshot",
     "resume_vm",
     "save_vm",
     "set_vm",
     "set_vm_firmware",
+    "set_vm_processor",
     "start_vm",
     "stop_vm",
     "suspend_vm",

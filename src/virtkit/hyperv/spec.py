@@ -53,6 +53,7 @@ from virtkit.validate import shown
 
 __all__ = [
     "IMPORT_SUFFIX",
+    "MAX_PROCESSORS",
     "HardDrive",
     "HyperVSpec",
     "IntegrationServices",
@@ -82,7 +83,7 @@ _IMPORTED = (DiskFormat.VHD, DiskFormat.VHDX)
 # Hyper-V writes a MAC address as 12 hex digits (00155D010203); colons or dashes are read too.
 _MAC = r"[0-9A-Fa-f]{2}([-:]?)[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}"
 _IDE_SLOTS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (ControllerNumber, ControllerLocation): hda, hdb, hdc, hdd
-_MAX_PROCESSORS = 240  # Hyper-V's own limit for one VM
+MAX_PROCESSORS = 240  # Hyper-V's own limit for one VM (New-VM, Set-VMProcessor -Count)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +238,7 @@ class HyperVSpec(Spec):
         key="MemoryStartupBytes",
     )
     processor_count: int = spec_field(
-        "virtual processors", default=1, minimum=1, maximum=_MAX_PROCESSORS, key="ProcessorCount"
+        "virtual processors", default=1, minimum=1, maximum=MAX_PROCESSORS, key="ProcessorCount"
     )
     secure_boot: bool | None = spec_field(
         "Secure Boot (Generation 2 only): On unless Off is given", default=None, on_off=True, key="SecureBoot"

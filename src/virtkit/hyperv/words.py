@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from virtkit.errors import InvalidSpec
+from virtkit.errors import InvalidSpec, VirtkitError
 
-__all__ = ["hyperv_field", "hyperv_text", "in_hyperv_words"]
+__all__ = ["hyperv_field", "hyperv_text", "in_hyperv_words", "naming"]
 
 
 # Neutral field names as Hyper-V calls them, for errors found by the neutral spec.
@@ -36,8 +36,12 @@ _FIELD_NAMES = (
 )
 
 
-def hyperv_field(field: str) -> str:
-    """A neutral spec's field path as Hyper-V names it (``disks[1].path`` is ``HardDrives[1].Path``)."""
+def hyperv_field(field: str, names: Mapping[str, str] | None = None) -> str:
+    """A neutral spec's field path as Hyper-V names it (``disks[1].path`` is ``HardDrives[1].Path``); ``names``
+    maps the neutral call's own arguments to the cmdlet's parameters first (``{"to": "DestinationHost"}``)."""
+    head = re.match(r"[a-z_]+", field)
+    if names and head is not None and head.group() in names:
+        return names[head.group()] + field[head.end() :]
     for pattern, name in _FIELD_NAMES:
         if pattern.match(field):
             return pattern.sub(name, field, count=1)
@@ -50,9 +54,20 @@ def hyperv_text(reason: str) -> str:
 
 
 @contextmanager
-def in_hyperv_words() -> Iterator[None]:
-    """Re-raise an :class:`InvalidSpec` about a neutral spec's field with the field named in Hyper-V's words."""
+def in_hyperv_words(names: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Re-raise an :class:`InvalidSpec` about a neutral spec's field, or about an argument of the neutral call that
+    ``names`` maps to a cmdlet parameter, with the field named in Hyper-V's words."""
     try:
         yield
     except InvalidSpec as exc:
-        raise InvalidSpec(hyperv_field(exc.field), hyperv_text(exc.reason)) from None
+        raise InvalidSpec(hyperv_field(exc.field, names), hyperv_text(exc.reason)) from None
+
+
+@contextmanager
+def naming(parameter: str, *kinds: type[VirtkitError]) -> Iterator[None]:
+    """Re-raise an error of one of ``kinds`` (classes that take a message alone: ``Conflict``, ``NotFound``,
+    ``Unsupported``...) with the cmdlet parameter it is about in front (``Count: cannot update web1: ...``)."""
+    try:
+        yield
+    except kinds as exc:
+        raise type(exc)(f"{parameter}: {exc.message}", code=exc.code, transient=exc.transient) from exc

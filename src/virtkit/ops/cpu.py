@@ -34,7 +34,7 @@ def check_cpu(backend: HostBackend, what: CPUModel | VMSpec, accel: Accel) -> No
     nothing to compare; libvirt checks the expanded CPU of such a running VM itself when it migrates.
 
     :raises InvalidSpec: ``what`` is none of those.
-    :raises Unsupported: the host cannot run it; the message names the features it lacks.
+    :raises CPUIncompatible: the host cannot run it; the message names the features it lacks.
     """
     if isinstance(what, CPUModel):
         backend.check_cpu(what, backend.resolve_accel(accel))

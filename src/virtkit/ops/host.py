@@ -101,7 +101,8 @@ class Host:
         """Make sure this host can run ``cpu``: a CPU model, or the CPU of a spec or of a VM (before migrating it
         here). A spec's own accelerator is used for it; ``host-model`` and ``host-passthrough`` always pass.
 
-        :raises Unsupported: this host cannot run it; the message names the features it lacks.
+        :raises CPUIncompatible: this host cannot run it; the message names the features it lacks.
+        :raises Unsupported: the hypervisor cannot compare CPUs.
         """
         check_cpu(self._backend, cpu.spec() if isinstance(cpu, VM) else cpu, _accel(accel))
 

@@ -21,7 +21,7 @@ from virtkit.backends.libvirt import design
 from virtkit.backends.libvirt.errors import libvirt_errors
 from virtkit.backends.libvirt.tables import DOMAIN_TYPE
 from virtkit.backends.libvirt.xml.cpu import CPU
-from virtkit.errors import BackendError, Unsupported
+from virtkit.errors import BackendError, CPUIncompatible, Unsupported
 from virtkit.models.cpu import CPUModel
 from virtkit.models.vm import Accel
 
@@ -89,11 +89,12 @@ def baseline(conn: libvirt.virConnect, cpus: Sequence[CPUModel], accel: Accel, w
 def check(conn: libvirt.virConnect, cpu: CPUModel, accel: Accel, where: str) -> None:
     """Make sure the host at ``conn`` can run ``cpu`` under ``accel``.
 
-    :raises Unsupported: it cannot; libvirt's message names the features the host does not provide.
+    :raises CPUIncompatible: it cannot; libvirt's message names the features the host does not provide.
+    :raises Unsupported: the driver cannot compare CPUs.
     :raises VirtkitError: translated from libvirt.
     """
     flags = libvirt.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE
     with libvirt_errors(f"{where} cannot run CPU {cpu.model} under {accel}"):
         result = conn.compareHypervisorCPU(None, design.ARCH, None, _virt_type(accel), cpu_xml(cpu), flags)
     if result == libvirt.VIR_CPU_COMPARE_INCOMPATIBLE:  # the flag makes libvirt raise instead; never trust it blindly
-        raise Unsupported(f"{where} cannot run CPU {cpu.model} under {accel}")
+        raise CPUIncompatible(f"{where} cannot run CPU {cpu.model} under {accel}")

@@ -14,6 +14,7 @@ from virtkit.errors import (
     AlreadyExists,
     BackendError,
     Conflict,
+    CPUIncompatible,
     GuestAgentUnavailable,
     HostUnavailable,
     InvalidSpec,
@@ -52,7 +53,7 @@ _BY_CODE: dict[int, type[VirtkitError]] = {
     libvirt.VIR_ERR_OPERATION_UNSUPPORTED: Unsupported,
     libvirt.VIR_ERR_CONFIG_UNSUPPORTED: Unsupported,
     libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED: Unsupported,
-    libvirt.VIR_ERR_CPU_INCOMPATIBLE: Unsupported,
+    libvirt.VIR_ERR_CPU_INCOMPATIBLE: CPUIncompatible,
     libvirt.VIR_ERR_XML_ERROR: InvalidSpec,
     libvirt.VIR_ERR_XML_DETAIL: InvalidSpec,
 }

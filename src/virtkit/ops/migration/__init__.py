@@ -84,8 +84,10 @@ def migrate(
     :raises NotFound: the VM is on neither host.
     :raises AlreadyExists: ``to`` has a VM of that name, or a copied disk's file exists there.
     :raises Conflict: the VM is in the wrong state for the mode, transient, or already being migrated.
-    :raises Unsupported: the mode cannot move this VM (a storage copy of a VM with snapshots, files on a host that
-        is not this machine), or ``to`` cannot run the VM's CPU (the message names the missing features).
+    :raises Unsupported: the mode cannot move this VM (a storage copy of a VM with snapshots, an offline copy
+        between hosts whose files are not both this machine's).
+    :raises CPUIncompatible: ``to`` cannot run the VM's CPU (an :class:`Unsupported`; the message names the missing
+        features).
     :raises MigrationFailed: it did not move; ``host`` says where it runs now.
     """
     vm, to = check_vm("vm", vm), check_host("to", to)

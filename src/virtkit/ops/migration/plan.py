@@ -124,27 +124,33 @@ def _check_state(ctx: Context, before: VMInfo) -> None:
 
 
 def _plan_copies(ctx: Context, disks: list[MigratableDisk], snapshots: SnapshotExport) -> tuple[DiskCopy, ...]:
-    """The disks a storage copy moves, each checked on both hosts.
+    """The disks a storage copy moves, each checked on both hosts, where their files are (this machine, or a host
+    reached over SSH: the source's images are read and the destination's made there).
 
     :raises Unsupported: snapshots (a copy carries the disks' present contents only), a disk that is no image
-        file, or a host whose files are not this machine's.
+        file, an offline copy between hosts whose files are not both this machine's (qemu-img copies it here).
     :raises InvalidSpec: (field ``storage``) a copy onto itself, or a destination directory that does not exist.
-    :raises AlreadyExists: a destination file exists.
+    :raises AlreadyExists: a destination file exists (on hosts that share the directory: the disk itself).
     """
     if snapshots:
         raise Unsupported(
             f"cannot copy the disks of {ctx.name}: it has snapshots, and a copy carries only the disks' present "
             "contents; delete the snapshots first, or move it with shared storage"
         )
-    if not ctx.src_storage.same_machine(ctx.dst_storage):
-        raise Unsupported(f"copying the disks of {ctx.name} needs both hosts' image files on this machine")
+    local = ctx.src_storage.same_machine(ctx.dst_storage)
+    if ctx.mode is MigrationMode.OFFLINE and not local:
+        raise Unsupported(
+            f"copying the disks of {ctx.name} offline needs both hosts' image files on this machine, where qemu-img "
+            f"copies them ({ctx.src_storage.where}, {ctx.dst_storage.where}); start it and move it live with its "
+            "storage (live-storage), which copies them between the hosts"
+        )
     copies: list[DiskCopy] = []
     for disk in disks:
         if disk.kind != "file" or disk.path is None or disk.format is None:
             raise Unsupported(f"cannot copy disk {disk.target} of {ctx.name}: it is not an image file virtkit knows")
         image = ctx.src_storage.image_info(f"disks.{disk.target}", disk.path, disk.format)
         dest = ctx.storage / disk.path.name if ctx.storage is not None else disk.path
-        if dest == disk.path:
+        if local and dest == disk.path:
             raise InvalidSpec(
                 "storage",
                 f"both hosts are this machine, so copying {disk.path} to the same path would overwrite it; give a "
@@ -152,7 +158,11 @@ def _plan_copies(ctx: Context, disks: list[MigratableDisk], snapshots: SnapshotE
             )
         entry = ctx.dst_storage.roots.new("storage", dest)
         if ctx.dst_storage.exists("storage", dest) or any(c.dest == entry.path for c in copies):
-            raise AlreadyExists(f"{dest} exists already on {ctx.dst.uri}; remove it or choose another directory")
+            # Hosts reached over SSH may share a directory: then the disk's own path exists on both.
+            shared = "; if both hosts see this directory, move it with shared storage" if dest == disk.path else ""
+            raise AlreadyExists(
+                f"{dest} exists already on {ctx.dst.uri}; remove it or choose another directory{shared}"
+            )
         copies.append(DiskCopy(disk, image, dest))
     return tuple(copies)
 
