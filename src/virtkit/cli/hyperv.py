@@ -19,6 +19,7 @@ from rich.table import Table
 
 from virtkit.cli.common import Target, console, host_options, json_option, out, print_change, what_if_option
 from virtkit.cli.common import connected as _host
+from virtkit.cli.hyperv_checkpoints import CHECKPOINT_COMMANDS
 from virtkit.cli.hyperv_moves import MOVE_COMMANDS
 from virtkit.models.change import Change
 
@@ -496,5 +497,5 @@ def copy_file(name: str, source_path: str, destination_path: str, target: Target
     out.print(f"{'would copy' if options['what_if'] else 'copied'} {copied:,} bytes to {name}:{destination_path}")
 
 
-for _command in MOVE_COMMANDS:
+for _command in (*MOVE_COMMANDS, *CHECKPOINT_COMMANDS):
     hyperv.add_command(_command)
