@@ -137,7 +137,6 @@ class _Demo:
         from virtkit import hyperv
         from virtkit.connect import connect
         from virtkit.lab import bootdisk
-        from virtkit.models.snapshot import SnapshotKind
 
         log, name = self.log, self.name
         self.steps.run(
@@ -160,14 +159,13 @@ class _Demo:
                 return f"{event.firmware}, Secure Boot {secure}, disks {','.join(disks)}, agent {agent.status}"
 
             self.steps.run(f"Start-VM on {source.name}, the guest boots", boot)
-            vm = host.get(name)
 
             def checkpoint() -> str:
-                taken = vm.snapshots.create(CHECKPOINT, kind=SnapshotKind.QUIESCED, fallback=True).after
+                taken = hyperv.checkpoint_vm(host, name, CHECKPOINT).after  # as its CheckpointType says
                 assert taken is not None
                 return "file systems frozen by the agent" if taken.quiesced else "no agent: a Standard one"
 
-            self.steps.run(f"Checkpoint-VM {CHECKPOINT} (Production)", checkpoint)
+            self.steps.run(f"Checkpoint-VM {CHECKPOINT} (CheckpointType {self.spec.checkpoint_type.value})", checkpoint)
 
             def add_disk() -> str:
                 before = log.last_disks() or ()
@@ -207,10 +205,9 @@ class _Demo:
 
         log, name = self.log, self.name
         with connect(destination.uri) as host:
-            vm = host.get(name)
 
             def revert() -> str:
-                change = vm.snapshots.revert(CHECKPOINT)
+                change = hyperv.restore_vm_snapshot(host, name, CHECKPOINT)
                 assert change.after is not None
                 return f"{change.after.state.value}: a Production checkpoint holds no memory"
 
@@ -232,7 +229,7 @@ class _Demo:
 
         def clean() -> str:
             with connect(destination.uri) as host:
-                host.get(self.name).snapshots.delete(CHECKPOINT)
+                hyperv.remove_vm_snapshot(host, self.name, CHECKPOINT)
                 hyperv.remove_vm(host, self.name, force=True)
             files = vm_files(shared_dir(), self.name)
             for leftover in files:
