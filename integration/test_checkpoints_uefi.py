@@ -10,6 +10,9 @@ VMs are named ``ckpt*`` (with the run's prefix, through the ``own`` fixtures, wh
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,3 +205,15 @@ def test_a_revert_that_fails_leaves_the_vm_off_with_its_images_and_can_be_run_ag
         assert vm.spec().disks[0].path == shared / f"{name}.qcow2"
         assert _files(name) == [f"{name}.nvram.fd", f"{name}.qcow2", f"{name}.serial.log"]  # no orphan overlay
         vm.destroy()
+
+
+def test_the_hyperv_checkpoints_example_runs_on_a_lab_host(host1: virtkit.Host, own: helpers.Owned) -> None:
+    name = own("ckex")
+    script = Path(__file__).parent.parent / "examples" / "hyperv_checkpoints.py"
+    cmd = [sys.executable, str(script), "--uri", host1.uri, "--name", name]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "Checkpoint-VM: first (memory)" in result.stdout and "Get-VMSnapshot: baseline Standard" in result.stdout
+    before, after = re.search(r"uptime said (\d+) s before, (\d+) s next", result.stdout).groups()  # type: ignore[union-attr]
+    assert int(after) < int(before), result.stdout  # the guest went back in time
+    assert not host1.exists(name) and not list(shared_dir().glob(f"{name}*"))
