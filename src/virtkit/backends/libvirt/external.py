@@ -26,9 +26,33 @@ from virtkit.backends.libvirt.xml.domain import Domain
 from virtkit.errors import BackendError, OperationTimeout
 from virtkit.models.disk import DiskFormat, DiskKind
 
-__all__ = ["commit_live", "restore", "with_disks", "writable_images"]
+__all__ = [
+    "commit_live",
+    "memory_path",
+    "nvram_copy_path",
+    "overlay_path",
+    "restore",
+    "with_disks",
+    "writable_images",
+]
 
 _POLL = 0.05  # seconds between reads of a block job's progress
+
+
+def overlay_path(directory: Path, vm: str, target: str, snapshot: str) -> Path:
+    """The overlay a disk-only snapshot makes for one disk: ``<vm>-<target>.<snapshot>.qcow2`` in ``directory``
+    (the directory of the disk's present image), so names do not grow along a chain of snapshots."""
+    return directory / f"{vm}-{target}.{snapshot}.qcow2"
+
+
+def memory_path(directory: Path, vm: str, snapshot: str) -> Path:
+    """The memory file of an external snapshot with memory: ``<vm>.<snapshot>.mem`` in ``directory``."""
+    return directory / f"{vm}.{snapshot}.mem"
+
+
+def nvram_copy_path(directory: Path, vm: str, snapshot: str) -> Path:
+    """The copy of the UEFI variable store kept with a snapshot: ``<vm>.<snapshot>.nvram.fd`` in ``directory``."""
+    return directory / f"{vm}.{snapshot}.nvram.fd"
 
 
 def writable_images(dom: Domain) -> dict[str, Path]:

@@ -3,7 +3,7 @@
 ``memory`` snapshots are libvirt's internal snapshots (``savevm`` into the qcow2 images), except for a VM with UEFI
 pflash firmware: there they are external snapshots with memory (the memory in a file beside the disks, and a copy
 of the UEFI variable store the caller takes). ``disk-only`` and ``quiesced`` are external snapshots: each writable
-disk gets a new qcow2 overlay beside it (see :func:`overlay_path`) that the VM writes to from then on. Limits
+disk gets a new qcow2 overlay beside it (see :func:`.external.overlay_path`) that the VM writes to from then on. Limits
 measured on libvirt 9.0 (docs/platform.md):
 
 - internal snapshots need every writable disk in qcow2, and fail with UEFI pflash firmware;
@@ -30,6 +30,7 @@ from virtkit.backends.base.snapshots import ExternalSnapshot
 from virtkit.backends.libvirt import design, external, states, tables
 from virtkit.backends.libvirt.agent import LibvirtAgent
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
+from virtkit.backends.libvirt.external import memory_path, nvram_copy_path, overlay_path
 from virtkit.backends.libvirt.xml import snapshot as snapshot_xml
 from virtkit.backends.libvirt.xml.devices.disk import Disk
 from virtkit.backends.libvirt.xml.domain import Domain
@@ -39,7 +40,7 @@ from virtkit.models.disk import DiskFormat
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind
 from virtkit.models.state import VMState
 
-__all__ = ["EXTERNAL_REVERT_VERSION", "LibvirtSnapshots", "overlay_path", "parents_first"]
+__all__ = ["EXTERNAL_REVERT_VERSION", "LibvirtSnapshots", "parents_first"]
 
 #: The first libvirt (as ``getLibVersion`` counts: major * 1,000,000 + minor * 1,000 + micro) that reverts to
 #: external snapshots.
@@ -54,22 +55,6 @@ _CREATE_FLAGS = {
 }
 
 _PING_TIMEOUT = 3  # seconds; a live agent answers in milliseconds, even under TCG
-
-
-def overlay_path(directory: Path, vm: str, target: str, snapshot: str) -> Path:
-    """The overlay a disk-only snapshot makes for one disk: ``<vm>-<target>.<snapshot>.qcow2`` in ``directory``
-    (the directory of the disk's present image), so names do not grow along a chain of snapshots."""
-    return directory / f"{vm}-{target}.{snapshot}.qcow2"
-
-
-def memory_path(directory: Path, vm: str, snapshot: str) -> Path:
-    """The memory file of an external snapshot with memory: ``<vm>.<snapshot>.mem`` in ``directory``."""
-    return directory / f"{vm}.{snapshot}.mem"
-
-
-def nvram_copy_path(directory: Path, vm: str, snapshot: str) -> Path:
-    """The copy of the UEFI variable store kept with a snapshot: ``<vm>.<snapshot>.nvram.fd`` in ``directory``."""
-    return directory / f"{vm}.{snapshot}.nvram.fd"
 
 
 def parents_first(parents: Mapping[str, str | None], *, root: str | None = None) -> builtins.list[tuple[str, int]]:
