@@ -1,7 +1,7 @@
 """Hostile input to every entry point of virtkit.hyperv on libvirt's test driver: the spec, the VM and drive cmdlets,
-the VHD cmdlets and Export-VM. Each bad argument is refused with a VirtkitError (an InvalidSpec naming the argument
-as Hyper-V names it, for a malformed value), short and printable; nothing else escapes, nothing hangs, and nothing
-changes: every domain and every file of the world is as it was (tests/hostile.py).
+the VHD cmdlets, Export-VM and the checkpoint cmdlets. Each bad argument is refused with a VirtkitError (an
+InvalidSpec naming the argument as Hyper-V names it, for a malformed value), short and printable; nothing else
+escapes, nothing hangs, and nothing changes: every domain and every file of the world is as it was (tests/hostile.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from hostile import (
     with_bad_char,
 )
 from hostile import hostile as hostile_settings
-from virtkit import VirtkitError, hyperv
+from virtkit import NotFound, VirtkitError, hyperv
 from virtkit.hyperv import HyperVSpec
 from virtkit.models.disk import MAX_SCSI_CONTROLLER, MAX_SCSI_UNIT
 
@@ -203,4 +203,67 @@ def test_cmdlets_refuse_bad_arguments_and_change_nothing(world: World, case: tup
 def test_an_unsupported_template_is_refused_before_anything(world: World) -> None:
     for template in ("MicrosoftWindows", "OpenSourceShieldedVM"):
         refused(lambda t=template: hyperv.set_vm_firmware(world.a, "off1", secure_boot_template=t))
+    world.check_unchanged()
+
+
+# -- the checkpoint cmdlets --------------------------------------------------------------------------------------
+
+_CHECKPOINT_CALLS = {  # each with good arguments on the world: run1 has the checkpoint snap1
+    "checkpoint_vm": ("run1", "fresh"),
+    "restore_vm_snapshot": ("run1", "snap1"),
+    "remove_vm_snapshot": ("run1", "snap1"),
+    "rename_vm_snapshot": ("run1", "snap1", "fresh"),
+}
+
+
+@st.composite
+def checkpoint_calls(draw: st.DrawFn) -> tuple[str, Any]:
+    """A checkpoint cmdlet with one bad argument: (the parameter it must name, a call on a host)."""
+    kind = draw(st.integers(0, 6))
+    if kind == 0:
+        vm = draw(bad_names)
+        return "Name", lambda h: hyperv.checkpoint_vm(h, vm, "fresh")
+    if kind == 1:
+        snapshot = draw(bad_names.filter(lambda v: v is not None))  # None: the default name
+        vm = draw(st.sampled_from(_VMS))
+        return "SnapshotName", lambda h: hyperv.checkpoint_vm(h, vm, snapshot)
+    if kind == 2:
+        vm = draw(bad_names)
+        call = draw(st.sampled_from(["get_vm_snapshot", "restore_vm_snapshot", "remove_vm_snapshot"]))
+        return "VMName", lambda h: getattr(hyperv, call)(h, vm, *(() if call == "get_vm_snapshot" else ("snap1",)))
+    if kind == 3:
+        name = draw(bad_names.filter(lambda v: v is not None))  # get_vm_snapshot(host, vm, None): all of them
+        call = draw(st.sampled_from(["get_vm_snapshot", "restore_vm_snapshot", "remove_vm_snapshot"]))
+        return "Name", lambda h: getattr(hyperv, call)(h, "run1", name)
+    if kind == 4:
+        bad = draw(bad_names)
+        field, names = draw(st.sampled_from([("Name", (bad, "fresh")), ("NewName", ("snap1", bad))]))
+        return field, lambda h: hyperv.rename_vm_snapshot(h, "run1", *names)
+    if kind == 5:
+        flag = draw(not_bools)
+        return "IncludeAllChildSnapshots", lambda h: hyperv.remove_vm_snapshot(
+            h, "run1", "snap1", include_all_child_snapshots=flag
+        )
+    flag = draw(not_bools)
+    call = draw(st.sampled_from(sorted(_CHECKPOINT_CALLS)))
+    return "what_if", lambda h: getattr(hyperv, call)(h, *_CHECKPOINT_CALLS[call], what_if=flag)
+
+
+@hostile_settings(400)
+@given(checkpoint_calls())
+def test_checkpoint_cmdlets_refuse_bad_arguments_and_change_nothing(world: World, case: tuple[str, Any]) -> None:
+    field, call = case
+    aimed(world, lambda: call(world.a), field)
+
+
+def test_a_missing_checkpoint_or_vm_is_not_found_naming_the_parameter(world: World) -> None:
+    for call, parameter in (
+        (lambda: hyperv.restore_vm_snapshot(world.a, "run1", "nope"), "Name"),
+        (lambda: hyperv.restore_vm_snapshot(world.a, "off1", "snap1"), "Name"),  # another VM's checkpoint
+        (lambda: hyperv.rename_vm_snapshot(world.a, "run1", "nope", "fresh"), "Name"),
+        (lambda: hyperv.get_vm_snapshot(world.a, "run1", "nope"), "Name"),
+        (lambda: hyperv.get_vm_snapshot(world.a, "nosuchvm"), "VMName"),
+        (lambda: hyperv.checkpoint_vm(world.a, "nosuchvm", "fresh", what_if=True), "Name"),
+    ):
+        assert str(refused(call, kind=NotFound)).startswith(f"{parameter}: ")
     world.check_unchanged()
