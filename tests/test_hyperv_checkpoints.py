@@ -44,6 +44,16 @@ def test_checkpoint_type_decides_what_is_taken(host: virtkit.Host, storage: Path
     assert _names(host, "ck1") == ["std", "prod"]
 
 
+def test_production_only_of_a_vm_that_is_off_needs_no_agent(host: virtkit.Host, storage: Path) -> None:
+    vm = _vm(host, storage)
+    vm.destroy()
+    hyperv.set_vm(host, "ck1", checkpoint_type="ProductionOnly")
+    # Nothing runs, nothing is to freeze: the disks alone, without an agent (the test driver takes no disk-only
+    # snapshot, so what would be taken is read in check mode).
+    predicted = hyperv.checkpoint_vm(host, "ck1", "off", what_if=True).after
+    assert predicted is not None and predicted.kind is virtkit.SnapshotKind.DISK_ONLY
+
+
 def test_default_name_what_if_and_idempotence(host: virtkit.Host, storage: Path) -> None:
     _vm(host, storage)
     hyperv.set_vm(host, "ck1", checkpoint_type="Standard")
@@ -65,7 +75,7 @@ def test_get_restore_rename_remove(host: virtkit.Host, storage: Path) -> None:
         ("b", "a", True, "Standard"),
     ]
     assert shown[0].creation_time.tzinfo is datetime.UTC
-    assert shown[1].to_dict()["ParentSnapshotName"] == "a" and shown[1].to_dict()["State"] == "running"
+    assert shown[1].to_dict()["ParentSnapshotName"] == "a" and shown[1].to_dict()["State"] == "Running"
     assert hyperv.get_vm_snapshot(host, "ck1", "b") == [shown[1]]
 
     vm.destroy()

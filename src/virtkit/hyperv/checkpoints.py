@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unsupported
+from virtkit.hyperv.vocabulary import vm_state
 from virtkit.models.change import Change
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind
 from virtkit.models.state import VMInfo
@@ -49,8 +50,10 @@ _TAKE = {
 # SnapshotType as Get-VMSnapshot shows it, for each kind.
 _SNAPSHOT_TYPE = {
     SnapshotKind.MEMORY: "Standard",
+    # Hyper-V's SnapshotType enumeration has no value for these (Hyper-V Manager calls them Production checkpoints):
+    # virtkit's own label for the disks alone, frozen by the guest agent or taken while the VM was off.
     SnapshotKind.QUIESCED: "Production",
-    SnapshotKind.DISK_ONLY: "Production",  # crash-consistent; Hyper-V has no other name for disks alone
+    SnapshotKind.DISK_ONLY: "Production",
 }
 
 
@@ -77,7 +80,7 @@ class VMSnapshot:
             "ParentSnapshotName": self.parent_snapshot_name,
             "IsCurrent": self.is_current,
             "Notes": self.notes,
-            "State": self.info.vm_state.value,
+            "State": vm_state(self.info.vm_state, "").value,
         }
 
 

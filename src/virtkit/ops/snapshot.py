@@ -144,7 +144,8 @@ class Snapshots:
         """Take snapshot ``name`` of the VM; ``after.kind`` says what was really taken.
 
         ``quiesced`` needs a guest agent that answers, with its ``fs_freeze`` service on; without, it falls back to
-        ``memory`` when ``fallback`` (Hyper-V's Production checkpoint), else it is refused (ProductionOnly). A
+        ``memory`` when ``fallback`` (Hyper-V's Production checkpoint), else it is refused (ProductionOnly). Of a VM
+        that is off it takes ``disk-only``: nothing runs, so the disks are consistent as they are. A
         snapshot of that name that exists already changes nothing if it is what the request would take (its
         description is left as it is).
 
@@ -166,6 +167,8 @@ class Snapshots:
             accepted = set(_SATISFIES[kind])
             if kind is SnapshotKind.QUIESCED and fallback:
                 accepted.add(SnapshotKind.MEMORY)
+            if kind is SnapshotKind.QUIESCED and existing.vm_state is VMState.STOPPED:
+                accepted.add(SnapshotKind.DISK_ONLY)  # what a quiesced request takes of a VM that is off
             if existing.kind in accepted:
                 return Change("create-snapshot", target, existing, existing, check)
             raise AlreadyExists(
@@ -252,6 +255,11 @@ class Snapshots:
         if kind is not SnapshotKind.QUIESCED:
             self._check_take(kind)
             return kind
+        if self._dom.info().state is VMState.STOPPED:
+            # Nothing runs, nothing is to freeze: the disks are consistent as they are (Hyper-V takes a Production
+            # checkpoint of a VM that is off without its integration services).
+            self._check_take(SnapshotKind.DISK_ONLY)
+            return SnapshotKind.DISK_ONLY
         spec = self._dom.spec()
         if spec.guest_agent and AgentService.FS_FREEZE not in spec.agent_services:
             why = f"the file-system freeze service of {self._vm}'s agent is off (fs_freeze, Hyper-V's VSS)"
