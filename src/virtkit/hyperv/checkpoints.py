@@ -24,6 +24,7 @@ from typing import Any
 
 from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unsupported
 from virtkit.hyperv.vocabulary import vm_state
+from virtkit.hyperv.words import naming
 from virtkit.models.change import Change
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind
 from virtkit.models.state import VMInfo
@@ -183,10 +184,8 @@ def rename_vm_snapshot(
 
 
 def _vm(host: Host, name: object, *, field: str = "Name") -> VM:
-    try:
+    with naming(field, NotFound):
         return host.get(check_name(field, name))
-    except NotFound as exc:
-        raise NotFound(f"{field}: {exc.message}") from exc
 
 
 def _default(vm: str) -> str:
