@@ -1,16 +1,24 @@
 """The declarative engine: a site file says which VMs run where and in what state; a plan says how to get there.
 
-Today: :class:`SiteSpec`, the site file. Planning, observing hosts and applying a plan come next.
+Today: :class:`SiteSpec` (the site file) and :func:`plan` (pure: desired site and observed hosts in, ordered
+steps out). Observing hosts and applying a plan come next.
 """
 
 from __future__ import annotations
 
+from virtkit.playbook.plan import Action, Observed, ObservedVM, Plan, Step, plan
 from virtkit.playbook.site import DesiredState, HostSpec, Placement, SiteSpec, SiteVM
 
 __all__ = [
+    "Action",
     "DesiredState",
     "HostSpec",
+    "Observed",
+    "ObservedVM",
     "Placement",
+    "Plan",
     "SiteSpec",
     "SiteVM",
+    "Step",
+    "plan",
 ]
