@@ -87,6 +87,17 @@ def test_json_schema_maps_host_names_to_hosts() -> None:
         (_site({"name": "a", "host": "h1", "spec": {"name": "b"}}), "vms[0].spec.name", "not the VM's name"),
         (_site({"name": "a", "host": "h1", "hyperv": {"Name": "b"}}), "vms[0].hyperv.Name", "not the VM's name"),
         (_site({"name": "a", "host": "h1", "spec": {"memory": "lots"}}), "vms[0].spec.memory", ""),
+        (
+            _site(
+                {
+                    "name": "a",
+                    "host": "h1",
+                    "hyperv": {"Generation": 2, "HardDrives": [{"Path": "/x/a.vhdx", "ControllerType": "IDE"}]},
+                }
+            ),
+            "vms[0].hyperv.HardDrives[0].ControllerType",
+            "IDE",
+        ),
         (_site({"name": "a", "host": "h1", "spec": {}, "checkpoints": ["x", "x"]}), "vms[0].checkpoints", "twice"),
         (_site({"name": "a", "host": "h1", "spec": {}, "checkpoints": ["a b"]}), "vms[0].checkpoints[0]", ""),
         (_site({"name": "a", "host": "h1", "spec": {}, "disks": []}), "vms[0].disks", "unknown field"),
@@ -99,6 +110,11 @@ def test_json_schema_maps_host_names_to_hosts() -> None:
         ({"hosts": [{"uri": "qemu:///system"}]}, "hosts", "mapping of host names"),
         ({"vms": []}, "hosts", "required"),
         ({"hosts": {}, "vms": {}}, "vms", "must be a list"),
+        (
+            {"hosts": {}, "vms": [{"name": "a", "placement": "least-memory", "spec": {}}]},
+            "vms[0].placement",
+            "no hosts",
+        ),
         ({"hosts": {}, "extra": 1}, "extra", "unknown field"),
         ([], "site", "mapping"),
         ("hosts: {}", "site", "mapping"),

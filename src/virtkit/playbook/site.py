@@ -10,6 +10,7 @@ runs (``host``, or ``placement``) and the ``checkpoints`` it must have.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -92,9 +93,13 @@ class SiteVM(Spec):
         normalize(self)
         if (self.spec is None) == (self.hyperv is None):
             raise InvalidSpec("spec", "give exactly one of spec and hyperv")
-        if self.vm_spec.name != self.name:
+        try:
+            neutral = self.vm_spec
+        except InvalidSpec as exc:  # a Hyper-V spec that has no neutral equivalent: the field in Hyper-V's words
+            raise InvalidSpec(f"hyperv.{exc.field}", exc.reason) from None
+        if neutral.name != self.name:
             field = "spec.name" if self.spec is not None else "hyperv.Name"
-            raise InvalidSpec(field, f"{shown(self.vm_spec.name)} is not the VM's name {shown(self.name)}")
+            raise InvalidSpec(field, f"{shown(neutral.name)} is not the VM's name {shown(self.name)}")
         if self.host is not None and self.placement is not None:
             raise InvalidSpec("placement", "give host or placement, not both")
         if self.host is None and self.placement is None and self.state is not DesiredState.ABSENT:
@@ -102,7 +107,7 @@ class SiteVM(Spec):
         if len(set(self.checkpoints)) != len(self.checkpoints):
             raise InvalidSpec("checkpoints", "lists a checkpoint twice")
 
-    @property
+    @functools.cached_property
     def vm_spec(self) -> VMSpec:
         """The neutral spec of this VM, converted from the Hyper-V spec when that is what was given."""
         if self.spec is not None:
@@ -130,6 +135,8 @@ class SiteSpec(Spec):
                 raise InvalidSpec(f"vms[{i}].name", f"{shown(vm.name)} is the name of vms[{first}] too")
             if vm.host is not None and vm.host not in hosts:
                 raise InvalidSpec(f"vms[{i}].host", f"{shown(vm.host)} is not a host of this site")
+            if vm.placement is not None and not hosts:
+                raise InvalidSpec(f"vms[{i}].placement", "this site has no hosts to place it on")
 
     def host(self, name: str) -> HostSpec:
         """The host called ``name``.
