@@ -420,3 +420,13 @@ def test_rename_refuses_bad_names_and_changes_nothing(
     if field is not None:
         assert err.value.field == field  # type: ignore[attr-defined]
     assert vm.snapshots.list() == before
+
+
+def test_a_snapshot_without_a_kind_follows_the_snapshot_mode(host: virtkit.Host, storage: Path) -> None:
+    vm = _create(host, storage)
+    taken = vm.snapshots.create("s1", kind=None)
+    assert taken.after is not None and taken.after.kind is virtkit.SnapshotKind.MEMORY
+    vm.configure(snapshot_mode="disabled")
+    with pytest.raises(virtkit.Conflict, match="snapshot_mode"):
+        vm.snapshots.create("s2", kind=None)
+    assert [s.name for s in vm.snapshots.list()] == ["s1"]

@@ -28,7 +28,7 @@ from virtkit.errors import AlreadyExists, Conflict, InvalidSpec, NotFound, Unsup
 from virtkit.models.change import Change
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
 from virtkit.models.state import VMInfo, VMState
-from virtkit.models.vm import AgentService
+from virtkit.models.vm import AgentService, SnapshotMode
 from virtkit.ops.agent import GuestAgent
 from virtkit.ops.blockers import refuse_blockers
 from virtkit.ops.external_snapshots import ExternalSteps
@@ -136,12 +136,15 @@ class Snapshots:
         self,
         name: str,
         *,
-        kind: SnapshotKind | str = SnapshotKind.MEMORY,
+        kind: SnapshotKind | str | None = SnapshotKind.MEMORY,
         description: str = "",
         fallback: bool = True,
         check: bool = False,
     ) -> Change[SnapshotInfo]:
         """Take snapshot ``name`` of the VM; ``after.kind`` says what was really taken.
+
+        ``kind=None`` takes what the VM's ``snapshot_mode`` says (Hyper-V's CheckpointType): ``memory``,
+        ``quiesced`` (falling back to memory), ``quiesced_only`` (no fallback); ``disabled`` refuses.
 
         ``quiesced`` needs a guest agent that answers, with its ``fs_freeze`` service on; without, it falls back to
         ``memory`` when ``fallback`` (Hyper-V's Production checkpoint), else it is refused (ProductionOnly). Of a VM
@@ -152,14 +155,16 @@ class Snapshots:
         :raises InvalidSpec: a bad name, kind or description, or an overlay file of a disk-only snapshot that
             exists already or would lie outside the storage roots.
         :raises AlreadyExists: a snapshot of that name exists with another kind.
-        :raises Conflict: the VM is saved, or in a transition.
+        :raises Conflict: the VM is saved, or in a transition; its snapshot_mode is disabled (``kind=None``).
         :raises Unsupported: the host cannot take this kind of snapshot of this VM; the message says why and what
             would work.
         """
         name = check_name("name", name)
+        check_flag("fallback", fallback)
+        if kind is None:
+            kind, fallback = self._by_mode(fallback)
         kind = _kind(kind)
         description = check_text("description", description)
-        check_flag("fallback", fallback)
         check_flag("check", check)
         target = f"{self._vm}/{name}"
         existing = self._snaps.get(name)
@@ -301,6 +306,15 @@ class Snapshots:
                 raise InvalidSpec("name", f"the overlay of snapshot {name}: {exc.reason}") from None
 
     # -- reverting and deleting ---------------------------------------------------------------------------------
+
+    def _by_mode(self, fallback: bool) -> tuple[SnapshotKind, bool]:
+        """The kind the VM's snapshot mode takes, and whether it may fall back to memory."""
+        mode = self._dom.spec().snapshot_mode
+        if mode is SnapshotMode.DISABLED:
+            raise Conflict(f"snapshot_mode: snapshots of {self._vm} are disabled; configure another snapshot_mode")
+        if mode is SnapshotMode.MEMORY:
+            return SnapshotKind.MEMORY, fallback
+        return SnapshotKind.QUIESCED, mode is SnapshotMode.QUIESCED
 
     def revert(self, name: str, *, check: bool = False) -> Change[VMInfo]:
         """Bring the VM back to snapshot ``name``: its disks, and its memory and power state when it has them
