@@ -49,7 +49,7 @@ from virtkit.models.migration import (
 from virtkit.models.nic import NicKind, NicModel, NicSpec
 from virtkit.models.results import DrainIncomplete, DrainResult, MigrationResult
 from virtkit.models.snapshot import SnapshotInfo, SnapshotKind, SnapshotNode
-from virtkit.models.state import VMInfo, VMState
+from virtkit.models.state import VMInfo, VMState, VMStatus
 from virtkit.models.vm import Accel, BootDevice, Firmware, KernelBoot, Machine, VMSpec
 from virtkit.ops.agent import GuestAgent
 from virtkit.ops.cpu import cpu_baseline
@@ -121,6 +121,7 @@ __all__ = [
     "VMInfo",
     "VMSpec",
     "VMState",
+    "VMStatus",
     "VMsStopped",
     "VirtkitError",
     "connect",

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from virtkit.models.vm import Accel
 
-__all__ = ["VMInfo", "VMState"]
+__all__ = ["VMInfo", "VMState", "VMStatus"]
 
 
 class VMState(StrEnum):
@@ -39,4 +39,20 @@ class VMInfo:
     persistent: bool
     autostart: bool
     managed_save: bool
+    host: str
+
+
+@dataclasses.dataclass(frozen=True)
+class VMStatus:
+    """A VM in a host's bulk listing (:meth:`virtkit.Host.statuses`): its state, and its resources where the host
+    reports them in bulk (``None`` where it does not: libvirt's test driver). The state is the one
+    :meth:`virtkit.VM.info` reads; the accelerator is not listed (it is in each VM's definition)."""
+
+    name: str
+    uuid: str
+    state: VMState
+    reason: str
+    vcpus: int | None
+    memory: int | None
+    max_memory: int | None
     host: str

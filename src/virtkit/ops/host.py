@@ -18,7 +18,7 @@ from virtkit.errors import AlreadyExists, InvalidSpec, NotFound, Unsupported
 from virtkit.models.change import Change
 from virtkit.models.cpu import CPUModel
 from virtkit.models.events import LifecycleEvent
-from virtkit.models.state import VMInfo, VMState
+from virtkit.models.state import VMInfo, VMState, VMStatus
 from virtkit.models.vm import Accel, VMSpec
 from virtkit.ops import saved
 from virtkit.ops.agent import GuestAgent
@@ -114,6 +114,18 @@ class Host:
             return False
         return True
 
+    def canonical(self, spec: VMSpec | Mapping[str, Any]) -> VMSpec:
+        """``spec`` as this host would define it, with every default it fills in (accelerator, machine, CPU...):
+        what :meth:`VM.spec` reads back after :meth:`create`. Comparing it with a VM's spec says whether they differ.
+
+        :raises InvalidSpec: a bad spec.
+        :raises Unsupported: the spec asks for an accelerator this host does not have.
+        """
+        spec = VMSpec.from_dict(spec) if isinstance(spec, Mapping) else spec
+        if not isinstance(spec, VMSpec):
+            raise InvalidSpec("spec", f"must be a VMSpec or a mapping of its fields, not {type(spec).__name__}")
+        return self._backend.canonical(spec, self._backend.resolve_accel(spec.accel))
+
     def close(self) -> None:
         """Close the connection (and the SSH connection, if any)."""
         try:
@@ -142,6 +154,12 @@ class Host:
     def list(self) -> builtins.list[VM]:
         """Every VM on the host (one listing call)."""
         return [VM(self._backend, d, self._storage) for d in self._backend.domains()]
+
+    def statuses(self) -> builtins.list[VMStatus]:
+        """Every VM on the host with its state and resources, read in bulk: a constant number of calls however
+        many VMs there are (:meth:`list` then :meth:`VM.info` makes several per VM). Each state is the one
+        :meth:`VM.info` reads; memory and vCPUs are ``None`` where the host does not report them in bulk."""
+        return builtins.list(self._backend.statuses())
 
     def subscribe(self, callback: Callable[[LifecycleEvent], None]) -> Subscription:
         """Call ``callback`` with each lifecycle event (started, suspended, stopped...) of any VM on the host.

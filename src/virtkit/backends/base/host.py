@@ -15,6 +15,7 @@ from virtkit.backends.base.migration import MigrationBackend
 from virtkit.models.cpu import CPUModel
 from virtkit.models.events import LifecycleEvent
 from virtkit.models.snapshot import SavedImage
+from virtkit.models.state import VMStatus
 from virtkit.models.vm import Accel, VMSpec
 
 __all__ = ["HostBackend", "Subscription"]
@@ -53,6 +54,9 @@ class HostBackend(Protocol):
 
     def domains(self) -> Sequence[DomainBackend]:
         """Every VM defined or running on the host."""
+
+    def statuses(self) -> Sequence[VMStatus]:
+        """Every VM's state and resources in one bulk read (a constant number of calls, not one per VM)."""
 
     def define(self, spec: VMSpec, accel: Accel, *, new: bool = False) -> DomainBackend:
         """Define (persistently) a VM from ``spec`` under the resolved ``accel``; ``new`` says the caller knows no

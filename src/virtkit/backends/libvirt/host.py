@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import libvirt
 
-from virtkit.backends.libvirt import cpu, design, saved
+from virtkit.backends.libvirt import cpu, design, saved, states
 from virtkit.backends.libvirt.domain import LibvirtDomain
 from virtkit.backends.libvirt.errors import libvirt_errors, retry_transient, translate
 from virtkit.backends.libvirt.events import EventSubscription, ensure_event_loop
@@ -21,6 +21,7 @@ from virtkit.errors import HostUnavailable, NotFound
 from virtkit.models.cpu import CPUModel
 from virtkit.models.events import LifecycleEvent
 from virtkit.models.snapshot import SavedImage
+from virtkit.models.state import VMState, VMStatus
 from virtkit.models.vm import Accel, VMSpec
 
 __all__ = ["DEFAULT_STORAGE_ROOTS", "LibvirtHost"]
@@ -31,6 +32,15 @@ DEFAULT_STORAGE_ROOTS = (Path("/var/lib/libvirt/images"), Path("/var/lib/virtkit
 # Keepalive: a probe every 5 s, the connection declared dead after 3 unanswered (libvirt's own defaults for virsh).
 _KEEPALIVE_INTERVAL = 5
 _KEEPALIVE_COUNT = 3
+
+
+#: What a bulk listing reads of each VM: its state, memory (balloon) and vCPUs.
+_STATUS_STATS = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU
+
+
+def _has_job(dom: libvirt.virDomain) -> bool:
+    """Whether a job (a migration, a save...) runs on ``dom``."""
+    return bool(dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE)
 
 
 def _silence_libvirt(_ctx: object, _err: object) -> None:
@@ -213,6 +223,33 @@ class LibvirtHost:
         """Every VM defined or running on the host, in one ``listAllDomains`` call."""
         with libvirt_errors(f"list the VMs of {self._uri}"):
             return [LibvirtDomain(d, self._uri) for d in self.conn.listAllDomains(0)]
+
+    @retry_transient
+    def statuses(self) -> list[VMStatus]:
+        """Every VM's state and resources: one ``getAllDomainStats`` call, one listing of the VMs with saved
+        memory, and a job query for each VM paused for a migration (rare)."""
+        with libvirt_errors(f"list the VMs of {self._uri}"):
+            conn = self.conn
+            stats = conn.getAllDomainStats(_STATUS_STATS, 0)
+            saved = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)}
+            return [self._status(dom, fields, dom.UUIDString() in saved) for dom, fields in stats]
+
+    def _status(self, dom: libvirt.virDomain, fields: dict[str, int], managed_save: bool) -> VMStatus:
+        state, reason = fields["state.state"], fields["state.reason"]
+        vm_state = states.to_state(state, reason, managed_save=managed_save)
+        if vm_state is VMState.MIGRATING and not _has_job(dom):
+            vm_state = VMState.PAUSED  # as LibvirtDomain.info: restored paused, no job runs
+        current, maximum = fields.get("balloon.current"), fields.get("balloon.maximum")
+        return VMStatus(
+            name=dom.name(),
+            uuid=dom.UUIDString(),
+            state=vm_state,
+            reason=states.reason_name(state, reason),
+            vcpus=fields.get("vcpu.current"),
+            memory=None if current is None else current * 1024,
+            max_memory=None if maximum is None else maximum * 1024,
+            host=self._uri,
+        )
 
     def define(self, spec: VMSpec, accel: Accel, *, new: bool = False) -> LibvirtDomain:
         """Define ``spec`` persistently under the resolved ``accel``; an existing definition is updated in place
