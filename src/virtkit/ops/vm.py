@@ -120,6 +120,47 @@ class VM:
             raise
         return Change("update", self.name, before, self._dom.spec())
 
+    def set_resources(
+        self, *, memory: int | str | None = None, vcpus: int | None = None, check: bool = False
+    ) -> Change[VMSpec]:
+        """Change the memory (a size: ``1GiB``, or bytes) and/or the vCPUs, within the VM's ``max_memory`` and
+        ``max_vcpus``: on a running or paused VM live (memory through the balloon, vCPUs by hot-plug) and in its
+        definition at once; on a stopped VM in its definition (as :meth:`update`). The same values again change
+        nothing.
+
+        :raises InvalidSpec: a bad value, or one above its maximum (field ``memory`` or ``vcpus``; raising a
+            maximum needs the VM off: :meth:`update`).
+        :raises Conflict: the VM is saved, crashed or in a transition.
+        """
+        check_flag("check", check)
+        before = self._dom.spec()
+        given = {k: v for k, v in (("memory", memory), ("vcpus", vcpus)) if v is not None}
+        alone = VMSpec.from_dict({"name": self.name, **given})  # each value checked, named by its field
+        new_memory = alone.memory if memory is not None else before.memory
+        new_vcpus = alone.vcpus if vcpus is not None else before.vcpus
+        if new_memory > before.effective_max_memory:
+            raise InvalidSpec(
+                "memory", f"{shown(memory)} is above max_memory; raising the maximum needs the VM off (update)"
+            )
+        if new_vcpus > before.effective_max_vcpus:
+            raise InvalidSpec("vcpus", f"{vcpus} is above max_vcpus; raising the maximum needs the VM off (update)")
+        wanted = dataclasses.replace(before, memory=new_memory, vcpus=new_vcpus)
+        if wanted == before:
+            return Change("set-resources", self.name, before, before, check)
+        refuse_if_migrating(self._dom.uuid, self.name, "change the resources of")
+        state = self._dom.info().state
+        if state is VMState.STOPPED:
+            return dataclasses.replace(self.update(wanted, check=check), action="set-resources")
+        if state not in (VMState.RUNNING, VMState.PAUSED):
+            raise Conflict(f"cannot change the resources of {self.name}: it is {state.value}")
+        if check:
+            return Change("set-resources", self.name, before, wanted, check=True)
+        self._dom.set_resources(
+            memory=wanted.memory if wanted.memory != before.memory else None,
+            vcpus=wanted.vcpus if wanted.vcpus != before.vcpus else None,
+        )
+        return Change("set-resources", self.name, before, self._dom.spec())
+
     def configure(
         self,
         *,

@@ -80,6 +80,10 @@ class DomainBackend(Protocol):
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot metadata and NVRAM."""
 
+    def set_resources(self, *, memory: int | None, vcpus: int | None) -> None:
+        """Set the memory (bytes) and vCPUs of the running VM and its persistent definition, within their maxima;
+        ``None`` leaves one as it is."""
+
     def set_policy(self, spec: VMSpec) -> None:
         """Write ``spec``'s description, snapshot mode, host-stop action and agent services, to the persistent
         definition and the running VM alike."""

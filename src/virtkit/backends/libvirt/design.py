@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AGENT_CHANNEL",
     "ARCH",
+    "BALLOON_MODEL",
     "ENLIGHTENMENTS",
     "FEATURES",
     "IMPLIED_PCI_DEVICES",
@@ -64,9 +65,12 @@ ENLIGHTENMENTS: dict[Accel, tuple[str, ...]] = {
 #: How often a guest spins on a lock before it tells the hypervisor (the retries Hyper-V itself suggests).
 SPINLOCK_RETRIES = 8191
 
-#: No balloon in a new definition unless Dynamic Memory asks for one: it costs a device and a guest driver for
-#: nothing. (QEMU domains get a virtio balloon when the definition names none.)
+#: No balloon in a new definition unless its memory may change while it runs (``max_memory`` above ``memory``,
+#: Hyper-V's Dynamic Memory): it costs a device and a guest driver for nothing. (QEMU domains get a virtio balloon
+#: when the definition names none.)
 MEMBALLOON_MODEL = "none"
+#: The balloon of a VM whose memory changes while it runs.
+BALLOON_MODEL = "virtio"
 
 #: Disks on the ``scsi`` bus sit on one virtio-scsi controller (Hyper-V's synthetic SCSI controller).
 SCSI_CONTROLLER_MODEL = "virtio-scsi"

@@ -66,6 +66,30 @@ class LibvirtDomain:
         """
         return domain_xml.parse(self.xml())
 
+    def set_resources(self, *, memory: int | None, vcpus: int | None) -> None:
+        """Memory through the balloon and vCPUs by hot-plug: the definition first, then the running VM; if the
+        running VM refuses, the definition is set back (``setMemoryFlags``/``setVcpusFlags``).
+
+        :raises VirtkitError: translated from libvirt (a guest without a balloon device, a machine without vCPU
+            hot-plug).
+        """
+        was = self.spec()
+        config, live = libvirt.VIR_DOMAIN_AFFECT_CONFIG, libvirt.VIR_DOMAIN_AFFECT_LIVE
+        changes = (
+            ("memory", self._dom.setMemoryFlags, memory, was.memory, 1024),
+            ("vCPUs", self._dom.setVcpusFlags, vcpus, was.vcpus, 1),
+        )
+        for what, setter, value, old, unit in changes:
+            if value is None:
+                continue
+            with libvirt_errors(self._what(f"change the {what} of")):
+                setter(value // unit, config)
+                try:
+                    setter(value // unit, live)
+                except libvirt.libvirtError:
+                    setter(old // unit, config)
+                    raise
+
     def set_policy(self, spec: VMSpec) -> None:
         """Write ``spec``'s description, snapshot mode, host-stop action and agent services to the persistent
         definition and, while it runs, to the running VM, at once (libvirt's metadata calls: no restart).

@@ -300,6 +300,8 @@ def render(spec: VMSpec, accel: Accel, *, base: str | None = None) -> ET.Element
         dom.requested_accel = spec.accel
     dom.memory = spec.effective_max_memory
     dom.current_memory = spec.memory
+    if spec.effective_max_memory > spec.memory:  # memory that changes while the VM runs: through a balloon
+        dom.memballoon.model = design.BALLOON_MODEL
     dom.vcpu = spec.effective_max_vcpus
     dom.vcpu_current = spec.vcpus if spec.vcpus != spec.effective_max_vcpus else None
     dom.machine = spec.machine
