@@ -6,6 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from virtkit.errors import InvalidSpec
 from virtkit.models.disk import DiskSpec
 from virtkit.models.state import VMState
 from virtkit.models.vm import VMSpec
@@ -229,3 +232,47 @@ def test_any_change_to_a_saved_vm_needs_it_off_and_a_stopped_one_takes_any() -> 
         ("memory 1GiB -> 2GiB", False),
         (f"disk {DISK} on virtio", False),
     ]
+
+
+def test_a_disk_removed_from_a_vm_that_moves_is_detached_on_its_old_host_first() -> None:
+    site = _site({**_web(), "host": "h2"})
+    seen = _seen(site, disks=(DiskSpec(path=Path("/srv/old.qcow2")),))
+    p = plan(site, Observed({"h1": [seen], "h2": []}))
+    assert _actions(p) == [(Action.DETACH, "h1", "web1"), (Action.MIGRATE, "h2", "web1")]
+    assert p.steps[1].source == "h1" and p.steps[0].disk == seen.spec.disks[0]
+    assert [s.phase for s in p] == sorted(s.phase for s in p) and p.steps[0].phase < p.steps[1].phase
+
+
+def test_placement_keeps_to_the_hosts_that_can_run_the_cpu_and_counts_all_their_memory() -> None:
+    site = _site({"name": "a", "placement": "least-memory", "spec": {}})
+    observed = Observed({"h1": [], "h2": []}, memory={"h1": 0, "h2": 8 * GiB}, eligible={"a": frozenset({"h2"})})
+    assert [s.host for s in plan(site, observed)] == ["h2", "h2"]
+    assert [s.host for s in plan(site, Observed({"h1": [], "h2": []}, memory={"h1": 8 * GiB}))] == ["h2", "h2"]
+    with pytest.raises(InvalidSpec, match=r"vms\[0\]\.placement: no host of this site can run the CPU of a"):
+        plan(site, Observed({"h1": [], "h2": []}, eligible={"a": frozenset()}))
+
+
+def test_revert_to_comes_last_and_only_when_another_checkpoint_is_current() -> None:
+    new = _site({**_web(), "checkpoints": ["a", "b"], "revert_to": "a"})
+    p = plan(new, Observed({"h1": []}))
+    assert [(s.action, s.detail) for s in p][-3:] == [
+        (Action.CHECKPOINT, "a"),
+        (Action.CHECKPOINT, "b"),
+        (Action.REVERT, "a"),
+    ]
+    last = _site({**_web(), "checkpoints": ["a", "b"], "revert_to": "b"})
+    assert Action.REVERT not in [s.action for s in plan(last, Observed({"h1": []}))]
+    at_a = dataclasses.replace(_seen(new), checkpoints=("a", "b"), current="a")
+    assert not plan(new, Observed({"h1": [at_a]}))
+    at_b = dataclasses.replace(at_a, current="b")
+    assert plan(new, Observed({"h1": [at_b]})).steps == (Step(Action.REVERT, "h1", "web1", "a"),)
+
+
+def test_the_desired_spec_the_observer_gives_is_what_is_compared() -> None:
+    site = _site(_web())
+    written = dataclasses.replace(site.vms[0].vm_spec, description="filled in by the host")
+    assert not plan(
+        site, Observed({"h1": [_seen(site, description="filled in by the host")]}, desired={"web1": written})
+    )
+    (step,) = plan(site, Observed({"h1": [_seen(site, description="filled in by the host")]}))
+    assert step.action is Action.UPDATE and step.field == "description" and step.spec == site.vms[0].vm_spec

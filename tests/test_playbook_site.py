@@ -58,7 +58,7 @@ def test_json_schema_maps_host_names_to_hosts() -> None:
     assert hosts["additionalProperties"]["required"] == ["uri"]
     vm = schema["properties"]["vms"]["items"]
     assert vm["properties"]["state"]["enum"] == ["running", "stopped", "paused", "saved", "absent"]
-    assert {"name", "spec", "hyperv", "state", "host", "placement", "checkpoints"} == set(vm["properties"])
+    assert {"name", "spec", "hyperv", "state", "host", "placement", "checkpoints", "revert_to"} == set(vm["properties"])
 
 
 @pytest.mark.parametrize(
@@ -151,3 +151,8 @@ def test_host_lookup_refuses_an_unknown_name() -> None:
     assert site.host("h2").uri == "test:///default"
     with pytest.raises(InvalidSpec):
         site.host("h3")
+
+
+def test_the_lab_site_example_loads() -> None:
+    site = SiteSpec.from_file(EXAMPLE.with_name("lab-site.yml"))
+    assert [h.name for h in site.hosts] == ["host1", "host2"] and [v.name for v in site.vms] == ["site1", "site2"]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
+from virtkit.cli.apply import apply
 from virtkit.cli.common import check_option, console, json_option, out, uri_option
 from virtkit.cli.common import errors as _errors
 from virtkit.cli.common import print_change as _print_change
@@ -461,6 +462,7 @@ def demo(keep: bool, spec_file: Path | None) -> None:
         sys.exit(run_demo(keep=keep, spec_file=spec_file, console=out))
 
 
+cli.add_command(apply)
 cli.add_command(hyperv)
 cli.add_command(snapshot)
 cli.add_command(disk)

@@ -9,8 +9,8 @@ removed is hot-plugged (virtio and SCSI; QEMU cannot hot-plug IDE or SATA). Any 
 with ``needs_off`` set: whoever applies the plan decides whether to stop the VM for it.
 
 Steps come in phases, and in site order within a phase: disks detached, VMs that should be absent stopped and
-deleted (freeing memory and names), migrations, definitions, updates, disks attached, state changes, checkpoints. So
-a VM is defined before it starts and migrated before its state changes on its new host.
+deleted (freeing memory and names), migrations, definitions, updates, disks attached, state changes, checkpoints,
+reverts. So a VM is defined before it starts and migrated before its state changes on its new host.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from virtkit.errors import InvalidSpec
 from virtkit.models.disk import DiskBus, DiskSpec
 from virtkit.models.state import VMState
 from virtkit.models.vm import VMSpec
@@ -44,30 +45,44 @@ class Action(StrEnum):
     DELETE = "delete"
     MIGRATE = "migrate"
     CHECKPOINT = "checkpoint"
+    REVERT = "revert"
 
 
 @dataclasses.dataclass(frozen=True)
 class ObservedVM:
-    """A VM as its host reports it: name, power state, spec and the names of its checkpoints."""
+    """A VM as its host reports it: name, power state, spec, the names of its checkpoints and the current one."""
 
     name: str
     state: VMState
     spec: VMSpec
     checkpoints: tuple[str, ...] = ()
+    current: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Observed:
-    """What each host of a site holds now: host name -> its VMs. A host left out holds no VMs."""
+    """What each host of a site holds now: host name -> its VMs. A host left out holds no VMs.
+
+    An observer that reads hosts fills the rest too: ``memory``, the memory of *all* the VMs of a host (the site's
+    and others), for placement; ``eligible``, for a VM to be placed, the hosts that can run its CPU; ``desired``,
+    a site VM's spec as the host it is planned on writes it (defaults filled in), so that it compares with what
+    the host reports. Each falls back to what ``hosts`` and the site say.
+    """
 
     hosts: Mapping[str, Sequence[ObservedVM]] = dataclasses.field(default_factory=dict)
+    memory: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    eligible: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    desired: Mapping[str, VMSpec] = dataclasses.field(default_factory=dict)
 
     def find(self, name: str) -> list[tuple[str, ObservedVM]]:
         """Every host that holds a VM called ``name``, with that VM, by host name."""
         return [(h, vm) for h in sorted(self.hosts) for vm in self.hosts[h] if vm.name == name]
 
     def committed_memory(self, host: str) -> int:
-        """The memory of the VMs observed on ``host``, in bytes."""
+        """The memory of the VMs on ``host``, in bytes: ``memory[host]`` when the observer read it, else the sum
+        over the VMs observed there."""
+        if host in self.memory:
+            return self.memory[host]
         return sum(vm.spec.memory for vm in self.hosts.get(host, ()))
 
 
@@ -83,6 +98,18 @@ class Step:
     vm: str
     detail: str = ""
     needs_off: bool = False
+    #: What applying the step needs (not compared: two steps are equal when they say the same): the VM's desired
+    #: spec (define, update, attach, detach), the disk (attach, detach), the field an update changes (empty for a
+    #: disk's), the host a migration leaves, and the state the VM was observed in.
+    spec: VMSpec | None = dataclasses.field(default=None, compare=False, repr=False)
+    disk: DiskSpec | None = dataclasses.field(default=None, compare=False, repr=False)
+    field: str = dataclasses.field(default="", compare=False, repr=False)
+    source: str = dataclasses.field(default="", compare=False, repr=False)
+    observed: VMState | None = dataclasses.field(default=None, compare=False, repr=False)
+    #: The step's phase (see the module's docstring): steps of one phase may run at once on different hosts.
+    phase: int = dataclasses.field(default=0, compare=False, repr=False)
+    #: A stop that powers the VM off at once, without asking the guest (it is about to be deleted).
+    hard: bool = dataclasses.field(default=False, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +129,7 @@ class Plan:
 
 
 #: The order of phases (see the module's docstring); a step's phase is where it is created, not its action alone.
-_DETACH, _STOP_ABSENT, _DELETE, _MIGRATE, _DEFINE, _UPDATE, _ATTACH, _STATE, _CHECKPOINT = range(9)
+_DETACH, _STOP_ABSENT, _DELETE, _MIGRATE, _DEFINE, _UPDATE, _ATTACH, _STATE, _CHECKPOINT, _REVERT = range(10)
 
 #: Buses QEMU can hot-plug a disk on.
 _HOTPLUG_BUSES = frozenset({DiskBus.VIRTIO, DiskBus.SCSI})
@@ -123,41 +150,60 @@ def plan(site: SiteSpec, observed: Observed) -> Plan:
     """
     phased: list[tuple[int, int, Step]] = []
     committed = {h.name: observed.committed_memory(h.name) for h in site.hosts}
-    for vm in site.vms:
-        for phase, step in _vm_steps(vm, observed, committed):
+    for i, vm in enumerate(site.vms):
+        for phase, step in _vm_steps(vm, observed, committed, f"vms[{i}]"):
             phased.append((phase, len(phased), step))
-    return Plan(tuple(step for _, _, step in sorted(phased, key=lambda p: (p[0], p[1]))))
+    ordered = sorted(phased, key=lambda p: (p[0], p[1]))
+    return Plan(tuple(dataclasses.replace(step, phase=phase) for phase, _, step in ordered))
 
 
-def _vm_steps(vm: SiteVM, observed: Observed, committed: dict[str, int]) -> list[tuple[int, Step]]:
+def _vm_steps(vm: SiteVM, observed: Observed, committed: dict[str, int], where: str) -> list[tuple[int, Step]]:
     found = observed.find(vm.name)
     if vm.state is DesiredState.ABSENT:
         steps: list[tuple[int, Step]] = []
         for host, there in found:
             if there.state not in _OFF:
-                steps.append((_STOP_ABSENT, Step(Action.STOP, host, vm.name, "before deleting it")))
-            steps.append((_DELETE, Step(Action.DELETE, host, vm.name)))
+                stop = Step(Action.STOP, host, vm.name, "hard, before deleting it", observed=there.state, hard=True)
+                steps.append((_STOP_ABSENT, stop))
+            steps.append((_DELETE, Step(Action.DELETE, host, vm.name, observed=there.state)))
         return steps
-    desired = vm.vm_spec
+    desired = observed.desired.get(vm.name, vm.vm_spec)
     current = next(((h, v) for h, v in found if h == vm.host), found[0] if found else None)
     if current is None:
-        host = vm.host or min(committed, key=lambda h: (committed[h], h))
+        host = vm.host or _place(vm.name, observed, committed, where)
         committed[host] = committed.get(host, 0) + desired.memory
-        steps = [(_DEFINE, Step(Action.DEFINE, host, vm.name, _summary(desired)))]
+        steps = [(_DEFINE, Step(Action.DEFINE, host, vm.name, _summary(desired), spec=desired))]
         steps += [(_STATE, s) for s in _state_steps(host, vm.name, VMState.STOPPED, vm.state)]
         steps += [(_CHECKPOINT, Step(Action.CHECKPOINT, host, vm.name, c)) for c in vm.checkpoints]
+        if vm.revert_to is not None and vm.revert_to != (vm.checkpoints[-1] if vm.checkpoints else None):
+            steps.append((_REVERT, Step(Action.REVERT, host, vm.name, vm.revert_to)))
         return steps
     source, there = current
     host = vm.host or source
     steps = []
     if host != source:
-        steps.append((_MIGRATE, Step(Action.MIGRATE, host, vm.name, f"{source} -> {host}")))
-    steps += _spec_steps(host, vm.name, desired, there)
+        steps.append(
+            (_MIGRATE, Step(Action.MIGRATE, host, vm.name, f"{source} -> {host}", source=source, observed=there.state))
+        )
+    steps += _spec_steps(host, source, vm.name, desired, there)
     steps += [(_STATE, s) for s in _state_steps(host, vm.name, there.state, vm.state)]
     steps += [
         (_CHECKPOINT, Step(Action.CHECKPOINT, host, vm.name, c)) for c in vm.checkpoints if c not in there.checkpoints
     ]
+    missing = [c for c in vm.checkpoints if c not in there.checkpoints]
+    at = missing[-1] if missing else there.current  # taking a checkpoint makes it the current one
+    if vm.revert_to is not None and vm.revert_to != at:
+        steps.append((_REVERT, Step(Action.REVERT, host, vm.name, vm.revert_to)))
     return steps
+
+
+def _place(name: str, observed: Observed, committed: dict[str, int], where: str) -> str:
+    """The host with the least committed memory among those that can run the VM (all, if the observer did not
+    say); ties go to the first by name."""
+    hosts = [h for h in committed if name not in observed.eligible or h in observed.eligible[name]]
+    if not hosts:
+        raise InvalidSpec(f"{where}.placement", f"no host of this site can run the CPU of {name}")
+    return min(hosts, key=lambda h: (committed[h], h))
 
 
 def _summary(spec: VMSpec) -> str:
@@ -187,8 +233,9 @@ def _state_steps(host: str, name: str, now: VMState, want: DesiredState) -> list
     return first
 
 
-def _spec_steps(host: str, name: str, desired: VMSpec, there: ObservedVM) -> list[tuple[int, Step]]:
-    """Updates, attaches and detaches that make ``there.spec`` what ``desired`` asks; what matches gives none."""
+def _spec_steps(host: str, source: str, name: str, desired: VMSpec, there: ObservedVM) -> list[tuple[int, Step]]:
+    """Updates, attaches and detaches that make ``there.spec`` what ``desired`` asks; what matches gives none.
+    Detaches run on ``source``, before a migration (less to move); the rest on ``host``, after it."""
     actual = there.spec
     desired = desired.adopt_generated(actual)
     steps: list[tuple[int, Step]] = []
@@ -200,8 +247,9 @@ def _spec_steps(host: str, name: str, desired: VMSpec, there: ObservedVM) -> lis
             continue
         mark, off = _how(there.state, "live", live=_live(f.name, desired, actual))
         detail = f"{f.name} {_shown(f.name, have)} -> {_shown(f.name, want)}{mark}"
-        steps.append((_UPDATE, Step(Action.UPDATE, host, name, detail, needs_off=off)))
-    steps += _disk_steps(host, name, desired.disks, actual.disks, there.state)
+        step = Step(Action.UPDATE, host, name, detail, off, spec=desired, field=f.name, observed=there.state)
+        steps.append((_UPDATE, step))
+    steps += _disk_steps(host, source, name, desired, actual.disks, state=there.state)
     return steps
 
 
@@ -239,23 +287,26 @@ def _shown(field: str, value: Any) -> str:
 
 
 def _disk_steps(
-    host: str, name: str, desired: tuple[DiskSpec, ...], actual: tuple[DiskSpec, ...], state: VMState
+    host: str, source: str, name: str, spec: VMSpec, actual: tuple[DiskSpec, ...], *, state: VMState
 ) -> list[tuple[int, Step]]:
     """Disks are matched by path: one only in the site is attached, one only on the host detached, one on both
     whose other fields differ is an update that needs the VM off. ``size`` says how large a new image is made; an
     existing disk is not resized here, so it is not compared."""
+    desired = spec.disks
     have = {d.path: d for d in actual}
     want = {d.path: d for d in desired}
     steps: list[tuple[int, Step]] = []
     for d in actual:
         if d.path not in want:
             mark, off = _how(state, "hot-plug", live=d.bus in _HOTPLUG_BUSES)
-            steps.append((_DETACH, Step(Action.DETACH, host, name, _disk(d) + mark, needs_off=off)))
+            step = Step(Action.DETACH, source, name, _disk(d) + mark, off, spec=spec, disk=d, observed=state)
+            steps.append((_DETACH, step))
     for d in desired:
         old = have.get(d.path)
         if old is None:
             mark, off = _how(state, "hot-plug", live=d.bus in _HOTPLUG_BUSES)
-            steps.append((_ATTACH, Step(Action.ATTACH, host, name, _disk(d) + mark, needs_off=off)))
+            step = Step(Action.ATTACH, host, name, _disk(d) + mark, off, spec=spec, disk=d, observed=state)
+            steps.append((_ATTACH, step))
             continue
         new = dataclasses.replace(
             d,
@@ -268,7 +319,7 @@ def _disk_steps(
             fields = [f.name for f in dataclasses.fields(DiskSpec) if getattr(new, f.name) != getattr(old, f.name)]
             mark, off = _how(state, "live", live=False)
             detail = f"disk {d.path}: {', '.join(fields)}{mark}"
-            steps.append((_UPDATE, Step(Action.UPDATE, host, name, detail, needs_off=off)))
+            steps.append((_UPDATE, Step(Action.UPDATE, host, name, detail, off, spec=spec, disk=d, observed=state)))
     return steps
 
 

@@ -13,9 +13,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from virtkit.playbook.plan import Action, Plan, Step
 
-__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_NONE", "exit_code", "render", "render_step"]
+if TYPE_CHECKING:
+    from virtkit.playbook.apply import StepResult
+
+__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_NONE", "exit_code", "render", "render_results", "render_step"]
 
 #: Nothing to do: the hosts are what the site says.
 EXIT_NONE = 0
@@ -34,6 +40,8 @@ def render_step(step: Step) -> str:
         return f"- delete {step.vm} on {step.host}"
     if step.action is Action.CHECKPOINT:
         return f"+ {step.vm}: checkpoint {step.detail}"
+    if step.action is Action.REVERT:
+        return f"~ {step.vm}: revert to checkpoint {step.detail}"
     if step.action is Action.UPDATE:
         return f"~ {step.vm}: {step.detail}"
     if step.action in (Action.ATTACH, Action.DETACH, Action.MIGRATE):
@@ -60,3 +68,27 @@ def exit_code(plan: Plan, *, failed: bool = False) -> int:
     if failed:
         return EXIT_ERROR
     return EXIT_CHANGES if plan else EXIT_NONE
+
+
+def render_results(results: Sequence[StepResult]) -> str:
+    """Each step's line with what became of it (``done in 0.31 s``, ``FAILED: why``, ``held: why``, ``not run``),
+    and a last line that counts them; ``No changes.`` when there were none."""
+    if not results:
+        return "No changes.\n"
+    lines = []
+    counts: dict[str, int] = {}
+    for r in results:
+        status = r.status.value
+        counts[status] = counts.get(status, 0) + 1
+        if status == "done":
+            tail = f"done in {r.seconds:.2f} s"
+        elif status == "failed":
+            tail = f"FAILED: {r.error}"
+        elif status == "held":
+            tail = f"held: {r.error}"
+        else:
+            tail = "not run"
+        lines.append(f"{render_step(r.step)}: {tail}")
+    order = ("done", "held", "failed", "not-run")
+    lines.append("Applied: " + ", ".join(f"{counts[k]} {k}" for k in order if k in counts) + ".")
+    return "\n".join(lines) + "\n"

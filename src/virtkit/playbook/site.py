@@ -20,11 +20,12 @@ from virtkit.errors import InvalidSpec
 from virtkit.hyperv.spec import HyperVSpec
 from virtkit.models._fields import Spec, dump, json_schema, load, normalize, spec_field
 from virtkit.models._yaml import read_file, read_yaml
+from virtkit.models.migration import MigrationMode
 from virtkit.models.vm import VMSpec
 from virtkit.remote.config import SSHConfig
 from virtkit.validate import check_name, shown
 
-__all__ = ["MAX_HOSTS", "MAX_SITE_VMS", "DesiredState", "HostSpec", "Placement", "SiteSpec", "SiteVM"]
+__all__ = ["MAX_HOSTS", "MAX_SITE_VMS", "DesiredState", "HostSpec", "Placement", "SiteOptions", "SiteSpec", "SiteVM"]
 
 #: The most hosts a site file may name.
 MAX_HOSTS = 256
@@ -68,6 +69,34 @@ class HostSpec(Spec):
 
 
 @dataclasses.dataclass(frozen=True)
+class SiteOptions(Spec):
+    """How the site's plans are carried out."""
+
+    migration: MigrationMode = spec_field(
+        "how a running VM moves to the host the file names: live (shared storage), live-storage or quick; a VM "
+        "that is off moves offline",
+        default=MigrationMode.LIVE,
+    )
+    shared_storage: tuple[Path, ...] = spec_field(
+        "directories every host sees at the same path (for live migration)", default=(), max_items=64
+    )
+    shutdown_timeout: float = spec_field(
+        "seconds a guest has to power off when asked before it is powered off hard",
+        default=60.0,
+        minimum=0,
+        maximum=3600,
+    )
+    keep_disks: bool = spec_field(
+        "an absent VM keeps its disk images (by default they are deleted with it)", default=False
+    )
+
+    def __post_init__(self) -> None:
+        normalize(self)
+        if self.migration is MigrationMode.OFFLINE:
+            raise InvalidSpec("migration", "live, live-storage or quick: a VM that is off always moves offline")
+
+
+@dataclasses.dataclass(frozen=True)
 class SiteVM(Spec):
     """One VM of the site: what it is (``spec`` or ``hyperv``), its state, where it runs, its checkpoints.
 
@@ -82,6 +111,11 @@ class SiteVM(Spec):
     placement: Placement | None = spec_field("how to choose its host when host is not given", default=None)
     checkpoints: tuple[str, ...] = spec_field(
         "names of checkpoints that must exist", default=(), name=True, max_items=MAX_CHECKPOINTS
+    )
+    revert_to: str | None = spec_field(
+        "a checkpoint the VM is reverted to when it is not its current one (after its checkpoints are taken)",
+        default=None,
+        name=True,
     )
 
     def __post_init__(self) -> None:
@@ -122,6 +156,7 @@ class SiteSpec(Spec):
 
     hosts: tuple[HostSpec, ...] = spec_field("the hosts, by name", max_items=MAX_HOSTS)
     vms: tuple[SiteVM, ...] = spec_field("the VMs, in the order they are planned", default=(), max_items=MAX_SITE_VMS)
+    options: SiteOptions = spec_field("how plans are carried out", default_factory=SiteOptions)
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -163,7 +198,7 @@ class SiteSpec(Spec):
     def to_dict(self) -> dict[str, Any]:
         """Plain data that :meth:`from_dict` reads back to an equal site."""
         hosts = {h.name: {k: v for k, v in dump(h).items() if k != "name"} for h in self.hosts}
-        return {"hosts": hosts, "vms": dump(self.vms)}
+        return {"hosts": hosts, "vms": dump(self.vms), "options": dump(self.options)}
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
