@@ -196,3 +196,17 @@ def test_checkpoints_are_taken_once_and_a_revert_happens_once(two: dict[str, vir
     current = snaps.current()
     assert current is not None and current.name == "c1"
     assert not run(back, hosts=two).plan
+
+
+def test_memory_and_vcpus_of_a_running_vm_change_live(two: dict[str, virtkit.Host], storage: Path) -> None:
+    run(_site(storage, _vm(storage, "web1")), hosts=two)
+    uuid = two["h1"].get("web1").info().uuid
+    site = _site(storage, _vm(storage, "web1", spec={"memory": "384MiB", "vcpus": 2}))
+    report = run(site, hosts=two)
+    assert [(r.step.detail, r.status) for r in report.results] == [
+        ("vcpus 1 -> 2 (live)", StepStatus.DONE),
+        ("memory 256MiB -> 384MiB (live)", StepStatus.DONE),
+    ]
+    vm = two["h1"].get("web1")
+    assert (vm.info().uuid, vm.state, vm.spec().vcpus, vm.info().vcpus) == (uuid, VMState.RUNNING, 2, 2)
+    assert not run(site, hosts=two).plan

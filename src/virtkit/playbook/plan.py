@@ -134,6 +134,9 @@ _DETACH, _STOP_ABSENT, _DELETE, _MIGRATE, _DEFINE, _UPDATE, _ATTACH, _STATE, _CH
 #: Buses QEMU can hot-plug a disk on.
 _HOTPLUG_BUSES = frozenset({DiskBus.VIRTIO, DiskBus.SCSI})
 
+#: Each ceiling, and what it comes to when it is left out (the value it bounds).
+_CEILINGS = {"max_memory": "effective_max_memory", "max_vcpus": "effective_max_vcpus"}
+
 #: Observed states in which a VM is off: its definition may change without a restart.
 _OFF = frozenset({VMState.STOPPED, VMState.SAVED})
 
@@ -243,6 +246,8 @@ def _spec_steps(host: str, source: str, name: str, desired: VMSpec, there: Obser
         if f.name in ("name", "disks"):
             continue
         want, have = getattr(desired, f.name), getattr(actual, f.name)
+        if f.name in _CEILINGS:  # a ceiling left out is the value itself: compare what they come to
+            want, have = getattr(desired, _CEILINGS[f.name]), getattr(actual, _CEILINGS[f.name])
         if want == have:
             continue
         mark, off = _how(there.state, "live", live=_live(f.name, desired, actual))
@@ -270,9 +275,9 @@ def _how(state: VMState, how: str, *, live: bool) -> tuple[str, bool]:
 def _live(field: str, desired: VMSpec, actual: VMSpec) -> bool:
     """Whether ``field`` changes on a running VM: memory and vCPUs within the maxima the VM runs with."""
     if field == "memory":
-        return desired.memory <= actual.effective_max_memory and desired.max_memory == actual.max_memory
+        return desired.effective_max_memory == actual.effective_max_memory
     if field == "vcpus":
-        return desired.vcpus <= actual.effective_max_vcpus and desired.max_vcpus == actual.max_vcpus
+        return desired.effective_max_vcpus == actual.effective_max_vcpus
     return False
 
 
