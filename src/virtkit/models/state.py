@@ -42,7 +42,7 @@ class VMInfo:
     host: str
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class VMStatus:
     """A VM in a host's bulk listing (:meth:`virtkit.Host.statuses`): its state, and its resources where the host
     reports them in bulk (``None`` where it does not: libvirt's test driver). The state is the one

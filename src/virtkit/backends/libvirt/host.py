@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,12 @@ _KEEPALIVE_COUNT = 3
 
 #: What a bulk listing reads of each VM: its state, memory (balloon) and vCPUs.
 _STATUS_STATS = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU
+
+
+@functools.lru_cache(maxsize=256)
+def _state(state: int, reason: int, managed_save: bool) -> tuple[VMState, str]:
+    """The neutral state and the reason's word of a libvirt state and reason (a few dozen pairs: cached)."""
+    return states.to_state(state, reason, managed_save=managed_save), states.reason_name(state, reason)
 
 
 def _has_job(dom: libvirt.virDomain) -> bool:
@@ -231,25 +238,26 @@ class LibvirtHost:
         with libvirt_errors(f"list the VMs of {self._uri}"):
             conn = self.conn
             stats = conn.getAllDomainStats(_STATUS_STATS, 0)
-            saved = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)}
-            return [self._status(dom, fields, dom.UUIDString() in saved) for dom, fields in stats]
-
-    def _status(self, dom: libvirt.virDomain, fields: dict[str, int], managed_save: bool) -> VMStatus:
-        state, reason = fields["state.state"], fields["state.reason"]
-        vm_state = states.to_state(state, reason, managed_save=managed_save)
-        if vm_state is VMState.MIGRATING and not _has_job(dom):
-            vm_state = VMState.PAUSED  # as LibvirtDomain.info: restored paused, no job runs
-        current, maximum = fields.get("balloon.current"), fields.get("balloon.maximum")
-        return VMStatus(
-            name=dom.name(),
-            uuid=dom.UUIDString(),
-            state=vm_state,
-            reason=states.reason_name(state, reason),
-            vcpus=fields.get("vcpu.current"),
-            memory=None if current is None else current * 1024,
-            max_memory=None if maximum is None else maximum * 1024,
-            host=self._uri,
-        )
+            saved = {d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)}
+            out = []
+            for dom, fields in stats:
+                name = dom.name()
+                vm_state, reason = _state(fields["state.state"], fields["state.reason"], name in saved)
+                if vm_state is VMState.MIGRATING and not _has_job(dom):
+                    vm_state = VMState.PAUSED  # as LibvirtDomain.info: restored paused, no job runs
+                current, maximum = fields.get("balloon.current"), fields.get("balloon.maximum")
+                status = VMStatus(
+                    name,
+                    dom.UUIDString(),
+                    vm_state,
+                    reason,
+                    fields.get("vcpu.current"),
+                    None if current is None else current * 1024,
+                    None if maximum is None else maximum * 1024,
+                    self._uri,
+                )
+                out.append(status)
+            return out
 
     def define(self, spec: VMSpec, accel: Accel, *, new: bool = False) -> LibvirtDomain:
         """Define ``spec`` persistently under the resolved ``accel``; an existing definition is updated in place
