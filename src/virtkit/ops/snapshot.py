@@ -32,6 +32,7 @@ from virtkit.models.vm import AgentService, SnapshotMode
 from virtkit.ops.agent import GuestAgent
 from virtkit.ops.blockers import refuse_blockers
 from virtkit.ops.external_snapshots import ExternalSteps
+from virtkit.ops.migration.inflight import refuse_if_migrating
 from virtkit.ops.storage import HostStorage
 from virtkit.validate import check_flag, check_name, check_text, shown
 
@@ -166,6 +167,7 @@ class Snapshots:
         kind = _kind(kind)
         description = check_text("description", description)
         check_flag("check", check)
+        refuse_if_migrating(self._dom, self._vm, "take a snapshot of")
         target = f"{self._vm}/{name}"
         existing = self._snaps.get(name)
         if existing is not None:
@@ -330,6 +332,7 @@ class Snapshots:
         """
         check_flag("check", check)
         snap = self.get(name)
+        refuse_if_migrating(self._dom, self._vm, "revert")
         before = self._dom.info()
         if before.state not in _REVERT_FROM:
             hint = "; discard its saved state first" if before.state is VMState.SAVED else ""
@@ -364,6 +367,7 @@ class Snapshots:
         name = check_name("name", name)
         check_flag("children", children)
         check_flag("check", check)
+        refuse_if_migrating(self._dom, self._vm, "delete a snapshot of")
         target = f"{self._vm}/{name}"
         existing = self._snaps.get(name)
         if existing is None:

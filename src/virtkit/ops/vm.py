@@ -94,7 +94,7 @@ class VM:
         check_flag("check", check)
         if spec.name != self.name:
             raise InvalidSpec("name", f"{shown(spec.name)} is not {self.name}: renaming is not an update")
-        refuse_if_migrating(self._dom.uuid, self.name, "update")
+        refuse_if_migrating(self._dom, self.name, "update")
         before = self._dom.spec()
         accel = self._host.resolve_accel(spec.accel)
         wanted = self._host.canonical(spec, accel).adopt_generated(before)
@@ -147,7 +147,7 @@ class VM:
         wanted = dataclasses.replace(before, memory=new_memory, vcpus=new_vcpus)
         if wanted == before:
             return Change("set-resources", self.name, before, before, check)
-        refuse_if_migrating(self._dom.uuid, self.name, "change the resources of")
+        refuse_if_migrating(self._dom, self.name, "change the resources of")
         state = self._dom.info().state
         if state is VMState.STOPPED:
             return dataclasses.replace(self.update(wanted, check=check), action="set-resources")
@@ -195,7 +195,7 @@ class VM:
             raise Conflict(f"{self.name} has no guest agent channel: give it one (update with guest_agent) first")
         if wanted == before:
             return Change("configure", self.name, before, before, check)
-        refuse_if_migrating(self._dom.uuid, self.name, "configure")
+        refuse_if_migrating(self._dom, self.name, "configure")
         if check:
             return Change("configure", self.name, before, wanted, check=True)
         self._dom.set_policy(wanted)
@@ -223,7 +223,7 @@ class VM:
     ) -> Change[VMInfo]:
         """The shape of every lifecycle operation: read, decide, (act), read again."""
         check_flag("check", check)
-        refuse_if_migrating(self._dom.uuid, self.name, action)
+        refuse_if_migrating(self._dom, self.name, action)
         before = self._dom.info()
         if noop(before):
             return Change(action, self.name, before, before, check)
@@ -299,7 +299,7 @@ class VM:
         """
         check_flag("hard", hard)
         check_flag("check", check)
-        refuse_if_migrating(self._dom.uuid, self.name, "reboot")
+        refuse_if_migrating(self._dom, self.name, "reboot")
         before = self._dom.info()
         if before.state is not VMState.RUNNING:
             raise Conflict(f"cannot reboot {self.name}: it is {before.state.value}")
@@ -321,7 +321,7 @@ class VM:
         check_flag("check", check)
         if agent is not None:
             check_flag("agent", agent)
-        refuse_if_migrating(self._dom.uuid, self.name, "shut down")
+        refuse_if_migrating(self._dom, self.name, "shut down")
         before = self._dom.info()
         if before.state in _OFF:
             return Change("shutdown", self.name, before, before, check)
@@ -358,7 +358,7 @@ class VM:
         :raises Conflict: the VM is neither running nor paused, or is being migrated.
         """
         check_flag("check", check)
-        refuse_if_migrating(self._dom.uuid, self.name, "save")
+        refuse_if_migrating(self._dom, self.name, "save")
         return saved.save(self._host, self._dom, self._storage, path, check=check)
 
     def managed_save(self, *, check: bool = False) -> Change[VMInfo]:
@@ -368,7 +368,7 @@ class VM:
         :raises Conflict: the VM is neither running nor paused, is transient, or is being migrated.
         """
         check_flag("check", check)
-        refuse_if_migrating(self._dom.uuid, self.name, "save the state of")
+        refuse_if_migrating(self._dom, self.name, "save the state of")
         return saved.managed_save(self._dom, check=check)
 
     def discard_saved_state(self, *, check: bool = False) -> Change[VMInfo]:
@@ -431,7 +431,7 @@ class VM:
         check_flag("storage", storage)
         check_flag("force", force)
         check_flag("check", check)
-        refuse_if_migrating(self._dom.uuid, self.name, "delete")
+        refuse_if_migrating(self._dom, self.name, "delete")
         try:
             before = self._dom.info()
         except NotFound:

@@ -80,6 +80,10 @@ class DomainBackend(Protocol):
     def undefine(self) -> None:
         """Remove the definition with its managed save, snapshot metadata and NVRAM."""
 
+    def active_job(self) -> str | None:
+        """What job the hypervisor runs on the VM now, in words (``migration out``, ``save``, ``snapshot``...), or
+        ``None``: whichever process started it."""
+
     def set_resources(self, *, memory: int | None, vcpus: int | None) -> None:
         """Set the memory (bytes) and vCPUs of the running VM and its persistent definition, within their maxima;
         ``None`` leaves one as it is."""

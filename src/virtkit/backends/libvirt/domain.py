@@ -13,9 +13,10 @@ from virtkit.backends.libvirt.agent import LibvirtAgent
 from virtkit.backends.libvirt.errors import libvirt_errors, translate
 from virtkit.backends.libvirt.hotplug import LibvirtDisks
 from virtkit.backends.libvirt.snapshots import LibvirtSnapshots
+from virtkit.backends.libvirt.tables import libvirt_names
 from virtkit.backends.libvirt.xml import domain as domain_xml
 from virtkit.backends.libvirt.xml.domain import Domain
-from virtkit.errors import BackendError, Unsupported
+from virtkit.errors import BackendError, Conflict, NotFound, Unsupported
 from virtkit.models.state import VMInfo, VMState
 from virtkit.models.vm import Accel, VMSpec
 
@@ -65,6 +66,27 @@ class LibvirtDomain:
         :raises VirtkitError: translated from libvirt, or the XML cannot be read.
         """
         return domain_xml.parse(self.xml())
+
+    def active_job(self) -> str | None:
+        """The operation of the domain's active job (``jobStats``: ``migration out``, ``migration in``, ``save``,
+        ``snapshot``...), or ``None`` when none runs, the VM is stopped or gone, or the driver keeps no jobs.
+
+        :raises VirtkitError: translated from libvirt (the host does not answer).
+        """
+        try:
+            raw = self._dom.jobStats(0)
+        except libvirt.libvirtError as exc:
+            err = translate(exc, self._what("read the job of"))
+            if isinstance(err, NotFound | Conflict | Unsupported):
+                return None
+            raise err from exc
+        if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) in (
+            libvirt.VIR_DOMAIN_JOB_NONE,
+            libvirt.VIR_DOMAIN_JOB_COMPLETED,
+        ):
+            return None
+        operation = libvirt_names("VIR_DOMAIN_JOB_OPERATION_").get(raw.get("operation", -1), "unknown")
+        return operation.replace("_", " ")
 
     def set_resources(self, *, memory: int | None, vcpus: int | None) -> None:
         """Memory through the balloon and vCPUs by hot-plug: the definition first, then the running VM; if the

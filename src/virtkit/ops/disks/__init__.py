@@ -26,6 +26,7 @@ from virtkit.models.change import Change
 from virtkit.models.disk import MAX_SCSI_CONTROLLER, DiskBus, DiskSpec
 from virtkit.models.state import VMInfo, VMState
 from virtkit.ops.disks.slots import AttachPlan, AttachPoint, check_address, plan_attach
+from virtkit.ops.migration.inflight import refuse_if_migrating
 from virtkit.ops.storage import HostStorage
 from virtkit.validate import check_flag, check_path, check_timeout, shown
 
@@ -99,6 +100,7 @@ class Disks:
         """
         spec = disk if isinstance(disk, DiskSpec) else load(DiskSpec, disk, "disk")
         check_flag("check", check)
+        refuse_if_migrating(self._dom, self._dom.name, "attach a disk to")
         if spec.bus not in HOTPLUG_BUSES:
             raise Unsupported(
                 f"disk.bus: {spec.bus.value} disks cannot be hot-plugged (QEMU cannot add IDE or SATA disks to a "
@@ -184,6 +186,7 @@ class Disks:
         _check_flags(live, persistent)
         timeout = check_timeout("timeout", timeout)
         check_flag("check", check)
+        refuse_if_migrating(self._dom, self._dom.name, "detach a disk from")
         info = self._dom.info()
         live = self._live_allowed("detach a disk from", info, live=live, persistent=True)
         backend = self._backend()

@@ -2,7 +2,8 @@
 
 libvirt guards its own jobs only partly: it lets a VM be paused or destroyed in the middle of its migration, and
 another process's migration shows only as a job on the VM. So virtkit keeps a process-wide registry, keyed by the
-VM's UUID (its identity on every host), and checks libvirt's job as well before it starts a migration.
+VM's UUID (its identity on every host), and asks the hypervisor for the VM's active job too: a migration, save or
+snapshot started by another process (an Ansible task is one) refuses the call just the same.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from virtkit.backends.base import DomainBackend
 from virtkit.errors import Conflict
 
 __all__ = ["claim", "migrating", "refuse_if_migrating"]
@@ -25,14 +27,21 @@ def migrating(uuid: str) -> str | None:
         return _moving.get(uuid)
 
 
-def refuse_if_migrating(uuid: str, name: str, action: str) -> None:
-    """Refuse ``action`` on a VM that this process is migrating.
+def refuse_if_migrating(dom: DomainBackend, name: str, action: str) -> None:
+    """Refuse ``action`` on a VM that this process is migrating, or on which the hypervisor runs a job started by
+    any process (another process's migration, on either host, a save, a snapshot): one call to the hypervisor.
 
-    :raises Conflict: it is being migrated.
+    :raises Conflict: it is being migrated, or a job runs on it.
     """
-    holder = migrating(uuid)
+    holder = migrating(dom.uuid)
     if holder is not None:
         raise Conflict(f"cannot {action} {name}: it is being moved ({holder}); wait for the migration to end")
+    job = dom.active_job()
+    if job is not None:
+        raise Conflict(
+            f"cannot {action} {name}: the hypervisor runs a job on it ({job}), perhaps started by another process;"
+            " wait for it to end"
+        )
 
 
 @contextmanager
