@@ -78,7 +78,7 @@ def apply(site_file: Path, check: bool, show_diff: bool, allow_restart: bool, as
 
 def _print(report: Report, *, show_diff: bool, as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps(_as_dict(report)))
+        out.print_json(json.dumps(report.to_dict()))
         return
     if show_diff:
         for d in report.diffs:
@@ -93,24 +93,6 @@ def _unified(d: VMDiff) -> str:
         return [] if side is None else yaml.safe_dump(side, sort_keys=False).splitlines(keepends=True)
 
     return "".join(difflib.unified_diff(lines(d.before), lines(d.after), f"before: {d.vm}", f"after: {d.vm}"))
-
-
-def _as_dict(report: Report) -> dict[str, Any]:
-    return {
-        "changed": report.changed,
-        "failed": report.failed,
-        "exit_code": report.exit_code,
-        "check": report.check,
-        "plan": [_step(s) for s in report.plan],
-        "results": [
-            {**_step(r.step), "status": r.status.value, "error": r.error, "seconds": r.seconds} for r in report.results
-        ],
-        "diffs": [{"vm": d.vm, "host": d.host, "before": d.before, "after": d.after} for d in report.diffs],
-    }
-
-
-def _step(s: Step) -> dict[str, Any]:
-    return {"action": s.action.value, "host": s.host, "vm": s.vm, "detail": s.detail, "needs_off": s.needs_off}
 
 
 @contextmanager

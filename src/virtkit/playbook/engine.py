@@ -21,8 +21,8 @@ from virtkit.ops.args import check_callbacks
 from virtkit.ops.host import Host
 from virtkit.playbook.apply import Progress, StepResult, StepStatus, apply_plan
 from virtkit.playbook.observe import observe
-from virtkit.playbook.plan import Action, Observed, Plan, plan
-from virtkit.playbook.report import EXIT_CHANGES, EXIT_ERROR, EXIT_NONE, render, render_results
+from virtkit.playbook.plan import Action, Observed, Plan, Step, plan
+from virtkit.playbook.report import EXIT_CHANGES, EXIT_ERROR, EXIT_NONE, render, render_results, render_step
 from virtkit.playbook.site import DesiredState, HostSpec, SiteSpec
 from virtkit.validate import check_flag
 
@@ -87,6 +87,22 @@ class Report:
     def text(self) -> str:
         """The plan as a diff (check mode), or each step with what became of it."""
         return render(self.plan) if self.check else render_results(self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (what ``virtkit apply --json`` prints): each planned step, each result with its
+        status, error and seconds, each changed VM before and after."""
+        return {
+            "changed": self.changed,
+            "failed": self.failed,
+            "exit_code": self.exit_code,
+            "check": self.check,
+            "plan": [_step(s) for s in self.plan],
+            "results": [
+                {**_step(r.step), "status": r.status.value, "error": r.error, "seconds": r.seconds}
+                for r in self.results
+            ],
+            "diffs": [{"vm": d.vm, "host": d.host, "before": d.before, "after": d.after} for d in self.diffs],
+        }
 
 
 class Engine:
@@ -211,6 +227,17 @@ def run(
     check_callbacks(on_step=on_step, progress=progress)
     with Engine(site, hosts=hosts, connector=connector) as engine:
         return engine.run(check=check, allow_restart=allow_restart, on_step=on_step, progress=progress)
+
+
+def _step(s: Step) -> dict[str, Any]:
+    return {
+        "action": s.action.value,
+        "host": s.host,
+        "vm": s.vm,
+        "detail": s.detail,
+        "needs_off": s.needs_off,
+        "text": render_step(s),
+    }
 
 
 def _connect(host: HostSpec) -> Host:

@@ -1,0 +1,145 @@
+"""The ``vm`` and ``vm_info`` tasks: one VM on one host through the engine, and what a host holds."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from virtkit.errors import InvalidSpec, NotFound, Unsupported
+from virtkit.ops.vm import VM
+from virtkit.playbook.engine import Engine, Report
+from virtkit.playbook.site import SiteSpec
+from virtkit.playbook.tasks.common import Params, given, opened, plain, required, ssh_of
+
+__all__ = ["vm", "vm_info"]
+
+_SITE_HOST = re.compile(r"^hosts\.[^.]+\.")
+_SITE_VM = re.compile(r"^vms\[0\]\.")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def vm(params: Params, *, check: bool = False, diff: bool = False) -> dict[str, Any]:
+    """Bring VM ``name`` on the host to ``spec`` (or ``hyperv``), ``state``, ``checkpoints`` and ``revert_to``:
+    the engine of ``virtkit apply`` on a site of this one host and this one VM.
+
+    The result holds ``changed``, ``plan`` (each step), ``steps`` (what became of each), ``held`` (steps that need
+    the VM off, made only with ``allow_restart``), ``vm`` (its status afterwards, ``None`` once absent) and, with
+    ``diff``, Ansible's ``diff``. A step that failed gives ``failed`` and ``msg`` (the steps before it stand).
+
+    :raises InvalidSpec: a bad option, named as the module's (``spec.memory``, ``ssh.port``); nothing changed.
+    :raises HostUnavailable: the host cannot be reached; nothing changed.
+    """
+    name = required(params, "name")
+    state = given(params, "state", "running")
+    entry: dict[str, Any] = {"name": name, "state": state, "host": _host_name(params)}
+    for key in ("spec", "hyperv", "revert_to"):
+        if params.get(key) is not None:
+            entry[key] = params[key]
+    if "spec" not in entry and "hyperv" not in entry:
+        if state != "absent":
+            raise InvalidSpec("spec", "give spec or hyperv (only state absent needs neither)")
+        entry["spec"] = {}
+    entry["checkpoints"] = given(params, "checkpoints", [])
+    options: dict[str, Any] = {}
+    for key in ("shutdown_timeout", "keep_disks"):
+        if params.get(key) is not None:
+            options[key] = params[key]
+    host: dict[str, Any] = {"uri": params.get("uri")}
+    if params.get("ssh") is not None:
+        host["ssh"] = ssh_of(params)
+    if params.get("storage_roots") is not None:
+        host["storage_roots"] = params["storage_roots"]
+    try:
+        site = SiteSpec.from_dict({"hosts": {entry["host"]: host}, "vms": [entry], "options": options})
+    except InvalidSpec as exc:
+        raise InvalidSpec(_module_field(exc.field), exc.reason) from exc
+    allow_restart = given(params, "allow_restart", False)
+    try:
+        with Engine(site) as engine:
+            report = engine.run(check=check, allow_restart=allow_restart)
+            host_ = engine.hosts[entry["host"]]
+            status = next((s for s in host_.statuses() if s.name == name), None)
+    except InvalidSpec as exc:
+        raise InvalidSpec(_module_field(exc.field), exc.reason) from exc
+    return _result(report, status=plain(status), diff=diff)
+
+
+def vm_info(params: Params) -> dict[str, Any]:
+    """Every VM of the host with its state, memory and vCPUs (one bulk listing); with ``name``, that VM only, with
+    its spec and checkpoints (``vms`` is empty when it does not exist).
+
+    :raises InvalidSpec: a bad option; :raises HostUnavailable: the host cannot be reached.
+    """
+    name = params.get("name")
+    with opened(params) as host:
+        statuses = [s for s in host.statuses() if name is None or s.name == name]
+        vms = [plain(s) for s in statuses]
+        if name is not None and statuses:
+            try:
+                found = host.get(name)
+                snapshots = found.snapshots.list()
+                current = found.snapshots.current()
+                vms[0]["spec"] = _spec(found)
+                vms[0]["checkpoints"] = [s.name for s in snapshots]
+                vms[0]["current_checkpoint"] = None if current is None else current.name
+            except NotFound:  # gone between the listing and now
+                vms = []
+    return {"changed": False, "vms": vms}
+
+
+def _spec(found: VM) -> dict[str, Any] | None:
+    """The VM's spec as plain data, or ``None`` for a VM virtkit does not model (made by other tools)."""
+    try:
+        return found.spec().to_dict()
+    except Unsupported:
+        return None
+
+
+def _host_name(params: Params) -> str:
+    """A name for the host in the one-host site: its URI's host name, else ``localhost``."""
+    uri = params.get("uri")
+    try:
+        hostname = urlsplit(uri).hostname if isinstance(uri, str) else None
+    except ValueError:
+        hostname = None
+    return hostname if hostname and _HOST_NAME.match(hostname) else "localhost"
+
+
+def _module_field(field: str) -> str:
+    """A site file's field path as the module's option (``vms[0].spec.memory`` is ``spec.memory``)."""
+    for pattern in (_SITE_HOST, _SITE_VM):
+        if pattern.match(field):
+            return pattern.sub("", field, count=1)
+    for prefix in ("options.", "hosts."):
+        if field.startswith(prefix):
+            return field.removeprefix(prefix)
+    return field
+
+
+def _result(report: Report, *, status: Any, diff: bool) -> dict[str, Any]:
+    data = report.to_dict()
+    result: dict[str, Any] = {
+        "changed": report.changed,
+        "plan": [s["text"] for s in data["plan"]],
+        "steps": data["results"],
+        "held": [r["text"] for r in data["results"] if r["status"] == "held"],
+        "vm": status,
+    }
+    if report.held:
+        result["warnings"] = [
+            f"{len(report.held)} change(s) need the VM off and were not made: set allow_restart to make them "
+            f"({'; '.join(result['held'])})"
+        ]
+    if diff and report.diffs:
+        d = report.diffs[0]
+        result["diff"] = {
+            "before": d.before or {},
+            "after": d.after or {},
+            "before_header": f"{d.vm} on {d.host}" if d.before else f"{d.vm} (absent)",
+            "after_header": f"{d.vm} on {d.host}" if d.after else f"{d.vm} (absent)",
+        }
+    if report.failed:
+        result["failed"] = True
+        result["msg"] = report.error
+    return result
