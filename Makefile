@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint type unit integration bench clean lab-down
+.PHONY: setup demo test lint type unit sanity integration bench clean lab-down
 
 setup:
 	@scripts/setup-host
@@ -12,7 +12,7 @@ setup:
 demo: setup
 	$(PY) -m virtkit.cli.main demo $(DEMO_ARGS)
 
-test: setup lint type unit integration
+test: setup lint type unit sanity integration
 
 lint:
 	$(VENV)/bin/ruff check src tests integration bench examples
@@ -25,6 +25,10 @@ type:
 unit:
 	$(VENV)/bin/pytest -q tests $(PYTEST_ARGS)
 
+# ansible-test sanity on the collection (validate-modules, pylint, import, yamllint ...), in its own venvs.
+sanity:
+	scripts/ansible-sanity
+
 integration:
 	$(VENV)/bin/pytest -q integration -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -35,4 +39,4 @@ lab-down:
 	-$(PY) -m virtkit.cli.main lab down
 
 clean: lab-down
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .ansible-test-home src/ansible_collections/virtkit/kvm/tests/output

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from virtkit import images
-from virtkit.errors import InvalidSpec, NotFound
+from virtkit.errors import ImageError, InvalidSpec, NotFound
 from virtkit.models.disk import DiskFormat
 from virtkit.playbook.tasks.common import Params, given, opened, plain, required
 from virtkit.units import parse_size
@@ -64,7 +64,7 @@ def image(params: Params, *, check: bool = False, diff: bool = False) -> dict[st
     if diff and changed:
         result["diff"] = {
             "before": _shown(before),
-            "after": _shown(after) if not check else {"path": str(path), "state": state},
+            "after": _shown(after) if not check else _planned(path, state, fmt, wanted, before),
             "before_header": str(path),
             "after_header": str(path),
         }
@@ -86,16 +86,27 @@ def _roots(params: Params) -> Iterator[Any]:
     try:
         yield list(roots)
     except InvalidSpec as exc:
-        if exc.field != "roots":
+        if exc.field != "roots" and not exc.field.startswith("roots["):
             raise
-        raise InvalidSpec("storage_roots", exc.reason) from exc
+        raise InvalidSpec("storage_" + exc.field, exc.reason) from exc
 
 
 def _info(path: Any, roots: Any, fmt: str | None) -> images.ImageInfo | None:
+    """What qemu-img says of the image (read as ``fmt`` when given), ``None`` when there is none.
+
+    :raises InvalidSpec: (``format``) it is an image of another format.
+    """
     try:
         return images.info(path, roots=roots, fmt=fmt)
     except NotFound:
         return None
+    except ImageError:
+        if fmt is None:
+            raise
+        actual = images.info(path, roots=roots)  # read by its content, to say what it is
+        if actual.format is DiskFormat(fmt):
+            raise
+        raise InvalidSpec("format", f"{path} is a {actual.format.value} image, not {fmt}") from None
 
 
 def _make(
@@ -124,6 +135,18 @@ def _make(
 def _percent(progress: list[float], pct: float) -> None:
     if not progress or pct >= 100 or pct - progress[-1] >= 10:
         progress.append(round(pct, 1))
+
+
+def _planned(
+    path: Any, state: str, fmt: str | None, size: int | None, before: images.ImageInfo | None
+) -> dict[str, Any]:
+    """What check mode expects the image to be: nothing once absent, else its path, format and size."""
+    if state == "absent":
+        return {}
+    shown = _shown(before) or {"path": str(path), "format": fmt or DiskFormat.QCOW2.value}
+    if size is not None:
+        shown["virtual_size"] = size
+    return shown
 
 
 def _shown(info: images.ImageInfo | None) -> dict[str, Any]:

@@ -29,7 +29,7 @@ options:
   hosts:
     description:
       - The hypervisor hosts, by name, each with its libvirt C(uri) and optionally its C(ssh) settings (as in the
-        modules' O(ssh) option).
+        modules' C(ssh) option).
     type: dict
     required: true
   states:

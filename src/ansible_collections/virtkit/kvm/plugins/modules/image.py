@@ -27,6 +27,7 @@ options:
       - The libvirt URI of the host the image is on. Left out, the image is on this machine and O(storage_roots)
         is required.
     type: str
+    required: false
   path:
     description: The image file.
     type: path

@@ -68,7 +68,7 @@ options:
     default: false
 attributes:
   check_mode:
-    description: Plans the steps and reports them in RV(plan) and RV(changed), with the same checks as a real run.
+    description: Plans the steps and reports them in RV(plan) and C(changed), with the same checks as a real run.
     support: full
   diff_mode:
     description: The VM's host, state and spec before and after.
