@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,64 @@ def test_a_playbook_makes_changes_and_removes_two_vms(
     assert _where(lab_hosts, w1) == [] and _where(lab_hosts, w2) == []
     assert not Path(spec1["disks"][0]["path"]).exists() and not data.exists()
     assert _play(book, remove).stats["changed"] == 0
+
+
+def _wait_for_job(vm: virtkit.VM, timeout: float = 120.0) -> None:
+    """Until the hypervisor reports a job on ``vm`` (the other playbook started its migration)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            vm.configure(description="probe", check=True)
+        except virtkit.Conflict:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the first playbook's migration never showed as a job")
+
+
+def test_two_playbooks_at_once_a_migrating_vm_is_refused(
+    lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: helpers.Owned, tmp_path: Path
+) -> None:
+    h1, h2 = lab_hosts[0].uri, lab_hosts[1].uri
+    name = own("ansx")
+    with virtkit.connect(h1) as a:
+        a.create(helpers.spec(guest, name, memory="512MiB", fill=200), start=True)
+        log = helpers.serial_log(name)
+        log.wait_for_boot(timeout=_BOOT)
+        helpers.next_alive(log, timeout=120)  # memory filled: the guest reports alive after its fill
+        shared = [str(shared_dir())]
+        move = {
+            "virtkit.kvm.migrate": {
+                "uri": h1,
+                "name": name,
+                "dest": {"uri": h2},
+                "shared_storage": shared,
+                "tuning": {"bandwidth": 8, "strategy": "precopy"},
+            }
+        }
+        first, first_lines = _start(tmp_path / "move.yml", [move])
+        try:
+            _wait_for_job(a.get(name))
+            data = str(shared_dir() / f"{name}-x.qcow2")
+            others = [
+                {"name": "stop", "virtkit.kvm.vm": {"uri": h1, "name": name, "state": "stopped"}},
+                {"name": "checkpoint", "virtkit.kvm.snapshot": {"uri": h1, "vm": name, "name": "during"}},
+                {"name": "disk", "virtkit.kvm.disk": {"uri": h1, "vm": name, "path": data, "size": "8MiB"}},
+                {"name": "move too", "virtkit.kvm.migrate": {"uri": h1, "name": name, "dest": {"uri": h2}}},
+                {"name": "delete", "virtkit.kvm.vm": {"uri": h1, "name": name, "state": "absent"}},
+            ]
+            for task in others:
+                task["ignore_errors"] = True
+            second = _play(tmp_path / "others.yml", others)
+        finally:
+            out, err = first.communicate(timeout=900)
+        moved = Run(subprocess.CompletedProcess(first.args, first.returncode, out, err), first_lines)
+    assert moved.rc == 0 and moved.stats["changed"] == 1, moved.out
+    assert [t["status"] for t in second.tasks] == ["ignored"] * 5, second.out
+    for task in second.tasks:
+        assert task["result"]["changed"] is False and "job" in task["result"]["msg"], task
+    assert second.stats["changed"] == 0
+    assert _where(lab_hosts, name) == ["host2"] and not Path(data).exists()
+    with virtkit.connect(h2) as b:
+        vm = b.get(name)
+        assert vm.state is virtkit.VMState.RUNNING and vm.snapshots.list() == []
+        assert len(vm.disks.list()) == 1

@@ -64,6 +64,14 @@ def test_vm_running_memory_changes_live_and_a_restart_change_is_held(name: str, 
     assert held["changed"] is False and len(held["held"]) == 1 and "allow_restart" in held["warnings"][0]
 
 
+def test_vm_without_spec_changes_only_its_state(name: str, storage: Path) -> None:
+    run_task("vm", _vm(name, storage, checkpoints=["c1"]))
+    stopped = run_task("vm", {"uri": URI, "name": name, "state": "stopped", "storage_roots": [str(storage)]})
+    assert [s["action"] for s in stopped["steps"]] == ["stop"] and stopped["vm"]["state"] == "stopped"
+    with virtkit.connect(URI) as host:
+        assert len(host.get(name).spec().disks) == 1
+
+
 def test_vm_absent_needs_no_spec_and_removes_it(name: str, storage: Path) -> None:
     run_task("vm", _vm(name, storage))
     gone = run_task("vm", {"uri": URI, "name": name, "state": "absent", "storage_roots": [str(storage)]})
@@ -77,7 +85,7 @@ def test_vm_absent_needs_no_spec_and_removes_it(name: str, storage: Path) -> Non
         ({"name": "x", "spec": {"memory": -1}}, "spec.memory"),
         ({"name": "x", "spec": {"bogus": 1}}, "spec.bogus"),
         ({"name": "x", "hyperv": {"Generation": 3}}, "hyperv.Generation"),
-        ({"name": "x"}, "spec"),
+        ({"name": "x"}, "spec"),  # a VM that does not exist needs a spec
         ({"name": "bad name", "spec": {}}, "name"),
         ({"name": "x", "spec": {}, "state": "gone"}, "state"),
         ({"name": "x", "spec": {}, "shutdown_timeout": -1}, "shutdown_timeout"),

@@ -21,7 +21,8 @@ _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 def vm(params: Params, *, check: bool = False, diff: bool = False) -> dict[str, Any]:
     """Bring VM ``name`` on the host to ``spec`` (or ``hyperv``), ``state``, ``checkpoints`` and ``revert_to``:
-    the engine of ``virtkit apply`` on a site of this one host and this one VM.
+    the engine of ``virtkit apply`` on a site of this one host and this one VM. Without ``spec`` or ``hyperv`` the
+    VM's spec stays as it is (only its state, checkpoints and revert change); a VM that does not exist needs one.
 
     The result holds ``changed``, ``plan`` (each step), ``steps`` (what became of each), ``held`` (steps that need
     the VM off, made only with ``allow_restart``), ``vm`` (its status afterwards, ``None`` once absent) and, with
@@ -37,9 +38,7 @@ def vm(params: Params, *, check: bool = False, diff: bool = False) -> dict[str, 
         if params.get(key) is not None:
             entry[key] = params[key]
     if "spec" not in entry and "hyperv" not in entry:
-        if state != "absent":
-            raise InvalidSpec("spec", "give spec or hyperv (only state absent needs neither)")
-        entry["spec"] = {}
+        entry["spec"] = {} if state == "absent" else _current_spec(params, name)
     entry["checkpoints"] = given(params, "checkpoints", [])
     options: dict[str, Any] = {}
     for key in ("shutdown_timeout", "keep_disks"):
@@ -86,6 +85,20 @@ def vm_info(params: Params) -> dict[str, Any]:
             except NotFound:  # gone between the listing and now
                 vms = []
     return {"changed": False, "vms": vms}
+
+
+def _current_spec(params: Params, name: str) -> dict[str, Any]:
+    """The spec of VM ``name`` as its host defines it now, for a task that changes only its state.
+
+    :raises InvalidSpec: (``spec``) the VM does not exist, so it needs one; or virtkit does not model it.
+    """
+    with opened(params) as host:
+        if not host.exists(name):
+            raise InvalidSpec("spec", f"is required: {name} does not exist yet (give spec or hyperv)")
+        found = _spec(host.get(name))
+    if found is None:
+        raise InvalidSpec("spec", f"is required: virtkit does not model {name} as it is defined (give spec)")
+    return found
 
 
 def _spec(found: VM) -> dict[str, Any] | None:

@@ -30,7 +30,9 @@ options:
     description:
       - The VM as virtkit's neutral spec, the fields C(virtkit vm create) reads, for example C(vcpus),
         C(max_vcpus), C(memory), C(max_memory), C(firmware), C(disks), C(nics), C(snapshot_mode).
-      - Its C(name) may be left out. Give O(spec) or O(hyperv), not both. With O(state=absent) neither is needed.
+      - Its C(name) may be left out. Give O(spec) or O(hyperv), not both.
+      - Left out, the VM keeps the spec it has and only its state, checkpoints and revert change. A VM that does not
+        exist yet needs one.
     type: dict
   hyperv:
     description:
@@ -106,6 +108,12 @@ EXAMPLES = r"""
       Generation: 2
       MemoryStartupBytes: 1GB
       ProcessorCount: 2
+
+- name: Stopped, its spec as it is
+  virtkit.kvm.vm:
+    uri: qemu:///system
+    name: web1
+    state: stopped
 
 - name: Gone, with its disks
   virtkit.kvm.vm:
