@@ -213,3 +213,13 @@ def listeners(port: int) -> set[str]:
             if state == "0A" and int(hex_port, 16) == port:
                 found.add("v6:" + address if v6 else ".".join(str(b) for b in bytes.fromhex(address)[::-1]))
     return found
+
+
+def where(lab: list[daemons.LabHost], name: str) -> list[str]:
+    """The names of the lab hosts that define VM ``name`` (exactly one, after any operation that ended)."""
+    out = []
+    for h in lab:
+        with virtkit.connect(h.uri) as host:
+            if host.exists(name):
+                out.append(h.name)
+    return out

@@ -75,15 +75,6 @@ def _play(book: Path, tasks: list[dict[str, Any]], *args: str) -> Run:
     return Run(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), lines)
 
 
-def _where(lab: list[daemons.LabHost], name: str) -> list[str]:
-    out = []
-    for h in lab:
-        with virtkit.connect(h.uri) as host:
-            if host.exists(name):
-                out.append(h.name)
-    return out
-
-
 def test_a_playbook_makes_changes_and_removes_two_vms(
     lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: helpers.Owned, tmp_path: Path
 ) -> None:
@@ -99,7 +90,7 @@ def test_a_playbook_makes_changes_and_removes_two_vms(
 
     checked = _play(book, create, "--check", "--diff")
     assert checked.rc == 0, checked.out
-    assert checked.stats["changed"] == 2 and _where(lab_hosts, w1) == [] and _where(lab_hosts, w2) == []
+    assert checked.stats["changed"] == 2 and helpers.where(lab_hosts, w1) == [] and helpers.where(lab_hosts, w2) == []
     assert checked.tasks[0]["result"]["plan"][0].startswith(f"+ define {w1}")
     assert '"memory": "256MiB"' in checked.out and f"+++ after: {w1}" in checked.out
     assert not Path(spec1["disks"][0]["path"]).exists()
@@ -127,7 +118,9 @@ def test_a_playbook_makes_changes_and_removes_two_vms(
     changed = _play(book, changes[:3], "--diff")
     assert changed.rc == 0 and changed.stats["changed"] == 3, changed.out
     log1.wait_for_disks(lambda d: d == ("vda", "vdb"), timeout=_SEEN)
-    assert _where(lab_hosts, w1) == ["host2"] and len(log1.boots()) == 1  # moved live, then hot-plugged: one boot
+    assert (
+        helpers.where(lab_hosts, w1) == ["host2"] and len(log1.boots()) == 1
+    )  # moved live, then hot-plugged: one boot
     moved = changed.tasks[0]["result"]
     assert moved["migration"]["mode"] == "live" and moved["progress"][-1]["phase"] == "done"
     assert moved["diff"] == {"before": {"host": h1}, "after": {"host": h2}, "before_header": w1, "after_header": w1}
@@ -154,7 +147,7 @@ def test_a_playbook_makes_changes_and_removes_two_vms(
     book = tmp_path / "remove.yml"
     gone = _play(book, remove)
     assert gone.rc == 0 and gone.stats["changed"] == 2, gone.out
-    assert _where(lab_hosts, w1) == [] and _where(lab_hosts, w2) == []
+    assert helpers.where(lab_hosts, w1) == [] and helpers.where(lab_hosts, w2) == []
     assert not Path(spec1["disks"][0]["path"]).exists() and not data.exists()
     assert _play(book, remove).stats["changed"] == 0
 
@@ -213,7 +206,7 @@ def test_two_playbooks_at_once_a_migrating_vm_is_refused(
     for task in second.tasks:
         assert task["result"]["changed"] is False and "job" in task["result"]["msg"], task
     assert second.stats["changed"] == 0
-    assert _where(lab_hosts, name) == ["host2"] and not Path(data).exists()
+    assert helpers.where(lab_hosts, name) == ["host2"] and not Path(data).exists()
     with virtkit.connect(h2) as b:
         vm = b.get(name)
         assert vm.state is virtkit.VMState.RUNNING and vm.snapshots.list() == []

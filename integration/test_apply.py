@@ -39,15 +39,6 @@ def _write(path: Path, lab: list[daemons.LabHost], vms: list[dict[str, Any]]) ->
     return path
 
 
-def _where(lab: list[daemons.LabHost], name: str) -> list[str]:
-    out = []
-    for h in lab:
-        with virtkit.connect(h.uri) as host:
-            if host.exists(name):
-                out.append(h.name)
-    return out
-
-
 def test_a_site_applied_edited_and_removed(
     lab_hosts: list[daemons.LabHost], guest: image.GuestImage, own: helpers.Owned, tmp_path: Path
 ) -> None:
@@ -63,7 +54,7 @@ def test_a_site_applied_edited_and_removed(
     assert check.returncode == 2, check.stderr
     assert f"+ define {w1} on host1" in check.stdout and f"+ define {w2} on host2" in check.stdout
     assert f"+++ after: {w1}" in check.stdout
-    assert _where(lab_hosts, w1) == [] and _where(lab_hosts, w2) == []
+    assert helpers.where(lab_hosts, w1) == [] and helpers.where(lab_hosts, w2) == []
     assert not Path(spec1["disks"][0]["path"]).exists()
 
     made = _apply(site)
@@ -108,7 +99,7 @@ def test_a_site_applied_edited_and_removed(
     assert moved.returncode == 2, moved.stdout + moved.stderr
     steps = [(r["vm"], r["action"], r["status"]) for r in json.loads(moved.stdout)["results"]]
     assert steps == [(w1, "migrate", "done"), (w2, "checkpoint", "done"), (w2, "revert", "done")]
-    assert _where(lab_hosts, w1) == ["host2"]
+    assert helpers.where(lab_hosts, w1) == ["host2"]
     with virtkit.connect(lab_hosts[1].uri) as h2:
         assert h2.get(w1).state is virtkit.VMState.RUNNING and h2.get(w1).info().uuid == uuid1
     assert len(log1.boots()) == 1  # moved live, not restarted
@@ -123,6 +114,6 @@ def test_a_site_applied_edited_and_removed(
     _write(site, lab_hosts, [vm1, vm2])
     removed = _apply(site)
     assert removed.returncode == 2, removed.stdout + removed.stderr
-    assert _where(lab_hosts, w1) == [] and _where(lab_hosts, w2) == []
+    assert helpers.where(lab_hosts, w1) == [] and helpers.where(lab_hosts, w2) == []
     assert not Path(spec1["disks"][0]["path"]).exists() and not data.exists()
     assert _apply(site).returncode == 0
