@@ -225,3 +225,19 @@ def test_run_task_refuses_unknown_tasks_and_non_mappings() -> None:
     with pytest.raises(InvalidSpec) as err:
         run_task("vm", {"uri": URI, "name": "x", "spec": {}}, check="yes")  # type: ignore[arg-type]
     assert err.value.field == "check"
+
+
+def test_conversion_options_are_named_as_the_module_names_them(storage: Path) -> None:
+    with pytest.raises(InvalidSpec) as err:
+        run_task("image", {"path": str(storage / "a.qcow2"), "source": "/etc/passwd", "storage_roots": [str(storage)]})
+    assert err.value.field == "source"
+    assert list(storage.iterdir()) == []
+
+
+def test_vm_info_refuses_a_bad_name_and_an_unreachable_host_is_said_plainly() -> None:
+    with pytest.raises(InvalidSpec) as err:
+        run_task("vm_info", {"uri": URI, "name": 5})
+    assert err.value.field == "name"
+    with pytest.raises(virtkit.HostUnavailable) as down:
+        run_task("vm", {"uri": "qemu+tcp://127.0.0.1:1/system", "name": "x", "spec": {}})
+    assert str(down.value).startswith("cannot connect to qemu+tcp://127.0.0.1:1/system")

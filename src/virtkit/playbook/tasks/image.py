@@ -114,14 +114,21 @@ def _make(
 ) -> images.ImageInfo:
     source = params.get("source")
     if source is not None:
-        return images.convert(
-            source,
-            path,
-            fmt or DiskFormat.QCOW2,
-            roots=roots,
-            compress=given(params, "compress", False),
-            progress=lambda pct: _percent(progress, pct),
-        )
+        try:
+            return images.convert(
+                source,
+                path,
+                fmt or DiskFormat.QCOW2,
+                roots=roots,
+                compress=given(params, "compress", False),
+                progress=lambda pct: _percent(progress, pct),
+            )
+        except InvalidSpec as exc:  # convert's own names for its arguments, said as the module's options
+            names = {"src": "source", "dst": "path", "fmt": "format"}
+            head, dot, rest = exc.field.partition(".")
+            if head not in names:
+                raise
+            raise InvalidSpec(names[head] + dot + rest, exc.reason) from exc
     return images.create(
         path,
         size,

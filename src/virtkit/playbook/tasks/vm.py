@@ -6,11 +6,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from virtkit.errors import InvalidSpec, NotFound, Unsupported
+from virtkit.errors import HostUnavailable, InvalidSpec, NotFound, Unsupported
 from virtkit.ops.vm import VM
 from virtkit.playbook.engine import Engine, Report
 from virtkit.playbook.site import SiteSpec
 from virtkit.playbook.tasks.common import Params, given, opened, plain, required, ssh_of
+from virtkit.validate import check_name
 
 __all__ = ["vm", "vm_info"]
 
@@ -61,6 +62,8 @@ def vm(params: Params, *, check: bool = False, diff: bool = False) -> dict[str, 
             status = next((s for s in host_.statuses() if s.name == name), None)
     except InvalidSpec as exc:
         raise InvalidSpec(_module_field(exc.field), exc.reason) from exc
+    except HostUnavailable as exc:  # the engine names the host by its key in the site, which the task made up
+        raise HostUnavailable(str(exc).removeprefix(f"hosts.{entry['host']}: ")) from exc
     return _result(report, status=plain(status), diff=diff)
 
 
@@ -71,6 +74,8 @@ def vm_info(params: Params) -> dict[str, Any]:
     :raises InvalidSpec: a bad option; :raises HostUnavailable: the host cannot be reached.
     """
     name = params.get("name")
+    if name is not None:
+        check_name("name", name)
     with opened(params) as host:
         statuses = [s for s in host.statuses() if name is None or s.name == name]
         vms = [plain(s) for s in statuses]
