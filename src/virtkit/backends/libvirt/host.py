@@ -234,11 +234,14 @@ class LibvirtHost:
     @retry_transient
     def statuses(self) -> list[VMStatus]:
         """Every VM's state and resources: one ``getAllDomainStats`` call, one listing of the VMs with saved
-        memory, and a job query for each VM paused for a migration (rare)."""
+        memory when some VM is off, and a job query for each VM paused for a migration (rare)."""
         with libvirt_errors(f"list the VMs of {self._uri}"):
             conn = self.conn
             stats = conn.getAllDomainStats(_STATUS_STATS, 0)
-            saved = {d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)}
+            saved: set[str] = set()
+            if any(fields["state.state"] == libvirt.VIR_DOMAIN_SHUTOFF for _, fields in stats):
+                # only a VM that is off can hold saved memory: no second listing when none is
+                saved = {d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)}
             out = []
             for dom, fields in stats:
                 name = dom.name()
