@@ -20,7 +20,7 @@ from virtkit.errors import InvalidSpec
 from virtkit.ops.host import Host
 from virtkit.validate import shown
 
-__all__ = ["Params", "given", "opened", "plain", "renamed", "required", "ssh_of"]
+__all__ = ["Params", "chosen", "given", "opened", "plain", "renamed", "required", "ssh_of"]
 
 #: One module's parameters: an option left out is absent or ``None``.
 Params = Mapping[str, Any]
@@ -30,6 +30,17 @@ def given(params: Params, key: str, default: Any = None) -> Any:
     """The option ``key``, or ``default`` when it is left out (``None``)."""
     value = params.get(key)
     return default if value is None else value
+
+
+def chosen(params: Params, key: str, choices: tuple[str, ...]) -> str:
+    """The option ``key``, one of ``choices`` (the first when it is left out).
+
+    :raises InvalidSpec: it is none of them.
+    """
+    value = given(params, key, choices[0])
+    if value not in choices:
+        raise InvalidSpec(key, f"must be one of {', '.join(choices)}, not {value!r}")
+    return str(value)
 
 
 def required(params: Params, key: str) -> Any:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from virtkit import images
-from virtkit.errors import InvalidSpec
 from virtkit.models.change import Change
-from virtkit.playbook.tasks.common import Params, given, opened, plain, renamed, required
+from virtkit.playbook.tasks.common import Params, chosen, given, opened, plain, renamed, required
 
 __all__ = ["DISK_OPTIONS", "STATES", "disk"]
 
@@ -31,9 +30,7 @@ def disk(params: Params, *, check: bool = False, diff: bool = False) -> dict[str
     """
     vm_name = required(params, "vm")
     path = required(params, "path")
-    state = given(params, "state", "present")
-    if state not in STATES:
-        raise InvalidSpec("state", f"must be one of {', '.join(STATES)}, not {state!r}")
+    state = chosen(params, "state", STATES)
     with opened(params) as host:
         vm = host.get(vm_name)
         change: Change[Any]

@@ -9,7 +9,7 @@ from typing import Any
 from virtkit import images
 from virtkit.errors import ImageError, InvalidSpec, NotFound
 from virtkit.models.disk import DiskFormat
-from virtkit.playbook.tasks.common import Params, given, opened, plain, required
+from virtkit.playbook.tasks.common import Params, chosen, given, opened, plain, required
 from virtkit.units import parse_size
 
 __all__ = ["STATES", "image"]
@@ -32,9 +32,7 @@ def image(params: Params, *, check: bool = False, diff: bool = False) -> dict[st
     :raises Conflict: a running VM uses the image. :raises Unsupported: growing a VHD or VHDX.
     """
     path = required(params, "path")
-    state = given(params, "state", "present")
-    if state not in STATES:
-        raise InvalidSpec("state", f"must be one of {', '.join(STATES)}, not {state!r}")
+    state = chosen(params, "state", STATES)
     fmt = params.get("format")
     size = params.get("size")
     wanted = None if size is None else parse_size("size", size)

@@ -7,7 +7,7 @@ from typing import Any
 from virtkit.errors import InvalidSpec, NotFound
 from virtkit.models.migration import MigrationMode, MigrationProgress
 from virtkit.ops.migration import migrate as _migrate
-from virtkit.playbook.tasks.common import Params, given, opened, plain, renamed, required
+from virtkit.playbook.tasks.common import Params, chosen, given, opened, plain, renamed, required
 
 __all__ = ["MODES", "migrate"]
 
@@ -32,9 +32,7 @@ def migrate(params: Params, *, check: bool = False, diff: bool = False) -> dict[
     dest = required(params, "dest")
     if not isinstance(dest, dict):
         raise InvalidSpec("dest", f"must be a mapping with uri, ssh and storage_roots, not {type(dest).__name__}")
-    mode = given(params, "mode", MigrationMode.LIVE.value)
-    if mode not in MODES:
-        raise InvalidSpec("mode", f"must be one of {', '.join(MODES)}, not {mode!r}")
+    mode = chosen(params, "mode", MODES)
     samples: list[dict[str, Any]] = []
     with opened(params) as source, opened(dest, "dest.") as target:
         if not source.exists(name):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from virtkit.errors import InvalidSpec
 from virtkit.models.change import Change
 from virtkit.models.state import VMInfo
-from virtkit.playbook.tasks.common import Params, given, opened, plain, required
+from virtkit.playbook.tasks.common import Params, chosen, given, opened, plain, required
 
 __all__ = ["STATES", "snapshot"]
 
@@ -28,9 +27,7 @@ def snapshot(params: Params, *, check: bool = False, diff: bool = False) -> dict
     """
     vm_name = required(params, "vm")
     name = required(params, "name")
-    state = given(params, "state", "present")
-    if state not in STATES:
-        raise InvalidSpec("state", f"must be one of {', '.join(STATES)}, not {state!r}")
+    state = chosen(params, "state", STATES)
     with opened(params) as host:
         vm = host.get(vm_name)
         snaps = vm.snapshots
