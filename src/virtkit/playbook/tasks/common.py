@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,23 +82,29 @@ def opened(params: Params, prefix: str = "") -> Iterator[Host]:
     roots = params.get("storage_roots")
     if roots is not None and not isinstance(roots, list | tuple):
         raise InvalidSpec(f"{prefix}storage_roots", f"must be a list of directories, not {type(roots).__name__}")
-    with renamed(prefix):
+    with renamed(prefix=prefix):
         host = connect(uri, storage_roots=roots or None, ssh=ssh_of(params))
     with host:
         yield host
 
 
 @contextmanager
-def renamed(prefix: str = "", strip: str = "") -> Iterator[None]:
-    """Say an :class:`InvalidSpec` raised in the block with ``prefix`` before its field, ``strip`` taken off the
-    front of it first."""
+def renamed(names: Mapping[str, str] | None = None, *, prefix: str = "") -> Iterator[None]:
+    """Say an :class:`InvalidSpec` raised in the block in the task's words: the first part of its field renamed
+    by ``names`` (``{"src": "source"}``; an empty name drops the part, ``disk.path`` becomes ``path``), then
+    ``prefix`` before it (``dest.``)."""
     try:
         yield
     except InvalidSpec as exc:
-        field = exc.field.removeprefix(strip) if strip else exc.field
-        if not prefix and field == exc.field:
+        field = exc.field
+        head = re.match(r"[^.\[]*", field)
+        part = head.group(0) if head else ""
+        if part in (names or {}):
+            new = (names or {})[part]
+            field = new + field[len(part) :] if new else field[len(part) :].removeprefix(".")
+        if prefix + field == exc.field:
             raise
-        raise InvalidSpec(f"{prefix}{field}", exc.reason) from exc
+        raise InvalidSpec(prefix + field, exc.reason) from exc
 
 
 def plain(value: Any) -> Any:

@@ -36,7 +36,7 @@ def disk(params: Params, *, check: bool = False, diff: bool = False) -> dict[str
         change: Change[Any]
         if state == "present":
             spec = {k: params[k] for k in DISK_OPTIONS if params.get(k) is not None}
-            with renamed(strip="disk."):
+            with renamed({"disk": ""}):
                 change = vm.disks.attach(
                     spec, controller=params.get("controller"), unit=params.get("unit"), check=check
                 )

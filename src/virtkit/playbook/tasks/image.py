@@ -9,7 +9,7 @@ from typing import Any
 from virtkit import images
 from virtkit.errors import ImageError, InvalidSpec, NotFound
 from virtkit.models.disk import DiskFormat
-from virtkit.playbook.tasks.common import Params, chosen, given, opened, plain, required
+from virtkit.playbook.tasks.common import Params, chosen, given, opened, plain, renamed, required
 from virtkit.units import parse_size
 
 __all__ = ["STATES", "image"]
@@ -81,12 +81,8 @@ def _roots(params: Params) -> Iterator[Any]:
         raise InvalidSpec("storage_roots", "is required when uri is left out (the directories images may be in)")
     if not isinstance(roots, list | tuple):
         raise InvalidSpec("storage_roots", f"must be a list of directories, not {type(roots).__name__}")
-    try:
+    with renamed({"roots": "storage_roots"}):
         yield list(roots)
-    except InvalidSpec as exc:
-        if exc.field != "roots" and not exc.field.startswith("roots["):
-            raise
-        raise InvalidSpec("storage_" + exc.field, exc.reason) from exc
 
 
 def _info(path: Any, roots: Any, fmt: str | None) -> images.ImageInfo | None:
@@ -112,7 +108,7 @@ def _make(
 ) -> images.ImageInfo:
     source = params.get("source")
     if source is not None:
-        try:
+        with renamed({"src": "source", "dst": "path", "fmt": "format"}):  # convert's names for its arguments
             return images.convert(
                 source,
                 path,
@@ -121,12 +117,6 @@ def _make(
                 compress=given(params, "compress", False),
                 progress=lambda pct: _percent(progress, pct),
             )
-        except InvalidSpec as exc:  # convert's own names for its arguments, said as the module's options
-            names = {"src": "source", "dst": "path", "fmt": "format"}
-            head, dot, rest = exc.field.partition(".")
-            if head not in names:
-                raise
-            raise InvalidSpec(names[head] + dot + rest, exc.reason) from exc
     return images.create(
         path,
         size,

@@ -7,7 +7,7 @@ from typing import Any
 from virtkit.errors import InvalidSpec, NotFound
 from virtkit.models.migration import MigrationMode, MigrationProgress
 from virtkit.ops.migration import migrate as _migrate
-from virtkit.playbook.tasks.common import Params, chosen, given, opened, plain, renamed, required
+from virtkit.playbook.tasks.common import Params, chosen, given, opened, plain, required
 
 __all__ = ["MODES", "migrate"]
 
@@ -39,17 +39,16 @@ def migrate(params: Params, *, check: bool = False, diff: bool = False) -> dict[
             if target.exists(name):
                 return {"changed": False, "migration": None, "progress": [], "host": target.uri}
             raise NotFound(f"{name} is on neither {source.uri} nor {target.uri}")
-        with renamed():
-            result = _migrate(
-                source.get(name),
-                target,
-                mode=mode,
-                tuning=params.get("tuning"),
-                progress=lambda p: _sample(samples, p),
-                shared_storage=given(params, "shared_storage", ()),
-                storage=params.get("storage"),
-                check=check,
-            )
+        result = _migrate(
+            source.get(name),
+            target,
+            mode=mode,
+            tuning=params.get("tuning"),
+            progress=lambda p: _sample(samples, p),
+            shared_storage=given(params, "shared_storage", ()),
+            storage=params.get("storage"),
+            check=check,
+        )
         out: dict[str, Any] = {
             "changed": True,
             "migration": plain(result),

@@ -6,11 +6,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from virtkit.errors import HostUnavailable, InvalidSpec, NotFound, Unsupported
+from virtkit.errors import InvalidSpec, NotFound, Unsupported
+from virtkit.ops.host import Host
 from virtkit.ops.vm import VM
 from virtkit.playbook.engine import Engine, Report
 from virtkit.playbook.site import SiteSpec
-from virtkit.playbook.tasks.common import Params, given, opened, plain, required, ssh_of
+from virtkit.playbook.tasks.common import Params, given, opened, plain, required
 from virtkit.validate import check_name
 
 __all__ = ["vm", "vm_info"]
@@ -38,33 +39,36 @@ def vm(params: Params, *, check: bool = False, diff: bool = False) -> dict[str, 
     for key in ("spec", "hyperv", "revert_to"):
         if params.get(key) is not None:
             entry[key] = params[key]
-    if "spec" not in entry and "hyperv" not in entry:
-        entry["spec"] = {} if state == "absent" else _current_spec(params, name)
     entry["checkpoints"] = given(params, "checkpoints", [])
-    options: dict[str, Any] = {}
-    for key in ("shutdown_timeout", "keep_disks"):
-        if params.get(key) is not None:
-            options[key] = params[key]
-    host: dict[str, Any] = {"uri": params.get("uri")}
-    if params.get("ssh") is not None:
-        host["ssh"] = ssh_of(params)
-    if params.get("storage_roots") is not None:
-        host["storage_roots"] = params["storage_roots"]
-    try:
-        site = SiteSpec.from_dict({"hosts": {entry["host"]: host}, "vms": [entry], "options": options})
-    except InvalidSpec as exc:
-        raise InvalidSpec(_module_field(exc.field), exc.reason) from exc
-    allow_restart = given(params, "allow_restart", False)
-    try:
-        with Engine(site) as engine:
-            report = engine.run(check=check, allow_restart=allow_restart)
-            host_ = engine.hosts[entry["host"]]
-            status = next((s for s in host_.statuses() if s.name == name), None)
-    except InvalidSpec as exc:
-        raise InvalidSpec(_module_field(exc.field), exc.reason) from exc
-    except HostUnavailable as exc:  # the engine names the host by its key in the site, which the task made up
-        raise HostUnavailable(str(exc).removeprefix(f"hosts.{entry['host']}: ")) from exc
+    keep_spec = "spec" not in entry and "hyperv" not in entry
+    if keep_spec and state == "absent":
+        entry["spec"] = {}
+        keep_spec = False
+    site = None if keep_spec else _site(params, entry)  # bad options refused before anything is opened
+    with opened(params) as host:
+        if site is None:
+            entry["spec"] = _current_spec(host, name)
+            site = _site(params, entry)
+        try:
+            with Engine(site, hosts={entry["host"]: host}) as engine:
+                report = engine.run(check=check, allow_restart=given(params, "allow_restart", False))
+        except InvalidSpec as exc:
+            raise InvalidSpec(_module_field(exc.field), exc.reason) from exc
+        status = next((s for s in host.statuses() if s.name == name), None)
     return _result(report, status=plain(status), diff=diff)
+
+
+def _site(params: Params, entry: dict[str, Any]) -> SiteSpec:
+    """The site of this one host and this one VM; the host is opened by the task itself.
+
+    :raises InvalidSpec: a bad option, named as the module's.
+    """
+    options = {k: params[k] for k in ("shutdown_timeout", "keep_disks") if params.get(k) is not None}
+    data = {"hosts": {entry["host"]: {"uri": params.get("uri")}}, "vms": [entry], "options": options}
+    try:
+        return SiteSpec.from_dict(data)
+    except InvalidSpec as exc:
+        raise InvalidSpec(_module_field(exc.field), exc.reason) from exc
 
 
 def vm_info(params: Params) -> dict[str, Any]:
@@ -92,15 +96,14 @@ def vm_info(params: Params) -> dict[str, Any]:
     return {"changed": False, "vms": vms}
 
 
-def _current_spec(params: Params, name: str) -> dict[str, Any]:
-    """The spec of VM ``name`` as its host defines it now, for a task that changes only its state.
+def _current_spec(host: Host, name: str) -> dict[str, Any]:
+    """The spec of VM ``name`` as ``host`` defines it now, for a task that changes only its state.
 
     :raises InvalidSpec: (``spec``) the VM does not exist, so it needs one; or virtkit does not model it.
     """
-    with opened(params) as host:
-        if not host.exists(name):
-            raise InvalidSpec("spec", f"is required: {name} does not exist yet (give spec or hyperv)")
-        found = _spec(host.get(name))
+    if not host.exists(name):
+        raise InvalidSpec("spec", f"is required: {name} does not exist yet (give spec or hyperv)")
+    found = _spec(host.get(name))
     if found is None:
         raise InvalidSpec("spec", f"is required: virtkit does not model {name} as it is defined (give spec)")
     return found
